@@ -1,0 +1,501 @@
+"""People, families, repatriation operations, cases, notes, consent, agencies and referrals.
+
+Names are recorded in every script and spelling a person is known by
+(``PersonName``); former names and aliases are kinds of name that only some
+roles may see, since new documents are issued precisely to leave them behind.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+ADULT_AGE = 18
+
+
+def age_on(date_of_birth: datetime.date, day: datetime.date) -> int:
+    """Full years between a birth date and a day."""
+    return day.year - date_of_birth.year - ((day.month, day.day) < (date_of_birth.month, date_of_birth.day))
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+
+
+class Script(models.TextChoices):
+    LATIN = "latin", _("Latin")
+    CYRILLIC = "cyrillic", _("Cyrillic")
+    ARABIC = "arabic", _("Arabic")
+    OTHER = "other", _("Other")
+
+
+class NameKind(models.TextChoices):
+    PRIMARY = "primary", _("Primary (current legal name)")
+    SPELLING = "spelling", _("Other spelling or transliteration")
+    FORMER = "former", _("Former name")
+    ALIAS = "alias", _("Alias or kunya")
+
+
+# Kinds of name that only roles with a need may see (never partner agencies).
+SENSITIVE_NAME_KINDS = (NameKind.FORMER, NameKind.ALIAS)
+
+
+class IdentifierKind(models.TextChoices):
+    NATIONAL_ID = "national_id", _("National identity number")
+    PASSPORT = "passport", _("Passport number")
+    BIRTH_CERTIFICATE = "birth_certificate", _("Birth certificate number")
+    CAMP_REGISTRATION = "camp_registration", _("Camp registration number")
+    OTHER = "other", _("Other")
+
+
+class RepatriationOperation(models.Model):
+    """The transfer that brought a cohort home."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    operation_date = models.DateField()
+    origin_country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2 code, e.g. SY or IQ."))
+    origin_camp = models.CharField(max_length=200, blank=True)
+    route = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-operation_date", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgencyKind(models.TextChoices):
+    UN_AGENCY = "un_agency", _("UN agency")
+    RED_CROSS = "red_cross", _("Red Cross / Red Crescent")
+    SCHOOL = "school", _("School or education authority")
+    HEALTH = "health", _("Health or psychological service")
+    NGO = "ngo", _("Non-governmental organisation")
+    EMPLOYMENT = "employment", _("Employment service")
+    CIVIL_REGISTRY = "civil_registry", _("Civil registry")
+    OTHER = "other", _("Other")
+
+
+class Agency(models.Model):
+    """A partner agency (UNICEF, the Red Cross, a school, an NGO, an employment service)."""
+
+    Kind = AgencyKind
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="agencies", help_text=_("Users who act for this agency.")
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "agencies"
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=AgencyKind.values), name="agency_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Person(models.Model):
+    """A returnee or a member of a receiving family."""
+
+    given_name = models.CharField(_("given name"), max_length=150)
+    family_name = models.CharField(_("family name"), max_length=150, blank=True)
+    patronymic = models.CharField(_("patronymic"), max_length=150, blank=True)
+    sex = models.CharField(max_length=10, choices=Sex.choices)
+    date_of_birth = models.DateField()
+    date_of_birth_estimated = models.BooleanField(
+        default=False, help_text=_("Tick when the date of birth is an estimate (no document).")
+    )
+    place_of_birth = models.CharField(max_length=200, blank=True)
+    nationality = models.CharField(max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2 code."))
+    languages = models.JSONField(
+        default=list, blank=True, help_text=_("Languages spoken, as ISO 639-1 codes, e.g. [\"kk\", \"ru\", \"ar\"].")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family_name", "given_name", "id"]
+        verbose_name_plural = "persons"
+        indexes = [
+            # Admin and API search by primary name.
+            models.Index(Lower("family_name"), Lower("given_name"), name="person_name_lower_idx"),
+            # Sync clients ask for what changed since a time.
+            models.Index(fields=["updated_at"], name="person_updated_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(sex__in=Sex.values), name="person_sex_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.given_name, self.patronymic, self.family_name) if part)
+
+    def age_on(self, day: datetime.date) -> int:
+        return age_on(self.date_of_birth, day)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.date_of_birth and self.date_of_birth > timezone.localdate():
+            raise ValidationError({"date_of_birth": _("The date of birth cannot be in the future.")})
+        if self.date_of_birth and self.date_of_birth < datetime.date(1900, 1, 1):
+            raise ValidationError({"date_of_birth": _("The date of birth is implausibly early.")})
+        if not isinstance(self.languages, list) or not all(
+            isinstance(code, str) and 2 <= len(code) <= 3 and code.isalpha() for code in self.languages
+        ):
+            raise ValidationError({"languages": _("Give a list of ISO 639 language codes, e.g. [\"kk\", \"ar\"].")})
+
+
+class PersonName(models.Model):
+    """One name of a person in one script: spellings, former names and aliases."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="names")
+    full_name = models.CharField(max_length=300)
+    script = models.CharField(max_length=10, choices=Script.choices)
+    kind = models.CharField(max_length=10, choices=NameKind.choices, default=NameKind.SPELLING)
+
+    class Meta:
+        ordering = ["person", "kind", "script", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["person", "full_name", "kind"], name="person_name_unique"),
+            models.CheckConstraint(condition=Q(script__in=Script.values), name="person_name_script_valid"),
+            models.CheckConstraint(condition=Q(kind__in=NameKind.values), name="person_name_kind_valid"),
+        ]
+        indexes = [models.Index(Lower("full_name"), name="person_name_full_lower_idx")]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def is_sensitive(self) -> bool:
+        return self.kind in SENSITIVE_NAME_KINDS
+
+
+class PersonIdentifier(models.Model):
+    """An identity document number or registration number: sensitive."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="identifiers")
+    kind = models.CharField(max_length=20, choices=IdentifierKind.choices)
+    value = models.CharField(max_length=100)
+    issuing_country = models.CharField(max_length=2, blank=True)
+
+    class Meta:
+        ordering = ["person", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "issuing_country", "value"], name="person_identifier_unique"),
+            models.CheckConstraint(condition=Q(kind__in=IdentifierKind.values), name="person_identifier_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.person_id})"
+
+
+class Family(models.Model):
+    """A household: people who returned together and the relatives who receive them."""
+
+    reference = models.CharField(max_length=40, unique=True)
+    label = models.CharField(max_length=200, blank=True, help_text=_("A short label caseworkers recognise."))
+    operation = models.ForeignKey(
+        RepatriationOperation, on_delete=models.PROTECT, null=True, blank=True, related_name="families"
+    )
+    persons = models.ManyToManyField(Person, through="FamilyMembership", related_name="families")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["reference"]
+        verbose_name_plural = "families"
+
+    def __str__(self) -> str:
+        return self.label or self.reference
+
+
+class Relationship(models.TextChoices):
+    HEAD = "head", _("Head of family")
+    SPOUSE = "spouse", _("Spouse")
+    CHILD = "child", _("Child")
+    GRANDCHILD = "grandchild", _("Grandchild")
+    PARENT = "parent", _("Parent")
+    SIBLING = "sibling", _("Brother or sister")
+    GRANDPARENT = "grandparent", _("Grandparent")
+    AUNT_UNCLE = "aunt_uncle", _("Aunt or uncle")
+    NIECE_NEPHEW = "niece_nephew", _("Niece or nephew")
+    OTHER_RELATIVE = "other_relative", _("Other relative")
+    GUARDIAN = "guardian", _("Guardian (not related)")
+
+
+class FamilyMembershipRole(models.TextChoices):
+    RETURNEE = "returnee", _("Returnee")
+    RECEIVING_RELATIVE = "receiving_relative", _("Receiving relative")
+
+
+class FamilyMembership(models.Model):
+    Role = FamilyMembershipRole
+
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="memberships")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="family_memberships")
+    relationship = models.CharField(
+        max_length=20, choices=Relationship.choices, help_text=_("Relationship to the head of the family.")
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.RETURNEE)
+
+    class Meta:
+        ordering = ["family", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["family", "person"], name="family_membership_unique"),
+            models.UniqueConstraint(
+                fields=["family"],
+                condition=Q(relationship="head"),
+                name="family_one_head",
+                violation_error_message=_("A family has only one head."),
+            ),
+            models.CheckConstraint(condition=Q(relationship__in=Relationship.values), name="family_relationship_valid"),
+            models.CheckConstraint(condition=Q(role__in=FamilyMembershipRole.values), name="family_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} — {self.get_relationship_display()}"
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
+    REOPENED = "reopened", _("Reopened")
+
+
+class RiskLevel(models.TextChoices):
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
+
+
+class LegalStatus(models.TextChoices):
+    NONE = "none", _("No proceedings")
+    UNDER_INVESTIGATION = "under_investigation", _("Under investigation")
+    CHARGED = "charged", _("Charged")
+    CONVICTED = "convicted", _("Convicted")
+    SERVING_SENTENCE = "serving_sentence", _("Serving sentence")
+    RELEASED = "released", _("Released after sentence")
+
+
+class Case(models.Model):
+    """One returnee's file."""
+
+    reference = models.CharField(max_length=40, unique=True, help_text=_("Used in e-mails instead of the name."))
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="cases")
+    family = models.ForeignKey(Family, on_delete=models.PROTECT, null=True, blank=True, related_name="cases")
+    operation = models.ForeignKey(
+        RepatriationOperation, on_delete=models.PROTECT, null=True, blank=True, related_name="cases"
+    )
+    caseworker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_cases"
+    )
+    status = models.CharField(max_length=10, choices=CaseStatus.choices, default=CaseStatus.OPEN)
+    risk_level = models.CharField(max_length=10, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
+    legal_status = models.CharField(max_length=20, choices=LegalStatus.choices, default=LegalStatus.NONE)
+    arrival_date = models.DateField(help_text=_("Day the person arrived in the country."))
+    opened_on = models.DateField(default=timezone.localdate)
+    closed_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["reference"]
+        indexes = [
+            models.Index(fields=["caseworker", "status"], name="case_caseworker_status_idx"),
+            models.Index(fields=["updated_at"], name="case_updated_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person"],
+                condition=~Q(status="closed"),
+                name="case_one_open_per_person",
+                violation_error_message=_("This person already has an open case."),
+            ),
+            models.CheckConstraint(condition=Q(status__in=CaseStatus.values), name="case_status_valid"),
+            models.CheckConstraint(condition=Q(risk_level__in=RiskLevel.values), name="case_risk_level_valid"),
+            models.CheckConstraint(condition=Q(legal_status__in=LegalStatus.values), name="case_legal_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(status="closed") | Q(closed_on__isnull=False),
+                name="case_closed_has_date",
+                violation_error_message=_("A closed case needs its closing date."),
+            ),
+            models.CheckConstraint(
+                condition=Q(closed_on__isnull=True) | Q(closed_on__gte=F("opened_on")),
+                name="case_closed_after_opened",
+                violation_error_message=_("A case cannot be closed before it was opened."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def clean(self) -> None:
+        super().clean()
+        if self.arrival_date and self.arrival_date > timezone.localdate():
+            raise ValidationError({"arrival_date": _("The arrival date cannot be in the future.")})
+
+
+class CaseNote(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="case_notes")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["case", "-created_at"], name="case_note_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"Note on {self.case_id} at {self.created_at:%Y-%m-%d}"
+
+
+class ConsentPurpose(models.TextChoices):
+    GENERAL = "general", _("All rehabilitation services")
+    SCHOOLING = "schooling", _("Schooling")
+    PSYCHOSOCIAL = "psychosocial", _("Psychological and social support")
+    HEALTH = "health", _("Health care")
+    DOCUMENTS = "documents", _("Civil documents")
+    HOUSING = "housing", _("Housing and family reunification")
+    EMPLOYMENT = "employment", _("Training and employment")
+
+
+class ConsentGivenBy(models.TextChoices):
+    SUBJECT = "subject", _("The person")
+    GUARDIAN = "guardian", _("A parent or guardian")
+
+
+class Consent(models.Model):
+    """Consent to share a person's data with an agency for a purpose."""
+
+    GivenBy = ConsentGivenBy
+
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="consents")
+    agency = models.ForeignKey(
+        Agency,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="consents",
+        help_text=_("Leave empty for consent that covers any partner agency."),
+    )
+    purpose = models.CharField(max_length=20, choices=ConsentPurpose.choices)
+    given_by = models.CharField(max_length=10, choices=GivenBy.choices, default=GivenBy.SUBJECT)
+    guardian_name = models.CharField(max_length=200, blank=True)
+    given_on = models.DateField()
+    expires_on = models.DateField(null=True, blank=True)
+    withdrawn_on = models.DateField(null=True, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["person", "-given_on"]
+        constraints = [
+            models.CheckConstraint(condition=Q(purpose__in=ConsentPurpose.values), name="consent_purpose_valid"),
+            models.CheckConstraint(
+                condition=Q(expires_on__isnull=True) | Q(expires_on__gte=F("given_on")),
+                name="consent_expires_after_given",
+                violation_error_message=_("Consent cannot expire before it was given."),
+            ),
+            models.CheckConstraint(
+                condition=Q(withdrawn_on__isnull=True) | Q(withdrawn_on__gte=F("given_on")),
+                name="consent_withdrawn_after_given",
+                violation_error_message=_("Consent cannot be withdrawn before it was given."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(given_by="guardian") | ~Q(guardian_name=""),
+                name="consent_guardian_named",
+                violation_error_message=_("Name the guardian who gave consent."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} consent of person {self.person_id}"
+
+    def is_current(self, day: datetime.date | None = None) -> bool:
+        day = day or timezone.localdate()
+        return (
+            self.given_on <= day
+            and (self.expires_on is None or self.expires_on >= day)
+            and (self.withdrawn_on is None or self.withdrawn_on > day)
+        )
+
+
+class ReferralStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    COMPLETED = "completed", _("Completed")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+# A referral gives its agency access to the case while it is in one of these.
+ACTIVE_REFERRAL_STATUSES = (ReferralStatus.PENDING, ReferralStatus.ACCEPTED)
+
+
+class Referral(models.Model):
+    """A case, or one of its stages, handed to a partner agency."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="referrals")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="referrals")
+    stage = models.ForeignKey(
+        "programmes.StageRecord", on_delete=models.PROTECT, null=True, blank=True, related_name="referrals"
+    )
+    purpose = models.CharField(max_length=20, choices=ConsentPurpose.choices)
+    consent = models.ForeignKey(Consent, on_delete=models.PROTECT, related_name="referrals")
+    status = models.CharField(max_length=10, choices=ReferralStatus.choices, default=ReferralStatus.PENDING)
+    referred_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    referred_on = models.DateField(default=timezone.localdate)
+    responded_on = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True, help_text=_("What the agency is asked to do. No sensitive details."))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-referred_on", "-id"]
+        indexes = [
+            # Partner scoping: the cases an agency may see now.
+            models.Index(fields=["agency", "status", "case"], name="referral_agency_scope_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ReferralStatus.values), name="referral_status_valid"),
+            models.CheckConstraint(condition=Q(purpose__in=ConsentPurpose.values), name="referral_purpose_valid"),
+            models.UniqueConstraint(
+                fields=["case", "agency", "purpose"],
+                condition=Q(status__in=["pending", "accepted"]),
+                name="referral_one_active_per_purpose",
+                violation_error_message=_("This case already has an active referral to this agency for this purpose."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case} → {self.agency}"
+
+    def clean(self) -> None:
+        super().clean()
+        if not (self.consent_id and self.case_id):
+            return
+        consent = self.consent
+        if consent.person_id != self.case.person_id:
+            raise ValidationError({"consent": _("The consent must be given for the person of this case.")})
+        if consent.agency_id is not None and consent.agency_id != self.agency_id:
+            raise ValidationError({"consent": _("The consent does not cover this agency.")})
+        if consent.purpose not in (self.purpose, ConsentPurpose.GENERAL):
+            raise ValidationError({"consent": _("The consent does not cover this purpose.")})
+        if not consent.is_current(self.referred_on):
+            raise ValidationError({"consent": _("The consent is not current on the day of the referral.")})

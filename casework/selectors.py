@@ -1,0 +1,78 @@
+"""Reads that need scoping: the one place that decides which cases and people a user may see."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from casework.models import ACTIVE_REFERRAL_STATUSES, Case, Person, Referral
+from casework.roles import agency_ids_for, is_administrator, programme_ids_for
+
+
+def referrals_granting_access(*, agency_ids: list[int], day: datetime.date | None = None) -> QuerySet[Referral]:
+    """Referrals that let an agency see a case today: active, with a current consent."""
+    day = day or timezone.localdate()
+    return Referral.objects.filter(
+        agency_id__in=agency_ids,
+        status__in=ACTIVE_REFERRAL_STATUSES,
+        consent__given_on__lte=day,
+    ).filter(
+        Q(consent__expires_on__isnull=True) | Q(consent__expires_on__gte=day),
+        Q(consent__withdrawn_on__isnull=True) | Q(consent__withdrawn_on__gt=day),
+    )
+
+
+def _staff_case_filter(user) -> Q | None:
+    """Cases a caseworker or supervisor may see: their programmes' and those assigned to them."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    allowed = Q(caseworker=user)
+    programme_ids = programme_ids_for(user)
+    if programme_ids:
+        from programmes.models import Enrolment
+
+        allowed |= Q(id__in=Enrolment.objects.filter(programme_id__in=programme_ids).values("case_id"))
+    return allowed
+
+
+def _partner_case_filter(user) -> Q | None:
+    agency_ids = agency_ids_for(user)
+    if not agency_ids:
+        return None
+    return Q(id__in=referrals_granting_access(agency_ids=agency_ids).values("case_id"))
+
+
+def case_visible_to(user) -> QuerySet[Case]:
+    """Cases the user may see: all for administrators; their programmes' and their own
+    for staff; for partners, those referred to their agency with a current consent."""
+    if is_administrator(user):
+        return Case.objects.all()
+    filters = [f for f in (_staff_case_filter(user), _partner_case_filter(user)) if f is not None]
+    if not filters:
+        return Case.objects.none()
+    combined = filters[0]
+    for extra in filters[1:]:
+        combined |= extra
+    return Case.objects.filter(combined)
+
+
+def person_visible_to(user) -> QuerySet[Person]:
+    """People the user may see. Staff see the people of their cases and those cases'
+    families; partners see only the people of the cases referred to them."""
+    if is_administrator(user):
+        return Person.objects.all()
+    from casework.models import FamilyMembership
+
+    allowed = Q(pk__in=[])
+    staff = _staff_case_filter(user)
+    if staff is not None:
+        staff_cases = Case.objects.filter(staff)
+        allowed |= Q(id__in=staff_cases.values("person_id")) | Q(
+            id__in=FamilyMembership.objects.filter(family_id__in=staff_cases.values("family_id")).values("person_id")
+        )
+    partner = _partner_case_filter(user)
+    if partner is not None:
+        allowed |= Q(id__in=Case.objects.filter(partner).values("person_id"))
+    return Person.objects.filter(allowed)

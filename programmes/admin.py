@@ -1,0 +1,183 @@
+"""Admin for programmes, stage catalogues, enrolments, stages and follow-ups.
+
+Enrolling a case through the admin goes through ``enrolment_create`` so the
+stage plan is generated exactly as through any other door.
+"""
+
+from django.contrib import admin
+
+from casework.admin import ScopedAdminMixin
+from programmes import selectors, services
+from programmes.models import (
+    AccommodationStay,
+    DocumentRequest,
+    EmploymentPlacement,
+    Enrolment,
+    FollowUp,
+    HousingPlacement,
+    Programme,
+    ProgrammeMembership,
+    PsychologicalSession,
+    SchoolPlacement,
+    StageRecord,
+    StageType,
+)
+
+
+class ProgrammeMembershipInline(admin.TabularInline):
+    model = ProgrammeMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class StageTypeInline(admin.TabularInline):
+    model = StageType
+    extra = 0
+    fields = [
+        "position",
+        "code",
+        "name",
+        "kind",
+        "applies_to",
+        "min_age_years",
+        "max_age_years",
+        "start_offset_days",
+        "default_duration_days",
+        "follow_up_interval_days",
+        "is_active",
+    ]
+
+
+@admin.register(Programme)
+class ProgrammeAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    visible_to = selectors.programme_visible_to
+    list_display = ["name", "code", "country", "time_zone", "is_active"]
+    search_fields = ["name", "code"]
+    inlines = [ProgrammeMembershipInline, StageTypeInline]
+    actions = ["install_standard_catalogue"]
+
+    @admin.action(description="Install or update the standard stage catalogue")
+    def install_standard_catalogue(self, request, queryset):
+        for programme in queryset:
+            services.stage_catalogue_install(programme=programme)
+        self.message_user(request, f"Standard catalogue installed in {queryset.count()} programme(s).")
+
+
+@admin.register(StageType)
+class StageTypeAdmin(admin.ModelAdmin):
+    list_display = ["name", "programme", "code", "kind", "applies_to", "min_age_years", "max_age_years"]
+    list_filter = ["programme", "kind", "applies_to"]
+    search_fields = ["name", "code"]
+
+
+class StageRecordInline(admin.TabularInline):
+    model = StageRecord
+    extra = 0
+    fields = ["stage_type", "status", "planned_start", "due_date", "started_on", "completed_on", "responsible_user"]
+    readonly_fields = ["stage_type"]
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        # Stage plans come from the catalogue, through enrolment.
+        return False
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    visible_to = selectors.enrolment_visible_to
+    list_display = ["case", "programme", "status", "enrolled_on"]
+    list_filter = ["programme", "status"]
+    search_fields = ["case__reference"]
+    raw_id_fields = ["case"]
+    readonly_fields = ["enrolled_by"]
+    list_select_related = ["case", "programme"]
+    inlines = [StageRecordInline]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = services.enrolment_create(
+            case=obj.case, programme=obj.programme, by=request.user, enrolled_on=obj.enrolled_on
+        )
+        # The admin goes on to save inlines against this instance.
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj.enrolled_by = created.enrolled_by
+
+
+class AccommodationStayInline(admin.TabularInline):
+    model = AccommodationStay
+    extra = 0
+
+
+class PsychologicalSessionInline(admin.TabularInline):
+    model = PsychologicalSession
+    extra = 0
+
+
+class SchoolPlacementInline(admin.TabularInline):
+    model = SchoolPlacement
+    extra = 0
+
+
+class DocumentRequestInline(admin.TabularInline):
+    model = DocumentRequest
+    extra = 0
+
+
+class HousingPlacementInline(admin.StackedInline):
+    model = HousingPlacement
+    extra = 0
+
+
+class EmploymentPlacementInline(admin.TabularInline):
+    model = EmploymentPlacement
+    extra = 0
+
+
+class FollowUpInline(admin.TabularInline):
+    model = FollowUp
+    extra = 0
+    fields = ["kind", "due_date", "assignee", "done_on", "outcome"]
+
+
+# Which detail inlines a stage of each kind shows.
+DETAIL_INLINES = {
+    "accommodation": [AccommodationStayInline],
+    "psychological": [PsychologicalSessionInline],
+    "schooling": [SchoolPlacementInline],
+    "documents": [DocumentRequestInline],
+    "housing": [HousingPlacementInline],
+    "employment": [EmploymentPlacementInline],
+}
+
+
+@admin.register(StageRecord)
+class StageRecordAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    visible_to = selectors.stage_visible_to
+    list_display = ["enrolment", "stage_type", "status", "planned_start", "due_date", "responsible_user"]
+    list_filter = ["status", "stage_type__kind", "enrolment__programme"]
+    search_fields = ["enrolment__case__reference"]
+    list_select_related = ["enrolment__case", "enrolment__programme", "stage_type", "responsible_user"]
+    readonly_fields = ["enrolment", "stage_type", "version", "updated_at"]
+    date_hierarchy = "due_date"
+
+    def get_inline_instances(self, request, obj=None):
+        inline_classes = DETAIL_INLINES.get(obj.stage_type.kind, []) if obj else []
+        return [inline(self.model, self.admin_site) for inline in [*inline_classes, FollowUpInline]]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(FollowUp)
+class FollowUpAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    visible_to = selectors.follow_up_visible_to
+    list_display = ["stage", "kind", "due_date", "assignee", "done_on"]
+    list_filter = ["kind", "stage__stage_type__kind", "assignee"]
+    search_fields = ["stage__enrolment__case__reference"]
+    raw_id_fields = ["stage"]
+    list_select_related = ["stage__stage_type", "stage__enrolment__case", "assignee"]
+    date_hierarchy = "due_date"

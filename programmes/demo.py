@@ -1,0 +1,638 @@
+"""Deterministic, clearly fictional demo data shaped like a real caseload.
+
+Mostly mothers returning with several children, some men (most of them
+convicted), a few unaccompanied children received by grandparents; several
+operations; two programmes; stages in every status with overdue follow-ups.
+Every family name is an invented "sample" name so that no record can be
+mistaken for a real person. The same seed and day always give the same data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+from dataclasses import dataclass, field
+from typing import Callable
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from casework.models import (
+    ADULT_AGE,
+    Agency,
+    AgencyKind,
+    Case,
+    CaseNote,
+    CaseStatus,
+    Consent,
+    ConsentGivenBy,
+    ConsentPurpose,
+    Family,
+    FamilyMembership,
+    FamilyMembershipRole,
+    IdentifierKind,
+    LegalStatus,
+    NameKind,
+    Person,
+    PersonIdentifier,
+    PersonName,
+    Referral,
+    ReferralStatus,
+    Relationship,
+    RepatriationOperation,
+    RiskLevel,
+    Script,
+    Sex,
+    age_on,
+)
+from casework.roles import ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP, role_groups_sync
+from programmes import services
+from programmes.models import (
+    AccommodationStay,
+    DocumentRequest,
+    DocumentRequestStatus,
+    DocumentType,
+    EmploymentPlacement,
+    EmploymentPlacementKind,
+    EmploymentPlacementOutcome,
+    Enrolment,
+    EnrolmentStatus,
+    FollowUp,
+    FollowUpKind,
+    HousingPlacement,
+    HousingPlacementLivingWith,
+    HousingPlacementReunification,
+    Programme,
+    ProgrammeMembership,
+    ProgrammeMembershipRole,
+    PsychologicalSession,
+    PsychologicalSessionKind,
+    SchoolLevel,
+    SchoolPlacement,
+    StageKind,
+    StageRecord,
+    StageStatus,
+    StageType,
+)
+
+# (Latin, Cyrillic, Arabic or None)
+FEMALE_NAMES = [
+    ("Aisha", "Айша", "عائشة"),
+    ("Amina", "Амина", "أمينة"),
+    ("Madina", "Мадина", "مدينة"),
+    ("Fatima", "Фатима", "فاطمة"),
+    ("Zainab", "Зайнаб", "زينب"),
+    ("Mariam", "Мариям", "مريم"),
+    ("Khadija", "Хадиджа", "خديجة"),
+    ("Safiya", "Сафия", "صفية"),
+    ("Aruzhan", "Аружан", None),
+    ("Dana", "Дана", None),
+    ("Asel", "Асель", None),
+    ("Saule", "Сауле", None),
+]
+MALE_NAMES = [
+    ("Yusuf", "Юсуф", "يوسف"),
+    ("Ibrahim", "Ибрагим", "إبراهيم"),
+    ("Umar", "Умар", "عمر"),
+    ("Ali", "Али", "علي"),
+    ("Hamza", "Хамза", "حمزة"),
+    ("Bilal", "Билал", "بلال"),
+    ("Musa", "Муса", "موسى"),
+    ("Idris", "Идрис", "إدريس"),
+    ("Timur", "Тимур", None),
+    ("Arman", "Арман", None),
+    ("Daniyar", "Данияр", None),
+    ("Nurlan", "Нурлан", None),
+]
+# Invented family names ("sample", "fiction", "example", ...): clearly not real people.
+FAMILY_NAMES = [
+    ("Samplov", "Сэмплов"),
+    ("Fictiyev", "Фиктиев"),
+    ("Exemplov", "Экземплов"),
+    ("Demoyev", "Демоев"),
+    ("Placebekov", "Плейсбеков"),
+    ("Testbayev", "Тестбаев"),
+    ("Mockenov", "Мокенов"),
+    ("Dummiyev", "Даммиев"),
+]
+
+DEMO_ACCOUNTS = ["admin", "supervisor", "caseworker", "caseworker2", "partner"]
+
+FOLLOW_UP_KIND_BY_STAGE = {
+    StageKind.ACCOMMODATION: FollowUpKind.VISIT,
+    StageKind.PSYCHOLOGICAL: FollowUpKind.SESSION,
+    StageKind.SCHOOLING: FollowUpKind.SCHOOL_CHECK,
+    StageKind.DOCUMENTS: FollowUpKind.DOCUMENT_APPOINTMENT,
+    StageKind.HOUSING: FollowUpKind.VISIT,
+    StageKind.EMPLOYMENT: FollowUpKind.CALL,
+    StageKind.OTHER: FollowUpKind.CALL,
+}
+
+MAX_FOLLOW_UPS_PER_STAGE = 6
+
+
+@dataclass
+class DemoResult:
+    passwords: dict[str, str]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def demo_password(username: str, seed: int) -> str:
+    """Demo passwords are derived from the seed and printed; they protect nothing real."""
+    return f"{username}-demo-{seed}"
+
+
+def demo_data_reset() -> None:
+    """Delete every casework and programme row (demo accounts are kept)."""
+    with transaction.atomic():
+        for model in (
+            FollowUp,
+            AccommodationStay,
+            PsychologicalSession,
+            SchoolPlacement,
+            DocumentRequest,
+            HousingPlacement,
+            EmploymentPlacement,
+            Referral,
+            StageRecord,
+            Enrolment,
+            CaseNote,
+            Consent,
+            Case,
+            FamilyMembership,
+            Family,
+            PersonName,
+            PersonIdentifier,
+            Person,
+            StageType,
+            ProgrammeMembership,
+            Programme,
+            Agency,
+            RepatriationOperation,
+        ):
+            model.objects.all().delete()
+
+
+class _Builder:
+    def __init__(self, *, size: int, seed: int, today: datetime.date, progress: Callable | None):
+        self.size = size
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.today = today
+        self.progress = progress
+        self.persons: list[Person] = []
+        self.names: list[PersonName] = []
+        self.identifiers: list[PersonIdentifier] = []
+        self.families: list[Family] = []
+        self.memberships: list[tuple[int, int, str, str]] = []  # family idx, person idx, relationship, role
+        self.cases: list[dict] = []  # {person, family, operation, programme, ...} by index
+
+    # --- accounts, programmes, agencies -------------------------------------------------
+
+    def accounts(self) -> dict[str, str]:
+        role_groups_sync()
+        User = get_user_model()
+        passwords = {}
+        users = {}
+        for username in DEMO_ACCOUNTS:
+            user, _ = User.objects.get_or_create(username=username)
+            user.email = f"{username}@demo.rehab.example"
+            user.first_name = username.capitalize()
+            user.last_name = "(demo)"
+            user.is_active = True
+            user.is_staff = username != "partner"
+            user.is_superuser = username == "admin"
+            password = demo_password(username, self.seed)
+            user.set_password(password)
+            user.save()
+            passwords[username] = password
+            users[username] = user
+        for extra in ("caseworker3", "caseworker4"):
+            user, _ = User.objects.get_or_create(
+                username=extra, defaults={"email": f"{extra}@demo.rehab.example", "is_staff": True}
+            )
+            user.set_unusable_password()
+            user.save()
+            users[extra] = user
+        groups = {name: Group.objects.get(name=name) for name in (ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP)}
+        users["admin"].groups.set([groups[ADMINISTRATORS_GROUP]])
+        users["supervisor"].groups.set([groups[SUPERVISORS_GROUP]])
+        for name in ("caseworker", "caseworker2", "caseworker3", "caseworker4"):
+            users[name].groups.set([groups[CASEWORKERS_GROUP]])
+        self.users = users
+        return passwords
+
+    def programmes(self) -> None:
+        self.north = Programme.objects.create(
+            code="north", name="Northern region rehabilitation (demo)", country="KZ", time_zone="Asia/Almaty"
+        )
+        self.south = Programme.objects.create(
+            code="south", name="Southern region rehabilitation (demo)", country="KZ", time_zone="Asia/Aqtobe"
+        )
+        self.stage_types = {}
+        for programme in (self.north, self.south):
+            services.stage_catalogue_install(programme=programme)
+            self.stage_types[programme.pk] = list(programme.stage_types.order_by("position", "code"))
+        ProgrammeMembership.objects.bulk_create(
+            [
+                ProgrammeMembership(programme=self.north, user=self.users["supervisor"], role=ProgrammeMembershipRole.SUPERVISOR),
+                ProgrammeMembership(programme=self.north, user=self.users["caseworker"], role=ProgrammeMembershipRole.CASEWORKER),
+                ProgrammeMembership(programme=self.north, user=self.users["caseworker3"], role=ProgrammeMembershipRole.CASEWORKER),
+                ProgrammeMembership(programme=self.south, user=self.users["caseworker2"], role=ProgrammeMembershipRole.CASEWORKER),
+                ProgrammeMembership(programme=self.south, user=self.users["caseworker4"], role=ProgrammeMembershipRole.CASEWORKER),
+            ]
+        )
+        self.caseworkers = {
+            self.north.pk: [self.users["caseworker"], self.users["caseworker"], self.users["caseworker3"]],
+            self.south.pk: [self.users["caseworker2"], self.users["caseworker4"]],
+        }
+
+    def agencies(self) -> None:
+        specs = [
+            ("childrens-fund", "Children's Fund field office (demo)", AgencyKind.UN_AGENCY),
+            ("red-crescent", "Red Crescent branch (demo)", AgencyKind.RED_CROSS),
+            ("school-7", "School No. 7 (demo)", AgencyKind.SCHOOL),
+            ("employment-centre", "Employment centre (demo)", AgencyKind.EMPLOYMENT),
+            ("civil-registry", "Civil registry office (demo)", AgencyKind.CIVIL_REGISTRY),
+        ]
+        self.agency = {code: Agency.objects.create(code=code, name=name, kind=kind) for code, name, kind in specs}
+        self.agency["childrens-fund"].members.add(self.users["partner"])
+
+    def operations(self) -> None:
+        # Days before today; old cohorts are mostly done, recent ones are in the centre.
+        specs = [
+            ("steppe-1", "Operation Steppe 1 (demo)", 1900, "SY", "Camp North (demo)"),
+            ("steppe-2", "Operation Steppe 2 (demo)", 1500, "SY", "Camp East (demo)"),
+            ("river-1", "Operation River 1 (demo)", 900, "IQ", "Detention centre (demo)"),
+            ("steppe-3", "Operation Steppe 3 (demo)", 400, "SY", "Camp North (demo)"),
+            ("steppe-4", "Operation Steppe 4 (demo)", 120, "SY", "Camp East (demo)"),
+            ("river-2", "Operation River 2 (demo)", 40, "IQ", "Camp West (demo)"),
+            ("steppe-5", "Operation Steppe 5 (demo)", 12, "SY", "Camp North (demo)"),
+        ]
+        self.operations_list = [
+            RepatriationOperation.objects.create(
+                code=code,
+                name=name,
+                operation_date=self.today - datetime.timedelta(days=days),
+                origin_country=country,
+                origin_camp=camp,
+                route="Charter flight via a partner air base (demo)",
+            )
+            for code, name, days, country, camp in specs
+        ]
+
+    # --- people ------------------------------------------------------------------------
+
+    def person(self, *, sex: str, age_years: int, family_name: tuple[str, str], on: datetime.date, born_abroad: bool):
+        rng = self.rng
+        given = rng.choice(FEMALE_NAMES if sex == Sex.FEMALE else MALE_NAMES)
+        suffix = "a" if sex == Sex.FEMALE else ""
+        latin_family, cyrillic_family = family_name[0] + suffix, family_name[1] + suffix
+        birth = on - datetime.timedelta(days=age_years * 365 + rng.randint(0, 364))
+        estimated = born_abroad and rng.random() < 0.6
+        person = Person(
+            given_name=given[0],
+            family_name=latin_family,
+            sex=sex,
+            date_of_birth=birth,
+            date_of_birth_estimated=estimated,
+            place_of_birth="Abroad (demo)" if born_abroad else "Home region (demo)",
+            nationality="KZ",
+            languages=(["ar"] if rng.random() < 0.5 else ["ar", "kk"]) if born_abroad and age_years < 10 else ["kk", "ru"],
+        )
+        index = len(self.persons)
+        self.persons.append(person)
+        self.names.append(PersonName(full_name=f"{given[0]} {latin_family}", script=Script.LATIN, kind=NameKind.PRIMARY))
+        self.names[-1]._person_index = index
+        spellings = [(f"{given[1]} {cyrillic_family}", Script.CYRILLIC)]
+        if given[2]:
+            spellings.append((given[2], Script.ARABIC))
+        for full, script in spellings:
+            name = PersonName(full_name=full, script=script, kind=NameKind.SPELLING)
+            name._person_index = index
+            self.names.append(name)
+        if age_years >= ADULT_AGE and rng.random() < 0.4:
+            child = rng.choice(MALE_NAMES)
+            alias = PersonName(
+                full_name=f"Umm {child[0]}" if sex == Sex.FEMALE else f"Abu {child[0]}",
+                script=Script.LATIN,
+                kind=NameKind.ALIAS,
+            )
+            alias._person_index = index
+            self.names.append(alias)
+        if not born_abroad or age_years >= ADULT_AGE:
+            identifier = PersonIdentifier(
+                kind=IdentifierKind.NATIONAL_ID, value=f"DEMO{self.seed % 100:02d}{index:08d}", issuing_country="KZ"
+            )
+            identifier._person_index = index
+            self.identifiers.append(identifier)
+        return index
+
+    def households(self) -> None:
+        rng = self.rng
+        returnees = 0
+        family_no = 0
+        while returnees < self.size:
+            family_no += 1
+            operation = rng.choices(self.operations_list, weights=[10, 12, 8, 12, 10, 8, 6])[0]
+            arrival = operation.operation_date
+            programme = self.north if rng.random() < 0.7 else self.south
+            family_name = rng.choice(FAMILY_NAMES)
+            family_index = len(self.families)
+            self.families.append(
+                Family(reference=f"F-{family_no:05d}", label=f"{family_name[0]} household (demo)", operation=operation)
+            )
+            members: list[tuple[int, str, str]] = []  # person idx, relationship, role
+            shape = rng.choices(["mother", "father", "unaccompanied", "single"], weights=[78, 8, 7, 7])[0]
+            if shape in ("mother", "single"):
+                members.append((self.person(sex=Sex.FEMALE, age_years=rng.randint(19, 42), family_name=family_name, on=arrival, born_abroad=False), "head", "returnee"))
+            if shape == "father":
+                members.append((self.person(sex=Sex.MALE, age_years=rng.randint(22, 48), family_name=family_name, on=arrival, born_abroad=False), "head", "returnee"))
+                if rng.random() < 0.5:
+                    members.append((self.person(sex=Sex.FEMALE, age_years=rng.randint(19, 40), family_name=family_name, on=arrival, born_abroad=False), "spouse", "returnee"))
+            if shape == "unaccompanied":
+                members.append((self.person(sex=Sex.FEMALE, age_years=rng.randint(50, 70), family_name=family_name, on=arrival, born_abroad=False), "head", "receiving_relative"))
+            children = {"mother": rng.randint(1, 5), "father": rng.randint(0, 3), "unaccompanied": rng.randint(1, 3), "single": 0}[shape]
+            for _ in range(children):
+                age = rng.randint(0, 16)
+                # Children younger than the years spent abroad were born there.
+                born_abroad = age <= 7
+                relationship = "grandchild" if shape == "unaccompanied" else "child"
+                members.append((self.person(sex=rng.choice([Sex.FEMALE, Sex.MALE]), age_years=age, family_name=family_name, on=arrival, born_abroad=born_abroad), relationship, "returnee"))
+            if shape in ("mother", "father") and rng.random() < 0.5:
+                members.append((self.person(sex=rng.choice([Sex.FEMALE, Sex.MALE]), age_years=rng.randint(45, 70), family_name=family_name, on=arrival, born_abroad=False), "parent", "receiving_relative"))
+            caseworker = rng.choice(self.caseworkers[programme.pk])
+            for person_index, relationship, role in members:
+                self.memberships.append((family_index, person_index, relationship, role))
+                if role == "returnee":
+                    returnees += 1
+                    self.cases.append(
+                        {
+                            "person": person_index,
+                            "family": family_index,
+                            "operation": operation,
+                            "programme": programme,
+                            "caseworker": caseworker,
+                            "arrival": arrival,
+                        }
+                    )
+            if self.progress:
+                self.progress(len(members) - sum(1 for m in members if m[2] != "returnee"))
+
+    def save_people(self) -> None:
+        Person.objects.bulk_create(self.persons, batch_size=500)
+        for row in (*self.names, *self.identifiers):
+            row.person = self.persons[row._person_index]
+        PersonName.objects.bulk_create(self.names, batch_size=1000)
+        PersonIdentifier.objects.bulk_create(self.identifiers, batch_size=1000)
+        Family.objects.bulk_create(self.families, batch_size=500)
+        FamilyMembership.objects.bulk_create(
+            [
+                FamilyMembership(family=self.families[f], person=self.persons[p], relationship=rel, role=role)
+                for f, p, rel, role in self.memberships
+            ],
+            batch_size=1000,
+        )
+
+    # --- cases and stage plans --------------------------------------------------------
+
+    def save_cases(self) -> None:
+        rng = self.rng
+        counters: dict[tuple[str, int], int] = {}
+        case_rows = []
+        for spec in self.cases:
+            person = self.persons[spec["person"]]
+            adult = person.age_on(spec["arrival"]) >= ADULT_AGE
+            legal = LegalStatus.NONE
+            if adult and person.sex == Sex.MALE:
+                legal = rng.choice([LegalStatus.CONVICTED, LegalStatus.SERVING_SENTENCE, LegalStatus.RELEASED])
+            elif adult and rng.random() < 0.15:
+                legal = rng.choice([LegalStatus.UNDER_INVESTIGATION, LegalStatus.RELEASED])
+            key = (spec["programme"].code, spec["arrival"].year)
+            counters[key] = counters.get(key, 0) + 1
+            case_rows.append(
+                Case(
+                    reference=f"{spec['programme'].code[0].upper()}-{spec['arrival'].year}-{counters[key]:05d}",
+                    person=person,
+                    family=self.families[spec["family"]],
+                    operation=spec["operation"],
+                    caseworker=spec["caseworker"],
+                    status=CaseStatus.OPEN,
+                    risk_level=rng.choices(RiskLevel.values, weights=[50, 35, 15] if adult else [70, 25, 5])[0],
+                    legal_status=legal,
+                    arrival_date=spec["arrival"],
+                    opened_on=spec["arrival"],
+                )
+            )
+        Case.objects.bulk_create(case_rows, batch_size=500)
+        self.case_rows = case_rows
+        enrolments = [
+            Enrolment(
+                case=case,
+                programme=spec["programme"],
+                enrolled_on=spec["arrival"],
+                enrolled_by=spec["caseworker"],
+            )
+            for case, spec in zip(case_rows, self.cases)
+        ]
+        Enrolment.objects.bulk_create(enrolments, batch_size=500)
+        self.enrolments = enrolments
+        stages = []
+        for enrolment in enrolments:
+            planned = services.stage_plan_build(enrolment=enrolment, stage_types=self.stage_types[enrolment.programme_id])
+            for stage in planned:
+                self.roll_stage(stage)
+            stages.extend(planned)
+        self.close_finished_cases(enrolments, stages)
+        StageRecord.objects.bulk_create(stages, batch_size=1000)
+        self.stages = stages
+
+    def roll_stage(self, stage: StageRecord) -> None:
+        """Give a planned stage a status and dates as if the programme had been running."""
+        rng, today = self.rng, self.today
+        if stage.planned_start > today:
+            return
+        duration = (stage.due_date - stage.planned_start).days
+        past_due = stage.due_date < today
+        roll = rng.random()
+        started = min(stage.planned_start + datetime.timedelta(days=rng.randint(0, 4)), today)
+        if past_due and roll < 0.70:
+            stage.status = StageStatus.COMPLETED
+            stage.started_on = started
+            stage.completed_on = min(started + datetime.timedelta(days=rng.randint(duration // 2, duration + 10)), today)
+            stage.outcome = "Completed as planned (demo)."
+        elif past_due and roll < 0.78 or not past_due and roll < 0.08:
+            stage.status = StageStatus.BLOCKED
+            stage.started_on = started
+            stage.status_reason = rng.choice(
+                ["Waiting for the civil registry (demo).", "Relatives not reachable (demo).", "No place available (demo)."]
+            )
+        elif past_due and roll < 0.85:
+            stage.status = StageStatus.DISCONTINUED
+            stage.started_on = started
+            stage.status_reason = "Moved to another region (demo)."
+        elif not past_due and roll > 0.93:
+            return  # planned start passed but not started yet
+        else:
+            stage.status = StageStatus.ACTIVE
+            stage.started_on = started
+
+    def close_finished_cases(self, enrolments, stages) -> None:
+        by_enrolment: dict[int, list[StageRecord]] = {}
+        for stage in stages:
+            by_enrolment.setdefault(stage.enrolment_id, []).append(stage)
+        for enrolment in enrolments:
+            own = by_enrolment.get(enrolment.pk, [])
+            done = own and all(s.status in (StageStatus.COMPLETED, StageStatus.DISCONTINUED) for s in own)
+            if done and self.rng.random() < 0.6:
+                closed_on = max(s.completed_on or s.started_on for s in own)
+                case = enrolment.case
+                case.status = CaseStatus.CLOSED
+                case.closed_on = max(closed_on, case.opened_on)
+                enrolment.status = EnrolmentStatus.COMPLETED
+                enrolment.ended_on = max(closed_on, enrolment.enrolled_on)
+        Case.objects.bulk_update([e.case for e in enrolments if e.case.status == CaseStatus.CLOSED], ["status", "closed_on"])
+        Enrolment.objects.bulk_update([e for e in enrolments if e.status == EnrolmentStatus.COMPLETED], ["status", "ended_on"])
+
+    # --- stage details and follow-ups -------------------------------------------------
+
+    def details(self) -> None:
+        rng, today = self.rng, self.today
+        rows: dict[type, list] = {model: [] for model in (AccommodationStay, PsychologicalSession, SchoolPlacement, DocumentRequest, HousingPlacement, EmploymentPlacement, FollowUp)}
+        for stage in self.stages:
+            if stage.status == StageStatus.PLANNED:
+                continue
+            kind = stage.stage_type.kind
+            case = stage.enrolment.case
+            person = case.person
+            age = person.age_on(stage.started_on)
+            end = stage.completed_on or today
+            if kind == StageKind.ACCOMMODATION:
+                rows[AccommodationStay].append(AccommodationStay(stage=stage, centre=f"Adaptation centre, {stage.enrolment.programme.code} (demo)", arrived_on=case.arrival_date, exited_on=stage.completed_on))
+            elif kind == StageKind.PSYCHOLOGICAL:
+                rows[PsychologicalSession].append(PsychologicalSession(stage=stage, kind=PsychologicalSessionKind.ASSESSMENT, held_on=stage.started_on, instrument="SDQ" if age < ADULT_AGE else "PHQ-9", score=rng.randint(4, 24), practitioner="Centre psychologist (demo)"))
+                day = stage.started_on + datetime.timedelta(days=14)
+                while day <= end:
+                    rows[PsychologicalSession].append(PsychologicalSession(stage=stage, held_on=day, practitioner="Centre psychologist (demo)"))
+                    day += datetime.timedelta(days=rng.randint(14, 28))
+                    if (day - stage.started_on).days > 200:
+                        break
+            elif kind == StageKind.SCHOOLING and stage.status in (StageStatus.ACTIVE, StageStatus.COMPLETED):
+                level = SchoolLevel.SCHOOL if age >= 6 else (SchoolLevel.PRESCHOOL if age >= 4 else SchoolLevel.KINDERGARTEN)
+                rows[SchoolPlacement].append(SchoolPlacement(stage=stage, institution="School No. 7 (demo)" if level == SchoolLevel.SCHOOL else "Kindergarten No. 3 (demo)", level=level, grade=min(max(age - 5, 1), 12) if level == SchoolLevel.SCHOOL else None, language_support="ar" in person.languages, enrolled_on=stage.started_on))
+            elif kind == StageKind.DOCUMENTS:
+                wanted = [DocumentType.BIRTH_CERTIFICATE] if person.place_of_birth.startswith("Abroad") else []
+                if age >= ADULT_AGE:
+                    wanted += [DocumentType.PASSPORT, DocumentType.NATIONAL_ID]
+                elif age >= 16:
+                    wanted += [DocumentType.NATIONAL_ID]
+                for document_type in wanted:
+                    issued = stage.status == StageStatus.COMPLETED or (stage.status == StageStatus.ACTIVE and rng.random() < 0.3)
+                    status = DocumentRequestStatus.ISSUED if issued else rng.choice([DocumentRequestStatus.REQUESTED, DocumentRequestStatus.SUBMITTED])
+                    if stage.status == StageStatus.BLOCKED and rng.random() < 0.5:
+                        status = DocumentRequestStatus.REFUSED
+                    issued_on = min(stage.started_on + datetime.timedelta(days=rng.randint(10, 60)), end) if issued else None
+                    rows[DocumentRequest].append(DocumentRequest(stage=stage, document_type=document_type, status=status, requested_on=stage.started_on, issued_on=issued_on, number=f"DEMO-{rng.randint(100000, 999999)}" if issued else ""))
+            elif kind == StageKind.HOUSING and stage.status in (StageStatus.ACTIVE, StageStatus.COMPLETED):
+                reunification = rng.choices(HousingPlacementReunification.values[:4], weights=[20, 50, 20, 10])[0]
+                rows[HousingPlacement].append(HousingPlacement(stage=stage, address=f"{rng.randint(1, 99)} Sample street, Demo town", settlement="Demo town", living_with=rng.choices(HousingPlacementLivingWith.values, weights=[70, 5, 10, 10, 5])[0], reunification=reunification, relatives_refusing_contact=rng.randint(1, 3) if reunification == "refused" else 0, moved_in_on=stage.started_on))
+            elif kind == StageKind.EMPLOYMENT and stage.status in (StageStatus.ACTIVE, StageStatus.COMPLETED):
+                job = rng.random() < 0.4
+                rows[EmploymentPlacement].append(EmploymentPlacement(stage=stage, kind=EmploymentPlacementKind.JOB if job else EmploymentPlacementKind.TRAINING, organisation="Sewing workshop (demo)" if job else "Vocational college (demo)", started_on=stage.started_on, ended_on=stage.completed_on, outcome=EmploymentPlacementOutcome.COMPLETED if stage.completed_on else EmploymentPlacementOutcome.ONGOING))
+            if stage.status == StageStatus.ACTIVE and stage.stage_type.follow_up_interval_days:
+                rows[FollowUp].extend(self.follow_ups(stage))
+        for model, objs in rows.items():
+            model.objects.bulk_create(objs, batch_size=1000)
+        self.counts = {model.__name__: len(objs) for model, objs in rows.items()}
+
+    def follow_ups(self, stage: StageRecord) -> list[FollowUp]:
+        """Past follow-ups done, the latest past one sometimes missed (overdue), one ahead."""
+        interval = datetime.timedelta(days=stage.stage_type.follow_up_interval_days)
+        kind = FOLLOW_UP_KIND_BY_STAGE[stage.stage_type.kind]
+        assignee = stage.enrolment.case.caseworker
+        days = []
+        day = stage.started_on + interval
+        while day <= self.today:
+            days.append(day)
+            day += interval
+        days = days[-(MAX_FOLLOW_UPS_PER_STAGE - 1):]
+        missed_last = bool(days) and self.rng.random() < 0.3
+        follow_ups = []
+        for i, due in enumerate(days):
+            if missed_last and i == len(days) - 1:
+                follow_ups.append(FollowUp(stage=stage, kind=kind, due_date=due, assignee=assignee))
+            else:
+                follow_ups.append(FollowUp(stage=stage, kind=kind, due_date=due, assignee=assignee, done_on=due, outcome="Held as planned; no concerns (demo)."))
+        if not missed_last:
+            follow_ups.append(FollowUp(stage=stage, kind=kind, due_date=day, assignee=assignee))
+        return follow_ups
+
+    # --- consent, referrals, notes ----------------------------------------------------
+
+    def sharing(self) -> None:
+        rng = self.rng
+        consents, referrals, notes = [], [], []
+        partner_agency = self.agency["childrens-fund"]
+        for case, spec in zip(self.case_rows, self.cases):
+            if case.status == CaseStatus.CLOSED:
+                continue
+            person = case.person
+            child = person.age_on(self.today) < ADULT_AGE
+            if rng.random() < 0.3:
+                notes.append(CaseNote(case=case, author=spec["caseworker"], body="Weekly check-in held; the family is settling (demo)."))
+            if not (child and spec["programme"] is self.north) or rng.random() > 0.4:
+                continue
+            withdrawn = rng.random() < 0.1
+            consent = Consent(
+                person=person,
+                agency=partner_agency,
+                purpose=ConsentPurpose.PSYCHOSOCIAL,
+                given_by=ConsentGivenBy.GUARDIAN,
+                guardian_name="Mother of the child (demo)",
+                given_on=case.arrival_date,
+                withdrawn_on=self.today - datetime.timedelta(days=3) if withdrawn else None,
+                recorded_by=spec["caseworker"],
+            )
+            consents.append(consent)
+            referrals.append(
+                Referral(
+                    case=case,
+                    agency=partner_agency,
+                    purpose=ConsentPurpose.PSYCHOSOCIAL,
+                    consent=consent,
+                    status=rng.choices([ReferralStatus.ACCEPTED, ReferralStatus.PENDING, ReferralStatus.DECLINED], weights=[70, 20, 10])[0],
+                    referred_by=spec["caseworker"],
+                    referred_on=case.arrival_date,
+                    note="Psychosocial support for a child (demo).",
+                )
+            )
+        Consent.objects.bulk_create(consents, batch_size=1000)
+        Referral.objects.bulk_create(referrals, batch_size=1000)
+        CaseNote.objects.bulk_create(notes, batch_size=1000)
+        self.counts.update(Consent=len(consents), Referral=len(referrals), CaseNote=len(notes))
+
+
+def demo_seed(*, size: int = 700, seed: int = 2026, today: datetime.date | None = None, progress: Callable | None = None) -> DemoResult:
+    """Create the demo accounts and a caseload of about ``size`` returnees, in one transaction."""
+    from django.utils import timezone
+
+    builder = _Builder(size=size, seed=seed, today=today or timezone.localdate(), progress=progress)
+    with transaction.atomic():
+        passwords = builder.accounts()
+        builder.programmes()
+        builder.agencies()
+        builder.operations()
+        builder.households()
+        builder.save_people()
+        builder.save_cases()
+        builder.details()
+        builder.sharing()
+    counts = {
+        "Person": len(builder.persons),
+        "Family": len(builder.families),
+        "Case": len(builder.case_rows),
+        "StageRecord": len(builder.stages),
+        **builder.counts,
+    }
+    return DemoResult(passwords=passwords, counts=counts)

@@ -1,0 +1,42 @@
+"""Create the demo accounts and a deterministic, clearly fictional caseload."""
+
+import datetime
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from casework.models import Case
+from programmes.demo import DEMO_ACCOUNTS, demo_data_reset, demo_seed
+
+
+class Command(BaseCommand):
+    help = "Create demo accounts and demo data (about SIZE returnees in two programmes)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--size", type=int, default=700, help="Number of returnees (default 700).")
+        parser.add_argument("--seed", type=int, default=2026, help="Random seed; the same seed gives the same data.")
+        parser.add_argument("--today", type=datetime.date.fromisoformat, help="Day the data is relative to (YYYY-MM-DD).")
+        parser.add_argument("--reset", action="store_true", help="Delete existing casework data first.")
+        parser.add_argument("--if-empty", action="store_true", help="Do nothing if there are cases already.")
+        parser.add_argument("--force", action="store_true", help="Allow running with DJANGO_DEBUG off.")
+
+    def handle(self, *args, size, seed, today, reset, if_empty, force, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError("seed_demo creates accounts with known passwords; refusing with DJANGO_DEBUG off.")
+        if size < 1:
+            raise CommandError("--size must be at least 1.")
+        if Case.objects.exists():
+            if if_empty:
+                self.stdout.write("Cases exist already; demo data left as it is.")
+                return
+            if not reset:
+                raise CommandError("There is data already: pass --reset to replace it, or --if-empty to keep it.")
+            demo_data_reset()
+        with tqdm(total=size, desc="returnees", unit="person", disable=options["verbosity"] < 1, file=self.stderr) as bar:
+            result = demo_seed(size=size, seed=seed, today=today, progress=bar.update)
+        for model, count in result.counts.items():
+            self.stdout.write(f"  {model:<22} {count:>8}")
+        self.stdout.write(self.style.SUCCESS("Demo accounts (demo data only; never reuse these passwords):"))
+        for username in DEMO_ACCOUNTS:
+            self.stdout.write(f"  {username:<12} {result.passwords[username]}")

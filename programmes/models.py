@@ -1,0 +1,595 @@
+"""Programmes, their stage catalogues, enrolments, stage records, stage details and follow-ups.
+
+A case enrolled in a programme gets a stage plan: one ``StageRecord`` per
+stage type of the programme's catalogue that applies to the person. Each stage
+keeps the structured facts of its kind in a detail model (``AccommodationStay``,
+``PsychologicalSession``, ``SchoolPlacement``, ``DocumentRequest``,
+``HousingPlacement``, ``EmploymentPlacement``) so that reports can count them
+in SQL.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value}) from None
+
+
+class Programme(models.Model):
+    """A rehabilitation programme of one country or authority."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2 code."))
+    time_zone = models.CharField(
+        max_length=64, validators=[validate_time_zone], help_text=_("e.g. Asia/Almaty; reminders follow its calendar.")
+    )
+    staff = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ProgrammeMembership", related_name="programmes")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def local_today(self):
+        return timezone.localdate(timezone=self.zone)
+
+
+class ProgrammeMembershipRole(models.TextChoices):
+    CASEWORKER = "caseworker", _("Caseworker")
+    SUPERVISOR = "supervisor", _("Supervisor")
+
+
+class ProgrammeMembership(models.Model):
+    """A user's role in a programme: caseworker or supervisor."""
+
+    Role = ProgrammeMembershipRole
+
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="programme_memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+
+    class Meta:
+        ordering = ["programme", "role", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "user", "role"], name="programme_membership_unique"),
+            models.CheckConstraint(condition=Q(role__in=ProgrammeMembershipRole.values), name="programme_membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} in {self.programme}"
+
+
+class StageKind(models.TextChoices):
+    """What a stage is about; decides which detail records it carries."""
+
+    ACCOMMODATION = "accommodation", _("Supervised accommodation")
+    PSYCHOLOGICAL = "psychological", _("Psychological care")
+    SCHOOLING = "schooling", _("Schooling")
+    DOCUMENTS = "documents", _("Civil documents")
+    HOUSING = "housing", _("Housing and family reunification")
+    EMPLOYMENT = "employment", _("Training and employment")
+    OTHER = "other", _("Other")
+
+
+class AppliesTo(models.TextChoices):
+    EVERYONE = "everyone", _("Everyone")
+    ADULTS = "adults", _("Adults only (18 and over)")
+    CHILDREN = "children", _("Children only (under 18)")
+
+
+class StageType(models.Model):
+    """One stage of a programme's catalogue."""
+
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="stage_types")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=StageKind.choices)
+    position = models.PositiveSmallIntegerField(default=0, help_text=_("Order in the stage plan."))
+    start_offset_days = models.PositiveSmallIntegerField(
+        default=0, help_text=_("Days after arrival that the stage is planned to start.")
+    )
+    default_duration_days = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1)], help_text=_("Days from the planned start to the due date.")
+    )
+    follow_up_interval_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Days between follow-ups while the stage is active; empty for none.")
+    )
+    remind_days_before = models.PositiveSmallIntegerField(
+        default=2, help_text=_("Days before a due date that the assignee is reminded.")
+    )
+    escalate_after_days = models.PositiveSmallIntegerField(
+        default=7, help_text=_("Days overdue after which the programme's supervisors are told.")
+    )
+    applies_to = models.CharField(max_length=10, choices=AppliesTo.choices, default=AppliesTo.EVERYONE)
+    min_age_years = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("Inclusive, at arrival."))
+    max_age_years = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("Inclusive, at arrival."))
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["programme", "position", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "code"], name="stage_type_code_unique"),
+            models.CheckConstraint(condition=Q(kind__in=StageKind.values), name="stage_type_kind_valid"),
+            models.CheckConstraint(condition=Q(applies_to__in=AppliesTo.values), name="stage_type_applies_to_valid"),
+            models.CheckConstraint(condition=Q(default_duration_days__gte=1), name="stage_type_duration_positive"),
+            models.CheckConstraint(
+                condition=Q(follow_up_interval_days__isnull=True) | Q(follow_up_interval_days__gte=1),
+                name="stage_type_interval_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_age_years__isnull=True)
+                | Q(max_age_years__isnull=True)
+                | Q(max_age_years__gte=F("min_age_years")),
+                name="stage_type_age_band_ordered",
+                violation_error_message=_("The maximum age must not be below the minimum age."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def applies_to_age(self, age: int) -> bool:
+        from casework.models import ADULT_AGE
+
+        if self.applies_to == AppliesTo.ADULTS and age < ADULT_AGE:
+            return False
+        if self.applies_to == AppliesTo.CHILDREN and age >= ADULT_AGE:
+            return False
+        if self.min_age_years is not None and age < self.min_age_years:
+            return False
+        if self.max_age_years is not None and age > self.max_age_years:
+            return False
+        return True
+
+
+class EnrolmentStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    COMPLETED = "completed", _("Completed")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class Enrolment(models.Model):
+    Status = EnrolmentStatus
+
+    case = models.ForeignKey("casework.Case", on_delete=models.PROTECT, related_name="enrolments")
+    programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="enrolments")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    enrolled_on = models.DateField()
+    ended_on = models.DateField(null=True, blank=True)
+    enrolled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-enrolled_on", "id"]
+        indexes = [models.Index(fields=["programme", "status"], name="enrolment_programme_status_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "programme"],
+                condition=Q(status="active"),
+                name="enrolment_one_active_per_case_programme",
+                violation_error_message=_("This case already has an active enrolment in this programme."),
+            ),
+            models.CheckConstraint(condition=Q(status__in=EnrolmentStatus.values), name="enrolment_status_valid"),
+            models.CheckConstraint(
+                condition=Q(ended_on__isnull=True) | Q(ended_on__gte=F("enrolled_on")),
+                name="enrolment_ended_after_enrolled",
+                violation_error_message=_("An enrolment cannot end before it began."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case} in {self.programme}"
+
+
+class StageStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    ACTIVE = "active", _("Active")
+    COMPLETED = "completed", _("Completed")
+    DISCONTINUED = "discontinued", _("Discontinued")
+    BLOCKED = "blocked", _("Blocked")
+
+
+# Stages that still have work ahead of them (and so deadlines).
+OPEN_STAGE_STATUSES = (StageStatus.PLANNED, StageStatus.ACTIVE, StageStatus.BLOCKED)
+
+
+class StageRecord(models.Model):
+    """One stage of one person's plan."""
+
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="stages")
+    stage_type = models.ForeignKey(StageType, on_delete=models.PROTECT, related_name="stage_records")
+    status = models.CharField(max_length=15, choices=StageStatus.choices, default=StageStatus.PLANNED)
+    planned_start = models.DateField()
+    due_date = models.DateField()
+    started_on = models.DateField(null=True, blank=True)
+    completed_on = models.DateField(null=True, blank=True)
+    responsible_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="responsible_stages"
+    )
+    responsible_agency = models.ForeignKey(
+        "casework.Agency", on_delete=models.PROTECT, null=True, blank=True, related_name="responsible_stages"
+    )
+    outcome = models.TextField(blank=True)
+    status_reason = models.CharField(max_length=300, blank=True, help_text=_("Why it is blocked or discontinued."))
+    version = models.PositiveIntegerField(default=1, help_text=_("Bumped on every change; guards concurrent edits."))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["enrolment", "stage_type__position", "id"]
+        indexes = [
+            # Deadline sweeps and "overdue" filters: open stages by due date.
+            models.Index(
+                fields=["due_date"],
+                condition=Q(status__in=["planned", "active", "blocked"]),
+                name="stage_open_due_idx",
+            ),
+            models.Index(fields=["stage_type", "status"], name="stage_type_status_idx"),
+            models.Index(fields=["updated_at"], name="stage_updated_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrolment", "stage_type"],
+                name="stage_one_per_type_per_enrolment",
+                violation_error_message=_("This enrolment already has a stage of this type."),
+            ),
+            models.CheckConstraint(condition=Q(status__in=StageStatus.values), name="stage_status_valid"),
+            models.CheckConstraint(
+                condition=Q(due_date__gte=F("planned_start")),
+                name="stage_due_not_before_start",
+                violation_error_message=_("The due date cannot be before the planned start."),
+            ),
+            models.CheckConstraint(
+                condition=Q(completed_on__isnull=True)
+                | (Q(started_on__isnull=False) & Q(completed_on__gte=F("started_on"))),
+                name="stage_completed_after_started",
+                violation_error_message=_("A stage cannot be completed before it started."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="completed") | Q(completed_on__isnull=False),
+                name="stage_completed_has_date",
+                violation_error_message=_("A completed stage needs its completion date."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="active") | Q(started_on__isnull=False),
+                name="stage_active_has_start",
+                violation_error_message=_("An active stage needs its start date."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage_type} ({self.get_status_display()})"
+
+    def is_overdue(self, today) -> bool:
+        return self.status in OPEN_STAGE_STATUSES and self.due_date < today
+
+
+# --- Stage details ---------------------------------------------------------------
+
+
+class AccommodationStay(models.Model):
+    """A stay in a rehabilitation (adaptation) centre."""
+
+    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="accommodation_stays")
+    centre = models.CharField(max_length=200)
+    arrived_on = models.DateField()
+    exited_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["stage", "arrived_on"]
+        indexes = [
+            # Report: people still in the centre (no exit yet).
+            models.Index(fields=["arrived_on"], condition=Q(exited_on__isnull=True), name="stay_in_centre_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(exited_on__isnull=True) | Q(exited_on__gte=F("arrived_on")),
+                name="stay_exit_after_arrival",
+                violation_error_message=_("The exit date cannot be before the arrival date."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.centre} from {self.arrived_on}"
+
+
+class PsychologicalSessionKind(models.TextChoices):
+    SESSION = "session", _("Session")
+    ASSESSMENT = "assessment", _("Assessment")
+
+
+class PsychologicalSessionMode(models.TextChoices):
+    INDIVIDUAL = "individual", _("Individual")
+    GROUP = "group", _("Group")
+    FAMILY = "family", _("Family")
+
+
+class PsychologicalSession(models.Model):
+    """A session or an assessment with a standard instrument."""
+
+    Kind = PsychologicalSessionKind
+    Mode = PsychologicalSessionMode
+
+    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="psychological_sessions")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SESSION)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.INDIVIDUAL)
+    held_on = models.DateField()
+    practitioner = models.CharField(max_length=200, blank=True)
+    instrument = models.CharField(
+        max_length=50, blank=True, help_text=_("For assessments: the instrument, e.g. SDQ, CRIES-8, PHQ-9.")
+    )
+    score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["stage", "held_on"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=PsychologicalSessionKind.values), name="psych_kind_valid"),
+            models.CheckConstraint(condition=Q(mode__in=PsychologicalSessionMode.values), name="psych_mode_valid"),
+            models.CheckConstraint(
+                condition=~Q(kind="assessment") | (~Q(instrument="") & Q(score__isnull=False)),
+                name="psych_assessment_has_instrument_and_score",
+                violation_error_message=_("An assessment needs its instrument and score."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.held_on}"
+
+
+class SchoolLevel(models.TextChoices):
+    KINDERGARTEN = "kindergarten", _("Kindergarten")
+    PRESCHOOL = "preschool", _("Preschool")
+    SCHOOL = "school", _("School")
+
+
+class SchoolPlacement(models.Model):
+    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="school_placements")
+    institution = models.CharField(max_length=200)
+    level = models.CharField(max_length=15, choices=SchoolLevel.choices)
+    grade = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    language_support = models.BooleanField(default=False, help_text=_("Receives help with the teaching language."))
+    enrolled_on = models.DateField()
+    left_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["stage", "enrolled_on"]
+        indexes = [
+            # Report: children currently at a school (no leaving date).
+            models.Index(fields=["stage"], condition=Q(left_on__isnull=True), name="school_current_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(level__in=SchoolLevel.values), name="school_level_valid"),
+            models.CheckConstraint(
+                condition=Q(grade__isnull=True) | (Q(level="school") & Q(grade__gte=1) & Q(grade__lte=12)),
+                name="school_grade_only_at_school",
+                violation_error_message=_("A grade (1 to 12) is recorded only for school."),
+            ),
+            models.CheckConstraint(
+                condition=Q(left_on__isnull=True) | Q(left_on__gte=F("enrolled_on")),
+                name="school_left_after_enrolled",
+                violation_error_message=_("The leaving date cannot be before the enrolment date."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.institution} ({self.get_level_display()})"
+
+
+class DocumentType(models.TextChoices):
+    BIRTH_CERTIFICATE = "birth_certificate", _("Birth certificate")
+    PASSPORT = "passport", _("Passport")
+    NATIONAL_ID = "national_id", _("National identity card")
+    RESIDENCE_REGISTRATION = "residence_registration", _("Residence registration")
+    OTHER = "other", _("Other")
+
+
+class DocumentRequestStatus(models.TextChoices):
+    REQUESTED = "requested", _("Requested")
+    SUBMITTED = "submitted", _("Submitted to the registry")
+    ISSUED = "issued", _("Issued")
+    REFUSED = "refused", _("Refused")
+
+
+class DocumentRequest(models.Model):
+    """One civil document requested for a person."""
+
+    Status = DocumentRequestStatus
+
+    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="document_requests")
+    document_type = models.CharField(max_length=25, choices=DocumentType.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_on = models.DateField()
+    issued_on = models.DateField(null=True, blank=True)
+    number = models.CharField(max_length=100, blank=True, help_text=_("Sensitive: shown only to staff who need it."))
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["stage", "requested_on"]
+        indexes = [
+            # Report: people without an issued passport / birth certificate.
+            models.Index(fields=["document_type", "status"], name="document_type_status_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(document_type__in=DocumentType.values), name="document_type_valid"),
+            models.CheckConstraint(condition=Q(status__in=DocumentRequestStatus.values), name="document_status_valid"),
+            models.UniqueConstraint(
+                fields=["stage", "document_type"],
+                condition=~Q(status="refused"),
+                name="document_one_open_request_per_type",
+                violation_error_message=_("This document has already been requested for this stage."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="issued") | Q(issued_on__isnull=False),
+                name="document_issued_has_date",
+                violation_error_message=_("An issued document needs its issue date."),
+            ),
+            models.CheckConstraint(
+                condition=Q(issued_on__isnull=True) | Q(issued_on__gte=F("requested_on")),
+                name="document_issued_after_requested",
+                violation_error_message=_("A document cannot be issued before it was requested."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_document_type_display()} — {self.get_status_display()}"
+
+
+class HousingPlacementLivingWith(models.TextChoices):
+    RELATIVES = "relatives", _("Relatives")
+    FRIENDS = "friends", _("Friends")
+    OWN_HOME = "own_home", _("Own home")
+    STATE_HOUSING = "state_housing", _("State or social housing")
+    OTHER = "other", _("Other")
+
+
+class HousingPlacementReunification(models.TextChoices):
+    PENDING = "pending", _("Contact with relatives in progress")
+    REUNITED = "reunited", _("Reunited with relatives")
+    PARTIAL = "partial", _("Some relatives in contact")
+    REFUSED = "refused", _("Relatives refused contact")
+    NOT_APPLICABLE = "not_applicable", _("Not applicable")
+
+
+class HousingPlacement(models.Model):
+    LivingWith = HousingPlacementLivingWith
+    Reunification = HousingPlacementReunification
+
+    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="housing_placements")
+    address = models.TextField(help_text=_("Sensitive: shown only to staff who need it."))
+    settlement = models.CharField(max_length=200, blank=True, help_text=_("Town or district, for statistics."))
+    living_with = models.CharField(max_length=15, choices=LivingWith.choices)
+    reunification = models.CharField(max_length=15, choices=Reunification.choices, default=Reunification.PENDING)
+    relatives_refusing_contact = models.PositiveSmallIntegerField(default=0)
+    moved_in_on = models.DateField()
+    moved_out_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["stage", "moved_in_on"]
+        constraints = [
+            models.CheckConstraint(condition=Q(living_with__in=HousingPlacementLivingWith.values), name="housing_living_with_valid"),
+            models.CheckConstraint(
+                condition=Q(reunification__in=HousingPlacementReunification.values), name="housing_reunification_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(reunification="refused") | Q(relatives_refusing_contact__gte=1),
+                name="housing_refusal_counts_relatives",
+                violation_error_message=_("Say how many relatives refused contact."),
+            ),
+            models.CheckConstraint(
+                condition=Q(moved_out_on__isnull=True) | Q(moved_out_on__gte=F("moved_in_on")),
+                name="housing_moved_out_after_in",
+                violation_error_message=_("The move-out date cannot be before the move-in date."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_living_with_display()} from {self.moved_in_on}"
+
+
+class EmploymentPlacementKind(models.TextChoices):
+    TRAINING = "training", _("Training or course")
+    JOB = "job", _("Job")
+
+
+class EmploymentPlacementOutcome(models.TextChoices):
+    ONGOING = "ongoing", _("Ongoing")
+    COMPLETED = "completed", _("Completed")
+    EMPLOYED = "employed", _("Led to employment")
+    DROPPED_OUT = "dropped_out", _("Dropped out")
+
+
+class EmploymentPlacement(models.Model):
+    Kind = EmploymentPlacementKind
+    Outcome = EmploymentPlacementOutcome
+
+    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="employment_placements")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    organisation = models.CharField(max_length=200, help_text=_("Training provider or employer."))
+    started_on = models.DateField()
+    ended_on = models.DateField(null=True, blank=True)
+    outcome = models.CharField(max_length=15, choices=Outcome.choices, default=Outcome.ONGOING)
+
+    class Meta:
+        ordering = ["stage", "started_on"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=EmploymentPlacementKind.values), name="employment_kind_valid"),
+            models.CheckConstraint(condition=Q(outcome__in=EmploymentPlacementOutcome.values), name="employment_outcome_valid"),
+            models.CheckConstraint(
+                condition=Q(ended_on__isnull=True) | Q(ended_on__gte=F("started_on")),
+                name="employment_ended_after_started",
+                violation_error_message=_("The end date cannot be before the start date."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.organisation}"
+
+
+# --- Follow-ups ------------------------------------------------------------------
+
+
+class FollowUpKind(models.TextChoices):
+    VISIT = "visit", _("Home visit")
+    CALL = "call", _("Phone call")
+    SESSION = "session", _("Session")
+    SCHOOL_CHECK = "school_check", _("School check")
+    DOCUMENT_APPOINTMENT = "document_appointment", _("Document appointment")
+
+
+class FollowUp(models.Model):
+    """A scheduled visit, call or session on a stage."""
+
+    Kind = FollowUpKind
+
+    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="follow_ups")
+    kind = models.CharField(max_length=25, choices=Kind.choices)
+    due_date = models.DateField()
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="follow_ups"
+    )
+    done_on = models.DateField(null=True, blank=True)
+    outcome = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        indexes = [
+            # Reminder sweep and "overdue" filters: open follow-ups by due date.
+            models.Index(fields=["due_date"], condition=Q(done_on__isnull=True), name="follow_up_open_due_idx"),
+            models.Index(fields=["assignee", "due_date"], name="follow_up_assignee_due_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=FollowUpKind.values), name="follow_up_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(done_on__isnull=True) | ~Q(outcome=""),
+                name="follow_up_done_has_outcome",
+                violation_error_message=_("Record the outcome of a follow-up that is done."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} due {self.due_date}"
