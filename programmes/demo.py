@@ -613,6 +613,14 @@ class _Builder:
         self.counts.update(Consent=len(consents), Referral=len(referrals), CaseNote=len(notes))
 
 
+def demo_accounts_ensure(*, seed: int = 2026) -> dict[str, str]:
+    """Create or refresh only the demo accounts (for a database that already has demo data)."""
+    from django.utils import timezone
+
+    with transaction.atomic():
+        return _Builder(size=0, seed=seed, today=timezone.localdate(), progress=None).accounts()
+
+
 def demo_seed(*, size: int = 700, seed: int = 2026, today: datetime.date | None = None, progress: Callable | None = None) -> DemoResult:
     """Create the demo accounts and a caseload of about ``size`` returnees, in one transaction."""
     from django.utils import timezone

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from casework.models import Case
-from programmes.demo import DEMO_ACCOUNTS, demo_data_reset, demo_seed
+from programmes.demo import DEMO_ACCOUNTS, demo_accounts_ensure, demo_data_reset, demo_seed
 
 
 class Command(BaseCommand):
@@ -28,7 +28,8 @@ class Command(BaseCommand):
             raise CommandError("--size must be at least 1.")
         if Case.objects.exists():
             if if_empty:
-                self.stdout.write("Cases exist already; demo data left as it is.")
+                self.stdout.write("Cases exist already; demo data left as it is, demo accounts refreshed.")
+                self.print_accounts(demo_accounts_ensure(seed=seed))
                 return
             if not reset:
                 raise CommandError("There is data already: pass --reset to replace it, or --if-empty to keep it.")
@@ -37,6 +38,9 @@ class Command(BaseCommand):
             result = demo_seed(size=size, seed=seed, today=today, progress=bar.update)
         for model, count in result.counts.items():
             self.stdout.write(f"  {model:<22} {count:>8}")
+        self.print_accounts(result.passwords)
+
+    def print_accounts(self, passwords):
         self.stdout.write(self.style.SUCCESS("Demo accounts (demo data only; never reuse these passwords):"))
         for username in DEMO_ACCOUNTS:
-            self.stdout.write(f"  {username:<12} {result.passwords[username]}")
+            self.stdout.write(f"  {username:<12} {passwords[username]}")

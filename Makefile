@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`.
+# Both create .venv/ from the hashed lock file and reuse it while the lock is unchanged.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-lock
+PYTEST_ARGS ?=
+
+.PHONY: run test setup lock migrate check clean
+
+$(STAMP): requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	@touch $@
+
+setup: $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py seed_demo --if-empty
+	bin/run-local
+
+test: $(STAMP)
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(PY) manage.py check
+
+# Re-pin every dependency (needs pip-tools) after changing pyproject.toml.
+lock:
+	$(PY) -m pip install --quiet pip-tools
+	$(PY) -m piptools compile --quiet --extra dev --generate-hashes --strip-extras -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,149 @@
+"""The admin is usable, refuses bad input with a clear message and is scoped like the API."""
+
+import datetime
+
+import pytest
+from django.urls import reverse
+
+from casework.models import Person
+from casework.roles import role_groups_sync
+from programmes.models import Enrolment, StageRecord
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def groups(db):
+    role_groups_sync()
+
+
+def staff_login(client, user):
+    from django.contrib.auth.models import Group
+
+    user.groups.add(Group.objects.get(name="Caseworkers"))
+    client.force_login(user)
+    return client
+
+
+def person_form(**overrides):
+    data = {
+        "given_name": "Testgiven",
+        "family_name": "Samplova",
+        "patronymic": "",
+        "sex": "female",
+        "date_of_birth": "2015-04-01",
+        "place_of_birth": "",
+        "nationality": "KZ",
+        "languages": '["ar"]',
+    }
+    for prefix in ("names", "identifiers", "family_memberships"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    data.update(overrides)
+    return data
+
+
+def test_person_born_in_the_future_is_refused_in_the_admin(client, administrator):
+    client.force_login(administrator)
+    tomorrow = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
+    response = client.post(reverse("admin:casework_person_add"), person_form(date_of_birth=tomorrow))
+    assert response.status_code == 200
+    assert "The date of birth cannot be in the future." in response.content.decode()
+    assert not Person.objects.exists()
+
+
+def test_person_with_spellings_is_saved_in_the_admin(client, administrator):
+    client.force_login(administrator)
+    data = person_form(
+        **{
+            "names-TOTAL_FORMS": "2",
+            "names-0-full_name": "Айша Сэмплова",
+            "names-0-script": "cyrillic",
+            "names-0-kind": "spelling",
+            "names-1-full_name": "عائشة",
+            "names-1-script": "arabic",
+            "names-1-kind": "spelling",
+        }
+    )
+    response = client.post(reverse("admin:casework_person_add"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    person = Person.objects.get()
+    assert sorted(person.names.values_list("full_name", flat=True)) == ["Айша Сэмплова", "عائشة"]
+    # Search finds the person by a spelling in another script.
+    response = client.get(reverse("admin:casework_person_changelist"), {"q": "عائشة"})
+    assert "Testgiven Samplova" in response.content.decode()
+
+
+def test_stage_due_before_start_is_refused_in_the_admin(client, administrator, case):
+    client.force_login(administrator)
+    stage = StageRecord.objects.filter(enrolment__case=case, stage_type__code="housing").get()
+    data = {
+        "status": "planned",
+        "planned_start": stage.planned_start.isoformat(),
+        "due_date": (stage.planned_start - datetime.timedelta(days=3)).isoformat(),
+        "started_on": "",
+        "completed_on": "",
+        "responsible_user": "",
+        "responsible_agency": "",
+        "outcome": "",
+        "status_reason": "",
+        "housing_placements-TOTAL_FORMS": "0",
+        "housing_placements-INITIAL_FORMS": "0",
+        "follow_ups-TOTAL_FORMS": "0",
+        "follow_ups-INITIAL_FORMS": "0",
+    }
+    response = client.post(reverse("admin:programmes_stagerecord_change", args=[stage.pk]), data)
+    assert response.status_code == 200
+    assert "The due date cannot be before the planned start." in response.content.decode()
+    stage.refresh_from_db()
+    assert stage.due_date > stage.planned_start
+
+
+def test_enrolling_in_the_admin_generates_the_stage_plan(client, administrator, programme):
+    from tests import factories as f
+
+    client.force_login(administrator)
+    case = f.CaseFactory()
+    response = client.post(
+        reverse("admin:programmes_enrolment_add"),
+        {
+            "case": case.pk,
+            "programme": programme.pk,
+            "status": "active",
+            "enrolled_on": case.arrival_date.isoformat(),
+            "ended_on": "",
+            "stages-TOTAL_FORMS": "0",
+            "stages-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    enrolment = Enrolment.objects.get(case=case)
+    assert enrolment.enrolled_by == administrator
+    assert enrolment.stages.count() == 5
+
+
+def test_every_admin_page_opens(client, administrator, case):
+    client.force_login(administrator)
+    from django.contrib import admin
+
+    for model in admin.site._registry:
+        opts = model._meta
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        assert client.get(url).status_code == 200, url
+        obj = model.objects.first()
+        if obj is not None:
+            change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+            assert client.get(change).status_code == 200, change
+
+
+def test_caseworker_sees_only_their_programmes_cases(client, caseworker, case, other_case):
+    staff_login(client, caseworker)
+    response = client.get(reverse("admin:casework_case_changelist"))
+    body = response.content.decode()
+    assert case.reference in body
+    assert other_case.reference not in body
+    response = client.get(reverse("admin:casework_case_change", args=[other_case.pk]))
+    # The admin redirects to its index for an object the user cannot see.
+    assert response.status_code == 302
+    assert client.get(reverse("admin:casework_person_change", args=[other_case.person_id])).status_code == 302
+    stage = StageRecord.objects.filter(enrolment__case=other_case).first()
+    assert client.get(reverse("admin:programmes_stagerecord_change", args=[stage.pk])).status_code == 302

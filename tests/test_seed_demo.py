@@ -1,0 +1,109 @@
+"""seed_demo: deterministic, shaped like the real caseload, with the demo accounts."""
+
+import datetime
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+from casework.models import ADULT_AGE, Case, PersonName, Sex
+from casework.selectors import case_visible_to
+from programmes.demo import demo_data_reset, demo_seed
+from programmes.models import FollowUp, StageRecord, StageStatus
+
+pytestmark = pytest.mark.django_db
+
+DAY = datetime.date(2026, 11, 23)
+
+
+def snapshot():
+    """Everything that makes the data what it is, without database ids."""
+    return {
+        "cases": sorted(
+            Case.objects.values_list(
+                "reference", "person__given_name", "person__family_name", "person__date_of_birth",
+                "status", "risk_level", "legal_status", "arrival_date", "caseworker__username", "family__reference",
+            ),
+            key=repr,
+        ),
+        "names": sorted(
+            PersonName.objects.values_list("person__family_memberships__family__reference", "full_name", "script", "kind"),
+            key=repr,
+        ),
+        "stages": sorted(
+            StageRecord.objects.values_list(
+                "enrolment__case__reference", "stage_type__code", "status", "planned_start", "due_date",
+                "started_on", "completed_on",
+            ),
+            key=repr,
+        ),
+        "follow_ups": sorted(
+            FollowUp.objects.values_list("stage__enrolment__case__reference", "stage__stage_type__code", "due_date", "done_on"),
+            key=repr,
+        ),
+    }
+
+
+def test_same_seed_same_data_and_another_seed_other_data():
+    demo_seed(size=60, seed=7, today=DAY)
+    first = snapshot()
+    demo_data_reset()
+    demo_seed(size=60, seed=7, today=DAY)
+    assert snapshot() == first
+    demo_data_reset()
+    demo_seed(size=60, seed=8, today=DAY)
+    assert snapshot() != first
+
+
+def test_caseload_is_shaped_like_the_real_one():
+    demo_seed(size=300, seed=2026, today=DAY)
+    cases = list(Case.objects.select_related("person"))
+    assert len(cases) >= 300
+    children = [c for c in cases if c.person.age_on(c.arrival_date) < ADULT_AGE]
+    men = [c for c in cases if c.person.age_on(c.arrival_date) >= ADULT_AGE and c.person.sex == Sex.MALE]
+    women = [c for c in cases if c.person.age_on(c.arrival_date) >= ADULT_AGE and c.person.sex == Sex.FEMALE]
+    assert len(children) > len(women) > len(men) > 0
+    statuses = set(StageRecord.objects.values_list("status", flat=True))
+    assert statuses == set(StageStatus.values)
+    assert FollowUp.objects.filter(done_on__isnull=True, due_date__lt=DAY).exists()
+    # Names recorded in three scripts.
+    assert set(PersonName.objects.values_list("script", flat=True)) >= {"latin", "cyrillic", "arabic"}
+    # The partner sees some cases, not all.
+    from django.contrib.auth import get_user_model
+
+    partner = get_user_model().objects.get(username="partner")
+    assert 0 < case_visible_to(partner).count() < len(cases) / 4
+
+
+def test_command_refuses_to_create_known_passwords_in_production(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DJANGO_DEBUG off"):
+        call_command("seed_demo", "--size", "5", stdout=StringIO())
+    assert not Case.objects.exists()
+
+
+def test_command_prints_working_demo_logins(settings):
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", "--size", "20", "--seed", "3", stdout=out, verbosity=0)
+    printed = dict(
+        line.split() for line in out.getvalue().splitlines() if line.startswith("  ") and len(line.split()) == 2
+    )
+    for username in ("admin", "supervisor", "caseworker", "caseworker2", "partner"):
+        assert authenticate(username=username, password=printed[username]) is not None, username
+    caseworker2 = get_user("caseworker2")
+    caseworker = get_user("caseworker")
+    assert not set(case_visible_to(caseworker)) & set(case_visible_to(caseworker2))
+
+    with pytest.raises(CommandError, match="--reset"):
+        call_command("seed_demo", "--size", "20", stdout=StringIO())
+    out = StringIO()
+    call_command("seed_demo", "--if-empty", stdout=out)
+    assert "left as it is" in out.getvalue() and "partner" in out.getvalue()
+
+
+def get_user(username):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username=username)
