@@ -7,11 +7,17 @@ sees only their programmes' people.
 from django.contrib import admin
 from django.db.models import Count
 
-from casework import selectors
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+
+from casework import closure, selectors
+from casework.errors import DomainError
 from casework.models import (
     Agency,
     Case,
     CaseNote,
+    CaseStatusChange,
+    ClosureRequest,
     Consent,
     Family,
     FamilyMembership,
@@ -125,6 +131,18 @@ class ReferralInline(admin.TabularInline):
     raw_id_fields = ["consent", "stage"]
 
 
+class CaseStatusChangeInline(admin.TabularInline):
+    model = CaseStatusChange
+    extra = 0
+    fields = ["at", "from_status", "to_status", "by", "note"]
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = "status history"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Case)
 class CaseAdmin(ScopedAdminMixin, admin.ModelAdmin):
     visible_to = selectors.case_visible_to
@@ -139,7 +157,9 @@ class CaseAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["person", "caseworker", "operation"]
     autocomplete_fields = ["person", "family"]
     date_hierarchy = "arrival_date"
-    inlines = [CaseNoteInline, ReferralInline]
+    inlines = [CaseNoteInline, ReferralInline, CaseStatusChangeInline]
+    # Closing and reopening go through the closure workflow, never a plain edit.
+    readonly_fields = ["status", "closed_on"]
 
     def save_formset(self, request, form, formset, change):
         instances = formset.save(commit=False)
@@ -192,3 +212,50 @@ class ReferralAdmin(admin.ModelAdmin):
         if not obj.referred_by_id:
             obj.referred_by = request.user
         super().save_model(request, obj, form, change)
+
+
+def _closure_decision(approve: bool, label: str):
+    def decide(modeladmin, request, queryset):
+        comment = "" if approve else "Rejected in the admin; see the case notes."
+        for closure_request in queryset:
+            try:
+                closure.case_closure_decide(request_id=closure_request.pk, by=request.user, approve=approve, comment=comment)
+                modeladmin.message_user(request, f"{closure_request.case}: {label.lower()}d.", messages.SUCCESS)
+            except (DomainError, ValidationError) as exc:
+                text = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+                modeladmin.message_user(request, f"{closure_request.case}: {' '.join(text)}", messages.ERROR)
+
+    decide.__name__ = f"closure_{'approve' if approve else 'reject'}"
+    return admin.action(description=f"{label} selected closure requests")(decide)
+
+
+@admin.register(ClosureRequest)
+class ClosureRequestAdmin(admin.ModelAdmin):
+    list_display = ["case", "status", "requested_by", "requested_at", "decided_by", "decided_at"]
+    list_filter = ["status"]
+    search_fields = ["case__reference"]
+    list_select_related = ["case", "requested_by", "decided_by"]
+    raw_id_fields = ["case"]
+    readonly_fields = ["requested_by", "requested_at", "status", "decided_by", "decided_at"]
+    actions = [_closure_decision(True, "Approve"), _closure_decision(False, "Reject")]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(case__in=selectors.case_visible_to(request.user).values("pk"))
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return [*self.readonly_fields, "case", "reason", "comment"]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        # The form has validated the request (model clean and constraints); a race
+        # lost to a concurrent request ends as the same refusal.
+        try:
+            created = closure.case_closure_request(case_id=obj.case_id, by=request.user, reason=obj.reason)
+        except DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        obj.pk = created.pk
+        obj._state.adding = False

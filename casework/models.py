@@ -499,3 +499,70 @@ class Referral(models.Model):
             raise ValidationError({"consent": _("The consent does not cover this purpose.")})
         if not consent.is_current(self.referred_on):
             raise ValidationError({"consent": _("The consent is not current on the day of the referral.")})
+
+
+class ClosureRequestStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class ClosureRequest(models.Model):
+    """A caseworker's request to close a case, decided by a supervisor of its programme."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="closure_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=ClosureRequestStatus.choices, default=ClosureRequestStatus.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True, help_text=_("The supervisor's comment on the decision."))
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=Q(status="pending"),
+                name="closure_one_pending_per_case",
+                violation_error_message=_("This case already has a pending closure request."),
+            ),
+            models.CheckConstraint(condition=Q(status__in=ClosureRequestStatus.values), name="closure_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False),
+                name="closure_decided_has_time",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="closure_reason_given"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Closure of {self.case} ({self.get_status_display()})"
+
+    def clean(self) -> None:
+        super().clean()
+        if self._state.adding and self.case_id and self.case.status == CaseStatus.CLOSED:
+            raise ValidationError({"case": _("The case is already closed.")})
+
+
+class CaseStatusChange(models.Model):
+    """The history of a case's status: opened, closed on approval, reopened."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=10, choices=CaseStatus.choices)
+    to_status = models.CharField(max_length=10, choices=CaseStatus.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    note = models.TextField(blank=True)
+    closure_request = models.ForeignKey(
+        ClosureRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="status_changes"
+    )
+
+    class Meta:
+        ordering = ["case", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.case}: {self.from_status} → {self.to_status}"

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "casework",
     "programmes",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -200,6 +201,23 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Notifications (the outbox) -----------------------------------------------
+# Absolute links in e-mails point here.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# How many due notifications one sweep claims.
+NOTIFICATION_BATCH_SIZE = env.int("NOTIFICATION_BATCH_SIZE", default=500)
+# A claimed row whose send task has not started by then was lost (broker restart,
+# flushed Redis): it goes back to pending.
+NOTIFICATION_CLAIM_TIMEOUT_SECONDS = env.int("NOTIFICATION_CLAIM_TIMEOUT_SECONDS", default=600)
+# A row still "sending" after this (longer than the task time limit) belongs to a
+# dead worker: it is re-sent under the same Message-ID.
+NOTIFICATION_SENDING_TIMEOUT_SECONDS = env.int("NOTIFICATION_SENDING_TIMEOUT_SECONDS", default=900)
+# Back-off after a failed send: base * 2^(attempt-1), capped.
+NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=60)
+NOTIFICATION_RETRY_MAX_SECONDS = env.int("NOTIFICATION_RETRY_MAX_SECONDS", default=3600)
+if NOTIFICATION_SENDING_TIMEOUT_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("NOTIFICATION_SENDING_TIMEOUT_SECONDS must exceed the Celery task time limit.")
 
 # --- Domain defaults ---------------------------------------------------------
 # Days a returnee spends in supervised accommodation after arrival.

@@ -4,10 +4,14 @@ Enrolling a case through the admin goes through ``enrolment_create`` so the
 stage plan is generated exactly as through any other door.
 """
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
 
 from casework.admin import ScopedAdminMixin
-from programmes import selectors, services
+from casework.errors import DomainError
+from programmes import selectors, services, workflow
 from programmes.models import (
     AccommodationStay,
     DocumentRequest,
@@ -20,6 +24,7 @@ from programmes.models import (
     PsychologicalSession,
     SchoolPlacement,
     StageRecord,
+    StageTransition,
     StageType,
 )
 
@@ -154,6 +159,67 @@ DETAIL_INLINES = {
 }
 
 
+class StageTransitionInline(admin.TabularInline):
+    model = StageTransition
+    extra = 0
+    fields = ["at", "action", "from_status", "to_status", "by", "note"]
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = "history"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class TransitionNoteForm(forms.Form):
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), required=False)
+
+
+def _transition_action(action: str, label: str):
+    """An admin action that runs one workflow transition on each selected stage.
+
+    Transitions that need an outcome or a reason ask for it on an intermediate page.
+    Refusals are shown as messages; nothing else changes.
+    """
+    needs_note = workflow.TRANSITIONS[action].needs_note
+
+    def run(modeladmin, request, queryset):
+        if needs_note and "apply" not in request.POST:
+            return TemplateResponse(
+                request,
+                "admin/programmes/stage_transition.html",
+                {
+                    **modeladmin.admin_site.each_context(request),
+                    "title": label,
+                    "action": f"stage_{action}",
+                    "stages": queryset.select_related("stage_type", "enrolment__case"),
+                    "form": TransitionNoteForm(),
+                    "note_label": "Outcome" if action == "complete" else "Reason",
+                    "opts": modeladmin.model._meta,
+                },
+            )
+        note = request.POST.get("note", "")
+        done = 0
+        for stage in queryset.select_related("enrolment__case"):
+            kwargs = {"stage_id": stage.pk, "by": request.user}
+            if needs_note:
+                kwargs["outcome" if action == "complete" else "reason"] = note
+            try:
+                workflow.STAGE_ACTIONS[action](**kwargs)
+                done += 1
+            except (DomainError, ValidationError) as exc:
+                text = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+                modeladmin.message_user(
+                    request, f"{stage.enrolment.case.reference} — {stage}: {' '.join(text)}", messages.ERROR
+                )
+        if done:
+            modeladmin.message_user(request, f"{label}: {done} stage(s).", messages.SUCCESS)
+        return None
+
+    run.__name__ = f"stage_{action}"
+    return admin.action(description=label)(run)
+
+
 @admin.register(StageRecord)
 class StageRecordAdmin(ScopedAdminMixin, admin.ModelAdmin):
     visible_to = selectors.stage_visible_to
@@ -161,12 +227,33 @@ class StageRecordAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "stage_type__kind", "enrolment__programme"]
     search_fields = ["enrolment__case__reference"]
     list_select_related = ["enrolment__case", "enrolment__programme", "stage_type", "responsible_user"]
-    readonly_fields = ["enrolment", "stage_type", "version", "updated_at"]
+    # Status and its dates move only through the workflow actions.
+    readonly_fields = [
+        "enrolment",
+        "stage_type",
+        "status",
+        "started_on",
+        "completed_on",
+        "outcome",
+        "status_reason",
+        "version",
+        "updated_at",
+    ]
     date_hierarchy = "due_date"
+    actions = [
+        _transition_action("start", "Start"),
+        _transition_action("complete", "Complete (with outcome)"),
+        _transition_action("block", "Block (with reason)"),
+        _transition_action("unblock", "Unblock"),
+        _transition_action("discontinue", "Discontinue (with reason)"),
+        _transition_action("reopen", "Reopen (with reason)"),
+    ]
 
     def get_inline_instances(self, request, obj=None):
         inline_classes = DETAIL_INLINES.get(obj.stage_type.kind, []) if obj else []
-        return [inline(self.model, self.admin_site) for inline in [*inline_classes, FollowUpInline]]
+        return [
+            inline(self.model, self.admin_site) for inline in [*inline_classes, FollowUpInline, StageTransitionInline]
+        ]
 
     def has_add_permission(self, request):
         return False

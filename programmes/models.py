@@ -50,8 +50,9 @@ class Programme(models.Model):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
 
-    def local_today(self):
-        return timezone.localdate(timezone=self.zone)
+    def local_today(self, now=None):
+        """The programme's calendar day at ``now`` (default: now)."""
+        return timezone.localtime(now, timezone=self.zone).date()
 
 
 class ProgrammeMembershipRole(models.TextChoices):
@@ -572,6 +573,9 @@ class FollowUp(models.Model):
     )
     done_on = models.DateField(null=True, blank=True)
     outcome = models.TextField(blank=True)
+    cancelled_on = models.DateField(
+        null=True, blank=True, help_text=_("Set when the stage ended before this follow-up was due.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -579,7 +583,11 @@ class FollowUp(models.Model):
         ordering = ["due_date", "id"]
         indexes = [
             # Reminder sweep and "overdue" filters: open follow-ups by due date.
-            models.Index(fields=["due_date"], condition=Q(done_on__isnull=True), name="follow_up_open_due_idx"),
+            models.Index(
+                fields=["due_date"],
+                condition=Q(done_on__isnull=True, cancelled_on__isnull=True),
+                name="follow_up_open_due_idx",
+            ),
             models.Index(fields=["assignee", "due_date"], name="follow_up_assignee_due_idx"),
         ]
         constraints = [
@@ -589,7 +597,35 @@ class FollowUp(models.Model):
                 name="follow_up_done_has_outcome",
                 violation_error_message=_("Record the outcome of a follow-up that is done."),
             ),
+            models.CheckConstraint(
+                condition=Q(done_on__isnull=True) | Q(cancelled_on__isnull=True),
+                name="follow_up_done_or_cancelled",
+                violation_error_message=_("A follow-up is either done or cancelled, not both."),
+            ),
         ]
+
+    @property
+    def is_open(self) -> bool:
+        return self.done_on is None and self.cancelled_on is None
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} due {self.due_date}"
+
+
+class StageTransition(models.Model):
+    """One status change of a stage: who, when, from what to what, and why."""
+
+    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="transitions")
+    action = models.CharField(max_length=20)
+    from_status = models.CharField(max_length=15, choices=StageStatus.choices)
+    to_status = models.CharField(max_length=15, choices=StageStatus.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    note = models.TextField(blank=True, help_text=_("Outcome or reason given with the change."))
+
+    class Meta:
+        ordering = ["stage", "at", "id"]
+        indexes = [models.Index(fields=["stage", "at"], name="stage_transition_stage_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.from_status} → {self.to_status}"

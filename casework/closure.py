@@ -1,0 +1,129 @@
+"""Case closure with approval: a caseworker asks, a supervisor of the case's programme decides.
+
+Only an approved request closes a case; a closed case can be reopened. Every
+change leaves a ``CaseStatusChange`` row, and a new request tells the
+programme's supervisors through the notification outbox (in the same
+transaction, so the request and its notice exist together or not at all).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from casework.errors import TransitionNotAllowed
+from casework.models import Case, CaseStatus, CaseStatusChange, ClosureRequest, ClosureRequestStatus
+from casework.roles import is_administrator
+
+
+def case_supervisors(case: Case):
+    """Active supervisors of the programmes the case is actively enrolled in."""
+    from django.contrib.auth import get_user_model
+
+    from programmes.models import EnrolmentStatus, ProgrammeMembershipRole
+
+    return get_user_model().objects.filter(
+        is_active=True,
+        programme_memberships__role=ProgrammeMembershipRole.SUPERVISOR,
+        programme_memberships__programme__enrolments__case=case,
+        programme_memberships__programme__enrolments__status=EnrolmentStatus.ACTIVE,
+    ).distinct()
+
+
+def _local_today(case: Case):
+    enrolment = case.enrolments.select_related("programme").order_by("-enrolled_on").first()
+    return enrolment.programme.local_today() if enrolment else timezone.localdate()
+
+
+@transaction.atomic
+def case_closure_request(*, case_id: int, by, reason: str) -> ClosureRequest:
+    case = Case.objects.select_for_update().get(pk=case_id)
+    if case.status == CaseStatus.CLOSED:
+        raise TransitionNotAllowed(_("The case is already closed."))
+    if not (reason or "").strip():
+        raise ValidationError({"reason": _("Give the reason for closing the case.")})
+    if ClosureRequest.objects.filter(case=case, status=ClosureRequestStatus.PENDING).exists():
+        raise TransitionNotAllowed(_("This case already has a pending closure request."))
+    try:
+        with transaction.atomic():
+            request = ClosureRequest.objects.create(case=case, requested_by=by, reason=reason.strip())
+    except IntegrityError as exc:
+        raise TransitionNotAllowed(_("This case already has a pending closure request.")) from exc
+
+    from notifications.delivery import notification_create
+    from notifications.models import NotificationKind, SubjectType
+
+    today = _local_today(case)
+    for supervisor in case_supervisors(case):
+        notification_create(
+            kind=NotificationKind.CLOSURE_REQUESTED,
+            subject_type=SubjectType.CLOSURE_REQUEST,
+            subject_id=request.pk,
+            recipient=supervisor,
+            due_on=today,
+        )
+    return request
+
+
+def _may_decide(user, case: Case) -> bool:
+    return is_administrator(user) or case_supervisors(case).filter(pk=user.pk).exists()
+
+
+@transaction.atomic
+def case_closure_decide(*, request_id: int, by, approve: bool, comment: str = "") -> ClosureRequest:
+    request = ClosureRequest.objects.select_for_update().select_related("case").get(pk=request_id)
+    case = Case.objects.select_for_update().get(pk=request.case_id)
+    if request.status != ClosureRequestStatus.PENDING:
+        raise TransitionNotAllowed(_("This closure request has already been decided."))
+    if not _may_decide(by, case):
+        raise TransitionNotAllowed(_("Only a supervisor of the case's programme can decide on its closure."))
+    if request.requested_by_id == by.pk and not is_administrator(by):
+        raise TransitionNotAllowed(_("A closure request is decided by someone other than who made it."))
+    if not approve and not (comment or "").strip():
+        raise ValidationError({"comment": _("Say why the closure is rejected.")})
+    request.status = ClosureRequestStatus.APPROVED if approve else ClosureRequestStatus.REJECTED
+    request.decided_by = by
+    request.decided_at = timezone.now()
+    request.comment = (comment or "").strip()
+    request.save()
+    if approve:
+        _close(case, by=by, request=request)
+    return request
+
+
+def _close(case: Case, *, by, request: ClosureRequest) -> None:
+    from programmes.models import Enrolment, EnrolmentStatus
+
+    today = _local_today(case)
+    previous = case.status
+    case.status = CaseStatus.CLOSED
+    case.closed_on = max(today, case.opened_on)
+    case.full_clean()
+    case.save()
+    Enrolment.objects.filter(case=case, status=EnrolmentStatus.ACTIVE).update(
+        status=EnrolmentStatus.COMPLETED, ended_on=case.closed_on
+    )
+    CaseStatusChange.objects.create(
+        case=case, from_status=previous, to_status=CaseStatus.CLOSED, by=by, note=request.reason, closure_request=request
+    )
+
+
+@transaction.atomic
+def case_reopen(*, case_id: int, by, reason: str) -> Case:
+    case = Case.objects.select_for_update().get(pk=case_id)
+    if case.status != CaseStatus.CLOSED:
+        raise TransitionNotAllowed(_("Only a closed case can be reopened."))
+    if not (reason or "").strip():
+        raise ValidationError({"reason": _("Give the reason for reopening the case.")})
+    case.status = CaseStatus.REOPENED
+    case.closed_on = None
+    try:
+        case.full_clean()
+    except ValidationError as exc:
+        # The person has another open case: the database allows one.
+        raise TransitionNotAllowed(" ".join(exc.messages)) from exc
+    case.save()
+    CaseStatusChange.objects.create(case=case, from_status=CaseStatus.CLOSED, to_status=CaseStatus.REOPENED, by=by, note=reason.strip())
+    return case

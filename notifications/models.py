@@ -1,0 +1,89 @@
+"""The durable outbox: one row per e-mail that must go out.
+
+A row is unique per (kind, subject, recipient, due day), so whatever creates it
+twice creates it once. Its status moves pending → claimed (by a sweep, which
+enqueues a send task after commit) → sending (by the task, with a conditional
+update that only one task can win) → sent. A failed send returns it to pending
+with a later ``next_attempt_at``; a reaper returns rows stuck in claimed to
+pending and re-sends rows stuck in sending under the same Message-ID.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class NotificationKind(models.TextChoices):
+    UPCOMING = "upcoming", _("Upcoming deadline")
+    OVERDUE = "overdue", _("Overdue")
+    ESCALATION = "escalation", _("Escalation to supervisors")
+    CLOSURE_REQUESTED = "closure_requested", _("Case closure awaiting approval")
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    CLAIMED = "claimed", _("Claimed by a sweep")
+    SENDING = "sending", _("Being sent")
+    SENT = "sent", _("Sent")
+    CANCELLED = "cancelled", _("Not sent: no longer relevant or no address")
+
+
+class SubjectType(models.TextChoices):
+    FOLLOW_UP = "follow_up", _("Follow-up")
+    STAGE = "stage", _("Stage")
+    CLOSURE_REQUEST = "closure_request", _("Closure request")
+
+
+class Notification(models.Model):
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    subject_type = models.CharField(max_length=20, choices=SubjectType.choices)
+    subject_id = models.BigIntegerField()
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")
+    due_on = models.DateField(help_text=_("The local calendar day the notification became due."))
+    status = models.CharField(max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    resends = models.PositiveIntegerField(
+        default=0, help_text=_("Sends repeated after a send whose outcome was unknown (same Message-ID).")
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sending_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject_type", "subject_id", "recipient", "due_on"], name="notification_once"
+            ),
+            models.CheckConstraint(condition=Q(kind__in=NotificationKind.values), name="notification_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=NotificationStatus.values), name="notification_status_valid"),
+            models.CheckConstraint(
+                condition=Q(subject_type__in=SubjectType.values), name="notification_subject_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="notification_sent_has_time"
+            ),
+        ]
+        indexes = [
+            # The sweep's claim: pending rows whose next attempt has come.
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="notification_pending_idx"),
+            # The reaper: rows stuck in claimed or sending.
+            models.Index(fields=["claimed_at"], condition=Q(status="claimed"), name="notification_claimed_idx"),
+            models.Index(fields=["sending_at"], condition=Q(status="sending"), name="notification_sending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.subject_type} {self.subject_id} to user {self.recipient_id}"
+
+    @property
+    def message_id(self) -> str:
+        """Deterministic, so a re-send after an unknown outcome is recognisable as the same message."""
+        domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1]
+        return f"<notification-{self.pk}.{self.kind}.{self.due_on:%Y%m%d}@{domain}>"

@@ -1,0 +1,128 @@
+"""Which reminders are due: upcoming, overdue and escalation, on the programme's calendar.
+
+For every open follow-up and open stage with a due date D, on the programme's
+local day:
+- *upcoming* to the assignee from D - N (N = the stage type's ``remind_days_before``) until D;
+- *overdue* to the assignee from D + 1;
+- *escalation* to the programme's supervisors from D + M (M = ``escalate_after_days``).
+Each reminder's due day is fixed by D, so the (kind, subject, recipient, due
+day) key of the outbox makes materialising twice create it once. A reminder
+missed while the system was down is still created within ``CATCH_UP_DAYS``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db.models import F, Max
+from django.db.models.functions import Coalesce
+
+from notifications.models import Notification, NotificationKind, SubjectType
+from programmes.models import (
+    OPEN_STAGE_STATUSES,
+    EnrolmentStatus,
+    FollowUp,
+    Programme,
+    ProgrammeMembershipRole,
+    StageRecord,
+)
+
+CATCH_UP_DAYS = 7
+DAY = datetime.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    subject_type: str
+    subject_id: int
+    due_date: datetime.date
+    remind_days_before: int
+    escalate_after_days: int
+    assignee_id: int | None
+
+
+def reminders_for(deadline: Deadline, *, today: datetime.date, supervisor_ids: list[int]):
+    """(kind, recipient id, due day) of every reminder the deadline has due on ``today``."""
+    due = deadline.due_date
+    if deadline.assignee_id and deadline.remind_days_before and due - deadline.remind_days_before * DAY <= today < due:
+        yield NotificationKind.UPCOMING, deadline.assignee_id, due - deadline.remind_days_before * DAY
+    if deadline.assignee_id and due + DAY <= today <= due + (1 + CATCH_UP_DAYS) * DAY:
+        yield NotificationKind.OVERDUE, deadline.assignee_id, due + DAY
+    escalate_on = due + max(deadline.escalate_after_days, 1) * DAY
+    if escalate_on <= today <= escalate_on + CATCH_UP_DAYS * DAY:
+        for supervisor_id in supervisor_ids:
+            yield NotificationKind.ESCALATION, supervisor_id, escalate_on
+
+
+def _deadlines(programme: Programme, today: datetime.date):
+    limits = programme.stage_types.aggregate(before=Max("remind_days_before"), after=Max("escalate_after_days"))
+    earliest = today - ((limits["after"] or 0) + CATCH_UP_DAYS + 1) * DAY
+    latest = today + (limits["before"] or 0) * DAY
+    follow_ups = (
+        FollowUp.objects.filter(
+            done_on__isnull=True,
+            cancelled_on__isnull=True,
+            due_date__gte=earliest,
+            due_date__lte=latest,
+            stage__enrolment__programme=programme,
+            stage__enrolment__status=EnrolmentStatus.ACTIVE,
+        )
+        .annotate(
+            recipient=Coalesce("assignee_id", "stage__responsible_user_id", "stage__enrolment__case__caseworker_id"),
+            before=F("stage__stage_type__remind_days_before"),
+            after=F("stage__stage_type__escalate_after_days"),
+        )
+        .values_list("id", "due_date", "before", "after", "recipient")
+    )
+    for row in follow_ups.iterator(chunk_size=2000):
+        yield Deadline(SubjectType.FOLLOW_UP, *row)
+    stages = (
+        StageRecord.objects.filter(
+            status__in=OPEN_STAGE_STATUSES,
+            due_date__gte=earliest,
+            due_date__lte=latest,
+            enrolment__programme=programme,
+            enrolment__status=EnrolmentStatus.ACTIVE,
+        )
+        .annotate(
+            recipient=Coalesce("responsible_user_id", "enrolment__case__caseworker_id"),
+            before=F("stage_type__remind_days_before"),
+            after=F("stage_type__escalate_after_days"),
+        )
+        .values_list("id", "due_date", "before", "after", "recipient")
+    )
+    for row in stages.iterator(chunk_size=2000):
+        yield Deadline(SubjectType.STAGE, *row)
+
+
+def reminders_materialize(*, now: datetime.datetime | None = None) -> int:
+    """Create the outbox rows of every reminder due today (idempotent). Returns how many were due."""
+    due = 0
+    User = get_user_model()
+    for programme in Programme.objects.filter(is_active=True):
+        today = programme.local_today(now)
+        supervisor_ids = list(
+            User.objects.filter(
+                is_active=True,
+                programme_memberships__programme=programme,
+                programme_memberships__role=ProgrammeMembershipRole.SUPERVISOR,
+            )
+            .exclude(email="")
+            .values_list("id", flat=True)
+        )
+        rows = [
+            Notification(kind=kind, subject_type=deadline.subject_type, subject_id=deadline.subject_id, recipient_id=recipient, due_on=due_on)
+            for deadline in _deadlines(programme, today)
+            for kind, recipient, due_on in reminders_for(deadline, today=today, supervisor_ids=supervisor_ids)
+        ]
+        reachable = set(
+            User.objects.filter(pk__in={row.recipient_id for row in rows}, is_active=True)
+            .exclude(email="")
+            .values_list("id", flat=True)
+        )
+        rows = [row for row in rows if row.recipient_id in reachable]
+        Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+        due += len(rows)
+    return due

@@ -1,0 +1,249 @@
+"""Stage transitions and follow-up outcomes: the one way a stage plan moves.
+
+The admin, the API and tasks all call these functions. Each runs in one
+transaction, locks the stage row (``SELECT ... FOR UPDATE``) so that two
+concurrent transitions cannot both succeed, checks the allowed-transition
+table, records who did it in ``StageTransition``, bumps the stage's version
+and schedules or cancels follow-ups from the stage type's interval.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from casework.errors import StaleVersion, TransitionNotAllowed
+from programmes.models import FollowUp, FollowUpKind, StageKind, StageRecord, StageStatus, StageTransition
+
+S = StageStatus
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: tuple[str, ...]
+    needs_note: bool  # an outcome (complete) or a reason (block, discontinue, reopen)
+
+
+# The allowed transitions, in one table. The target of "unblock" depends on
+# whether the stage had started; every other target is fixed.
+TRANSITIONS = {
+    "start": Transition("start", (S.PLANNED,), needs_note=False),
+    "complete": Transition("complete", (S.ACTIVE,), needs_note=True),
+    "block": Transition("block", (S.PLANNED, S.ACTIVE), needs_note=True),
+    "unblock": Transition("unblock", (S.BLOCKED,), needs_note=False),
+    "discontinue": Transition("discontinue", (S.PLANNED, S.ACTIVE, S.BLOCKED), needs_note=True),
+    "reopen": Transition("reopen", (S.COMPLETED, S.DISCONTINUED), needs_note=True),
+}
+
+FOLLOW_UP_KIND_BY_STAGE = {
+    StageKind.ACCOMMODATION: FollowUpKind.VISIT,
+    StageKind.PSYCHOLOGICAL: FollowUpKind.SESSION,
+    StageKind.SCHOOLING: FollowUpKind.SCHOOL_CHECK,
+    StageKind.DOCUMENTS: FollowUpKind.DOCUMENT_APPOINTMENT,
+    StageKind.HOUSING: FollowUpKind.VISIT,
+    StageKind.EMPLOYMENT: FollowUpKind.CALL,
+    StageKind.OTHER: FollowUpKind.CALL,
+}
+
+
+def allowed_actions(stage: StageRecord) -> list[str]:
+    """The transitions a stage in its current status allows (for buttons and API hints)."""
+    return [name for name, t in TRANSITIONS.items() if stage.status in t.sources]
+
+
+def _lock(stage_id: int, expected_version: int | None) -> StageRecord:
+    stage = (
+        StageRecord.objects.select_for_update(of=("self",))
+        .select_related("stage_type", "enrolment__case", "enrolment__programme")
+        .get(pk=stage_id)
+    )
+    if expected_version is not None and stage.version != expected_version:
+        raise StaleVersion(_("The stage has changed since you loaded it; reload and try again."))
+    return stage
+
+
+def _check(stage: StageRecord, action: str, note: str) -> Transition:
+    transition = TRANSITIONS[action]
+    if stage.status not in transition.sources:
+        raise TransitionNotAllowed(
+            _("A stage that is %(status)s cannot be %(action)s.")
+            % {"status": stage.get_status_display().lower(), "action": _ACTION_PAST[action]}
+        )
+    if transition.needs_note and not (note or "").strip():
+        field = "outcome" if action == "complete" else "reason"
+        raise ValidationError({field: _("This field is required.")})
+    return transition
+
+
+_ACTION_PAST = {
+    "start": "started",
+    "complete": "completed",
+    "block": "blocked",
+    "unblock": "unblocked",
+    "discontinue": "discontinued",
+    "reopen": "reopened",
+}
+
+
+def _record(stage: StageRecord, *, action: str, to_status: str, by, note: str = "") -> StageRecord:
+    from_status = stage.status
+    stage.status = to_status
+    stage.version = F("version") + 1
+    stage.full_clean(exclude=["version"])
+    stage.save()
+    stage.refresh_from_db(fields=["version", "updated_at"])
+    StageTransition.objects.create(stage=stage, action=action, from_status=from_status, to_status=to_status, by=by, note=note)
+    return stage
+
+
+def _today(stage: StageRecord) -> datetime.date:
+    return stage.enrolment.programme.local_today()
+
+
+def _assignee(stage: StageRecord):
+    return stage.responsible_user or stage.enrolment.case.caseworker
+
+
+def follow_up_schedule(*, stage: StageRecord, after: datetime.date) -> FollowUp | None:
+    """Schedule the stage's next follow-up one interval after ``after``, unless one is open already."""
+    interval = stage.stage_type.follow_up_interval_days
+    if not interval or stage.status != S.ACTIVE:
+        return None
+    if stage.follow_ups.filter(done_on__isnull=True, cancelled_on__isnull=True).exists():
+        return None
+    return FollowUp.objects.create(
+        stage=stage,
+        kind=FOLLOW_UP_KIND_BY_STAGE[stage.stage_type.kind],
+        due_date=after + datetime.timedelta(days=interval),
+        assignee=_assignee(stage),
+    )
+
+
+def _cancel_follow_ups(stage: StageRecord, on: datetime.date) -> None:
+    stage.follow_ups.filter(done_on__isnull=True, cancelled_on__isnull=True).update(cancelled_on=on)
+
+
+@transaction.atomic
+def stage_start(*, stage_id: int, by, on: datetime.date | None = None, expected_version: int | None = None) -> StageRecord:
+    stage = _lock(stage_id, expected_version)
+    _check(stage, "start", "")
+    on = on or _today(stage)
+    stage.started_on = on
+    _record(stage, action="start", to_status=S.ACTIVE, by=by)
+    follow_up_schedule(stage=stage, after=on)
+    return stage
+
+
+@transaction.atomic
+def stage_complete(
+    *, stage_id: int, by, outcome: str, on: datetime.date | None = None, expected_version: int | None = None
+) -> StageRecord:
+    stage = _lock(stage_id, expected_version)
+    _check(stage, "complete", outcome)
+    on = on or _today(stage)
+    if on < stage.started_on:
+        raise ValidationError({"on": _("A stage cannot be completed before it started.")})
+    stage.completed_on = on
+    stage.outcome = outcome.strip()
+    _record(stage, action="complete", to_status=S.COMPLETED, by=by, note=stage.outcome)
+    _cancel_follow_ups(stage, on)
+    if stage.stage_type.kind == StageKind.ACCOMMODATION:
+        _start_housing_after_centre(stage, by=by, on=on)
+    return stage
+
+
+def _start_housing_after_centre(stage: StageRecord, *, by, on: datetime.date) -> None:
+    """Leaving the centre is moving in with the family: the housing stage starts that day."""
+    housing = (
+        StageRecord.objects.select_for_update()
+        .filter(enrolment_id=stage.enrolment_id, stage_type__kind=StageKind.HOUSING, status=S.PLANNED)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if housing is not None:
+        stage_start(stage_id=housing, by=by, on=on)
+
+
+@transaction.atomic
+def stage_block(*, stage_id: int, by, reason: str, expected_version: int | None = None) -> StageRecord:
+    stage = _lock(stage_id, expected_version)
+    _check(stage, "block", reason)
+    stage.status_reason = reason.strip()[:300]
+    return _record(stage, action="block", to_status=S.BLOCKED, by=by, note=stage.status_reason)
+
+
+@transaction.atomic
+def stage_unblock(*, stage_id: int, by, expected_version: int | None = None) -> StageRecord:
+    stage = _lock(stage_id, expected_version)
+    _check(stage, "unblock", "")
+    stage.status_reason = ""
+    target = S.ACTIVE if stage.started_on else S.PLANNED
+    _record(stage, action="unblock", to_status=target, by=by)
+    follow_up_schedule(stage=stage, after=_today(stage))
+    return stage
+
+
+@transaction.atomic
+def stage_discontinue(*, stage_id: int, by, reason: str, expected_version: int | None = None) -> StageRecord:
+    stage = _lock(stage_id, expected_version)
+    _check(stage, "discontinue", reason)
+    stage.status_reason = reason.strip()[:300]
+    _record(stage, action="discontinue", to_status=S.DISCONTINUED, by=by, note=stage.status_reason)
+    _cancel_follow_ups(stage, _today(stage))
+    return stage
+
+
+@transaction.atomic
+def stage_reopen(*, stage_id: int, by, reason: str, expected_version: int | None = None) -> StageRecord:
+    stage = _lock(stage_id, expected_version)
+    _check(stage, "reopen", reason)
+    today = _today(stage)
+    stage.completed_on = None
+    stage.started_on = stage.started_on or today
+    stage.status_reason = reason.strip()[:300]
+    _record(stage, action="reopen", to_status=S.ACTIVE, by=by, note=stage.status_reason)
+    follow_up_schedule(stage=stage, after=today)
+    return stage
+
+
+STAGE_ACTIONS = {
+    "start": stage_start,
+    "complete": stage_complete,
+    "block": stage_block,
+    "unblock": stage_unblock,
+    "discontinue": stage_discontinue,
+    "reopen": stage_reopen,
+}
+
+
+@transaction.atomic
+def follow_up_record(*, follow_up_id: int, by, outcome: str, done_on: datetime.date | None = None) -> FollowUp:
+    """Record what happened at a follow-up, and schedule the next one where the stage type says so."""
+    follow_up = (
+        FollowUp.objects.select_for_update(of=("self",))
+        .select_related("stage__stage_type", "stage__enrolment__programme", "stage__enrolment__case")
+        .get(pk=follow_up_id)
+    )
+    if not follow_up.is_open:
+        raise TransitionNotAllowed(_("This follow-up is already done or cancelled."))
+    if not (outcome or "").strip():
+        raise ValidationError({"outcome": _("This field is required.")})
+    stage = follow_up.stage
+    today = _today(stage)
+    done_on = done_on or today
+    if done_on > today:
+        raise ValidationError({"done_on": _("A follow-up cannot be done in the future.")})
+    follow_up.done_on = done_on
+    follow_up.outcome = outcome.strip()
+    follow_up.full_clean()
+    follow_up.save()
+    StageRecord.objects.filter(pk=stage.pk).update(version=F("version") + 1)
+    stage.refresh_from_db(fields=["version", "status"])
+    follow_up_schedule(stage=stage, after=done_on)
+    return follow_up
