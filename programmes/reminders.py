@@ -2,7 +2,7 @@
 
 For every open follow-up and open stage with a due date D, on the programme's
 local day:
-- *upcoming* to the assignee from D - N (N = the stage type's ``remind_days_before``) until D;
+- *upcoming* to the assignee from D - N (N = the stage type's ``remind_days_before``) until D itself;
 - *overdue* to the assignee from D + 1;
 - *escalation* to the programme's supervisors from D + M (M = ``escalate_after_days``).
 Each reminder's due day is fixed by D, so the (kind, subject, recipient, due
@@ -46,7 +46,7 @@ class Deadline:
 def reminders_for(deadline: Deadline, *, today: datetime.date, supervisor_ids: list[int]):
     """(kind, recipient id, due day) of every reminder the deadline has due on ``today``."""
     due = deadline.due_date
-    if deadline.assignee_id and deadline.remind_days_before and due - deadline.remind_days_before * DAY <= today < due:
+    if deadline.assignee_id and deadline.remind_days_before and due - deadline.remind_days_before * DAY <= today <= due:
         yield NotificationKind.UPCOMING, deadline.assignee_id, due - deadline.remind_days_before * DAY
     if deadline.assignee_id and due + DAY <= today <= due + (1 + CATCH_UP_DAYS) * DAY:
         yield NotificationKind.OVERDUE, deadline.assignee_id, due + DAY
