@@ -49,8 +49,10 @@ def _enqueue_after_commit(ids: list[int]) -> None:
     from notifications.tasks import send_notification
 
     def enqueue():
-        for notification_id in ids:
-            send_notification.delay(notification_id)
+        # One producer (one broker connection) for the whole batch.
+        with send_notification.app.producer_or_acquire() as producer:
+            for notification_id in ids:
+                send_notification.apply_async((notification_id,), producer=producer)
 
     transaction.on_commit(enqueue)
 

@@ -72,8 +72,12 @@ class Notification(models.Model):
             ),
         ]
         indexes = [
-            # The sweep's claim: pending rows whose next attempt has come.
-            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="notification_pending_idx"),
+            # The sweep's claim: pending rows whose next attempt has come, oldest first.
+            models.Index(
+                fields=["next_attempt_at", "id"], condition=Q(status="pending"), name="notification_pending_idx"
+            ),
+            # Reminder materialisation: which reminders of the last days exist already.
+            models.Index(fields=["due_on"], name="notification_due_on_idx"),
             # The reaper: rows stuck in claimed or sending.
             models.Index(fields=["claimed_at"], condition=Q(status="claimed"), name="notification_claimed_idx"),
             models.Index(fields=["sending_at"], condition=Q(status="sending"), name="notification_sending_idx"),
