@@ -55,6 +55,8 @@ _STAFF_MODELS = {
         "referral": "vac",
         "agency": "v",
         "repatriationoperation": "v",
+        "closurerequest": "vac",
+        "casestatuschange": "v",
     },
     "programmes": {
         "programme": "v",
@@ -68,6 +70,7 @@ _STAFF_MODELS = {
         "housingplacement": "vacd",
         "employmentplacement": "vacd",
         "followup": "vac",
+        "stagetransition": "v",
     },
 }
 _ACTIONS = {"v": "view", "a": "add", "c": "change", "d": "delete"}

@@ -147,3 +147,73 @@ def test_caseworker_sees_only_their_programmes_cases(client, caseworker, case, o
     assert client.get(reverse("admin:casework_person_change", args=[other_case.person_id])).status_code == 302
     stage = StageRecord.objects.filter(enrolment__case=other_case).first()
     assert client.get(reverse("admin:programmes_stagerecord_change", args=[stage.pk])).status_code == 302
+
+
+def changelist_action(client, action, stages, **extra):
+    return client.post(
+        reverse("admin:programmes_stagerecord_changelist"),
+        {"action": action, "_selected_action": [s.pk for s in stages], **extra},
+        follow=True,
+    )
+
+
+def test_stage_actions_in_the_admin_use_the_workflow(client, caseworker, case):
+    staff_login(client, caseworker)
+    stage = StageRecord.objects.get(enrolment__case=case, stage_type__code="psychological")
+    response = changelist_action(client, "stage_start", [stage])
+    assert "Start: 1 stage(s)." in response.content.decode()
+    stage.refresh_from_db()
+    assert stage.status == "active" and stage.transitions.get().by == caseworker
+
+    # Completing asks for the outcome first, and changes nothing until it is given.
+    response = changelist_action(client, "stage_complete", [stage])
+    assert "Outcome" in response.content.decode()
+    stage.refresh_from_db()
+    assert stage.status == "active"
+    response = changelist_action(client, "stage_complete", [stage], apply="1", note="Assessment shows progress (test).")
+    stage.refresh_from_db()
+    assert stage.status == "completed" and stage.outcome == "Assessment shows progress (test)."
+
+
+def test_refused_stage_action_shows_a_message_and_changes_nothing(client, caseworker, case):
+    staff_login(client, caseworker)
+    stage = StageRecord.objects.get(enrolment__case=case, stage_type__code="psychological")
+    response = changelist_action(client, "stage_complete", [stage], apply="1", note="Too early (test).")
+    assert response.status_code == 200
+    assert "cannot be completed" in response.content.decode()
+    stage.refresh_from_db()
+    assert stage.status == "planned" and not stage.transitions.exists()
+
+
+def test_stage_status_cannot_be_edited_directly(client, administrator, case):
+    client.force_login(administrator)
+    stage = StageRecord.objects.filter(enrolment__case=case).first()
+    response = client.get(reverse("admin:programmes_stagerecord_change", args=[stage.pk]))
+    assert 'name="status"' not in response.content.decode()
+
+
+def test_closure_request_and_approval_in_the_admin(client, caseworker, supervisor, case):
+    from casework.models import ClosureRequest
+
+    staff_login(client, caseworker)
+    response = client.post(
+        reverse("admin:casework_closurerequest_add"), {"case": case.pk, "reason": "Settled with relatives (test)."}
+    )
+    assert response.status_code == 302
+    request = ClosureRequest.objects.get()
+    assert request.requested_by == caseworker and request.status == "pending"
+    # The caseworker's own approval is refused with a message.
+    response = client.post(
+        reverse("admin:casework_closurerequest_changelist"),
+        {"action": "closure_approve", "_selected_action": [request.pk]},
+        follow=True,
+    )
+    assert "Only a supervisor" in response.content.decode()
+    staff_login(client, supervisor)
+    client.post(
+        reverse("admin:casework_closurerequest_changelist"),
+        {"action": "closure_approve", "_selected_action": [request.pk]},
+        follow=True,
+    )
+    case.refresh_from_db()
+    assert case.status == "closed"
