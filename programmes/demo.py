@@ -48,6 +48,7 @@ from casework.models import (
 )
 from casework.roles import ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP, role_groups_sync
 from programmes import services
+from programmes.workflow import FOLLOW_UP_KIND_BY_STAGE
 from programmes.models import (
     AccommodationStay,
     DocumentRequest,
@@ -59,7 +60,6 @@ from programmes.models import (
     Enrolment,
     EnrolmentStatus,
     FollowUp,
-    FollowUpKind,
     HousingPlacement,
     HousingPlacementLivingWith,
     HousingPlacementReunification,
@@ -119,15 +119,6 @@ FAMILY_NAMES = [
 
 DEMO_ACCOUNTS = ["admin", "supervisor", "caseworker", "caseworker2", "partner"]
 
-FOLLOW_UP_KIND_BY_STAGE = {
-    StageKind.ACCOMMODATION: FollowUpKind.VISIT,
-    StageKind.PSYCHOLOGICAL: FollowUpKind.SESSION,
-    StageKind.SCHOOLING: FollowUpKind.SCHOOL_CHECK,
-    StageKind.DOCUMENTS: FollowUpKind.DOCUMENT_APPOINTMENT,
-    StageKind.HOUSING: FollowUpKind.VISIT,
-    StageKind.EMPLOYMENT: FollowUpKind.CALL,
-    StageKind.OTHER: FollowUpKind.CALL,
-}
 
 MAX_FOLLOW_UPS_PER_STAGE = 6
 
