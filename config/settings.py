@@ -209,6 +209,8 @@ LOGGING = {
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # How many due notifications one sweep claims.
 NOTIFICATION_BATCH_SIZE = env.int("NOTIFICATION_BATCH_SIZE", default=500)
+# How long one sweep may go on claiming batches (below the one-minute beat interval).
+NOTIFICATION_SWEEP_SECONDS = env.int("NOTIFICATION_SWEEP_SECONDS", default=45)
 # A claimed row whose send task has not started by then was lost (broker restart,
 # flushed Redis): it goes back to pending.
 NOTIFICATION_CLAIM_TIMEOUT_SECONDS = env.int("NOTIFICATION_CLAIM_TIMEOUT_SECONDS", default=600)

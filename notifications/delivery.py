@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import logging
 import smtplib
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -149,5 +150,13 @@ def sweep(*, now: datetime.datetime | None = None) -> SweepResult:
 
     reaped = notifications_reap(now=now)
     due = reminders_materialize(now=now)
-    claimed = notifications_claim(now=now)
+    # Claim in batches until nothing is due or the time budget is spent, so a
+    # backlog drains at the broker's pace rather than one batch per beat.
+    claimed: list[int] = []
+    deadline = time.monotonic() + settings.NOTIFICATION_SWEEP_SECONDS
+    while time.monotonic() < deadline:
+        batch = notifications_claim(now=now)
+        claimed += batch
+        if len(batch) < settings.NOTIFICATION_BATCH_SIZE:
+            break
     return SweepResult(reaped=reaped, due=due, claimed=claimed)

@@ -207,3 +207,23 @@ def test_send_reminders_command(follow_up, monkeypatch):
     out = StringIO()
     call_command("send_reminders", stdout=out)
     assert len(mail.outbox) == 1 and "sent 0" in out.getvalue()
+
+
+def test_one_sweep_drains_a_backlog_larger_than_a_batch(case, caseworker, supervisor, settings, eager):
+    from casework.closure import case_closure_request
+    from notifications.delivery import notification_create
+
+    settings.NOTIFICATION_BATCH_SIZE = 2
+    request = case_closure_request(case_id=case.pk, by=caseworker, reason="Settled (test).")
+    for days in range(1, 5):  # four more notices, on other days
+        notification_create(
+            kind=NotificationKind.CLOSURE_REQUESTED,
+            subject_type="closure_request",
+            subject_id=request.pk,
+            recipient=supervisor,
+            due_on=D(2026, 1, days),
+        )
+    with eager(execute=True):
+        result = delivery.sweep()
+    assert len(result.claimed) == 5
+    assert len(mail.outbox) == 5
