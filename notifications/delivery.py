@@ -112,6 +112,15 @@ def notification_send(*, notification_id: int) -> str:
     return "sent"
 
 
+def notification_send_now(*, notification_id: int) -> str:
+    """Claim one pending notification and send it in this process (commands for operators)."""
+    with transaction.atomic():
+        won = Notification.objects.filter(id=notification_id, status=Status.PENDING).update(
+            status=Status.CLAIMED, claimed_at=timezone.now()
+        )
+    return notification_send(notification_id=notification_id) if won else "skipped"
+
+
 def notifications_reap(*, now: datetime.datetime | None = None) -> dict[str, int]:
     """Recover rows whose task was lost (claimed too long) or whose worker died (sending too long)."""
     now = now or timezone.now()

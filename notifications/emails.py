@@ -7,6 +7,10 @@ notification that is no longer relevant (the follow-up was done meanwhile).
 
 from __future__ import annotations
 
+import email.message
+import email.policy
+import email.utils
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
@@ -85,10 +89,63 @@ def _closure_context(notification: Notification) -> dict | None:
     }
 
 
+class _MIMEMessage(email.message.EmailMessage):
+    """A standard-library message that Django's mail backends can write (they pass ``linesep``)."""
+
+    def as_bytes(self, unixfrom=False, policy=None, linesep=None):
+        policy = policy or self.policy
+        if linesep:
+            policy = policy.clone(linesep=linesep)
+        return super().as_bytes(unixfrom=unixfrom, policy=policy)
+
+
+class ReportEmail(EmailMultiAlternatives):
+    """text + HTML alternatives, the chart related to the HTML (cid:stage-funnel), the CSV attached."""
+
+    def __init__(self, *, html: str, chart_png: bytes, csv_name: str, csv_text: str, **kwargs):
+        super().__init__(**kwargs)
+        self.html, self.chart_png, self.csv_name, self.csv_text = html, chart_png, csv_name, csv_text
+
+    def message(self):
+        message = _MIMEMessage(policy=email.policy.SMTP)
+        message["Subject"] = self.subject
+        message["From"] = self.from_email
+        message["To"] = ", ".join(self.to)
+        message["Date"] = email.utils.formatdate(localtime=True)
+        for name, value in self.extra_headers.items():
+            message[name] = value
+        message.set_content(self.body)
+        message.add_alternative(self.html, subtype="html")
+        message.get_payload()[1].add_related(self.chart_png, maintype="image", subtype="png", cid="<stage-funnel>")
+        message.add_attachment(self.csv_text, subtype="csv", charset="utf-8", filename=self.csv_name)
+        return message
+
+
+def _report_message(notification: Notification) -> ReportEmail | None:
+    from programmes.models import StageReport
+
+    report = StageReport.objects.select_related("programme").filter(pk=notification.subject_id).first()
+    if report is None:
+        return None
+    return ReportEmail(
+        subject=report.subject,
+        body=report.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.recipient.email],
+        headers={"Message-ID": notification.message_id, "Auto-Submitted": "auto-generated"},
+        html=report.html,
+        chart_png=bytes(report.chart_png),
+        csv_name=f"stage-report-{report.programme.code}-{report.period}.csv",
+        csv_text=report.csv,
+    )
+
+
 def render(notification: Notification) -> EmailMultiAlternatives | None:
     recipient = notification.recipient
     if not recipient.is_active or not recipient.email:
         return None
+    if notification.kind == NotificationKind.STAGE_REPORT:
+        return _report_message(notification)
     if notification.kind == NotificationKind.CLOSURE_REQUESTED:
         context = _closure_context(notification)
         template = "closure_requested"

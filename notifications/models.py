@@ -22,6 +22,7 @@ class NotificationKind(models.TextChoices):
     OVERDUE = "overdue", _("Overdue")
     ESCALATION = "escalation", _("Escalation to supervisors")
     CLOSURE_REQUESTED = "closure_requested", _("Case closure awaiting approval")
+    STAGE_REPORT = "stage_report", _("Stage report")
 
 
 class NotificationStatus(models.TextChoices):
@@ -36,6 +37,7 @@ class SubjectType(models.TextChoices):
     FOLLOW_UP = "follow_up", _("Follow-up")
     STAGE = "stage", _("Stage")
     CLOSURE_REQUEST = "closure_request", _("Closure request")
+    STAGE_REPORT = "stage_report", _("Stage report")
 
 
 class Notification(models.Model):

@@ -4,14 +4,21 @@ Enrolling a case through the admin goes through ``enrolment_create`` so the
 stage plan is generated exactly as through any other door.
 """
 
+import base64
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from casework.admin import ScopedAdminMixin
 from casework.errors import DomainError
-from programmes import selectors, services, workflow
+from casework.roles import is_administrator
+from notifications.delivery import notifications_claim
+from programmes import reports, selectors, services, workflow
 from programmes.models import (
     AccommodationStay,
     DocumentRequest,
@@ -23,10 +30,18 @@ from programmes.models import (
     ProgrammeMembership,
     PsychologicalSession,
     SchoolPlacement,
+    ProgrammeMembershipRole,
     StageRecord,
+    StageReport,
     StageTransition,
     StageType,
 )
+
+
+def _may_see_reports(user, programme) -> bool:
+    return is_administrator(user) or programme.memberships.filter(
+        user=user, role=ProgrammeMembershipRole.SUPERVISOR
+    ).exists()
 
 
 class ProgrammeMembershipInline(admin.TabularInline):
@@ -56,10 +71,63 @@ class StageTypeInline(admin.TabularInline):
 @admin.register(Programme)
 class ProgrammeAdmin(ScopedAdminMixin, admin.ModelAdmin):
     visible_to = selectors.programme_visible_to
-    list_display = ["name", "code", "country", "time_zone", "is_active"]
+    list_display = ["name", "code", "country", "time_zone", "report_frequency", "is_active", "report_links"]
     search_fields = ["name", "code"]
     inlines = [ProgrammeMembershipInline, StageTypeInline]
-    actions = ["install_standard_catalogue"]
+    actions = ["install_standard_catalogue", "send_report_now"]
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:programme_id>/report-preview/",
+                self.admin_site.admin_view(self.report_preview),
+                name="programmes_programme_report_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="report")
+    def report_links(self, obj):
+        url = reverse("admin:programmes_programme_report_preview", args=[obj.pk])
+        return format_html('<a href="{}">Preview</a>', url)
+
+    def report_preview(self, request, programme_id):
+        """The report as supervisors would receive it now, rendered in the browser (nothing stored or sent)."""
+        programme = self.get_queryset(request).filter(pk=programme_id).first()
+        if programme is None or not _may_see_reports(request.user, programme):
+            raise Http404
+        try:
+            period = (
+                reports.period_parse(request.GET["period"])
+                if request.GET.get("period")
+                else reports.period_last_complete(programme, programme.report_frequency)
+            )
+        except ValueError as exc:
+            messages.error(request, str(exc))
+            period = reports.period_last_complete(programme, programme.report_frequency)
+        numbers = reports.report_build(programme=programme, period=period)
+        _, _, html = reports.report_render(numbers)
+        chart = base64.b64encode(reports.report_chart(numbers)).decode()
+        html = html.replace("cid:stage-funnel", f"data:image/png;base64,{chart}")
+        response = HttpResponse(html)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Send the last complete period's report now")
+    def send_report_now(self, request, queryset):
+        for programme in queryset:
+            if not _may_see_reports(request.user, programme):
+                self.message_user(request, f"{programme}: only its supervisors and administrators send reports.", messages.ERROR)
+                continue
+            period = reports.period_last_complete(programme, programme.report_frequency)
+            report = reports.report_send(programme=programme, period=period)
+            notifications_claim()
+            recipients = reports.report_recipients(programme).count()
+            self.message_user(request, f"{programme} {report.period}: queued for {recipients} supervisor(s).", messages.SUCCESS)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        reports.report_schedule_ensure(programme=obj)
 
     @admin.action(description="Install or update the standard stage catalogue")
     def install_standard_catalogue(self, request, queryset):
@@ -268,3 +336,49 @@ class FollowUpAdmin(ScopedAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["stage"]
     list_select_related = ["stage__stage_type", "stage__enrolment__case", "assignee"]
     date_hierarchy = "due_date"
+
+
+@admin.register(StageReport)
+class StageReportAdmin(admin.ModelAdmin):
+    """Reports as they were sent, for supervisors and auditors. Read-only."""
+
+    list_display = ["programme", "period", "period_start", "period_end", "created_at", "view_link"]
+    list_filter = ["programme", "period_kind"]
+    fields = ["programme", "period", "period_start", "period_end", "created_at", "subject", "numbers", "view_link"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("programme")
+        if is_administrator(request.user):
+            return queryset
+        return queryset.filter(
+            programme__memberships__user=request.user, programme__memberships__role=ProgrammeMembershipRole.SUPERVISOR
+        ).distinct()
+
+    def get_urls(self):
+        return [
+            path("<int:report_id>/email/", self.admin_site.admin_view(self.email_view), name="programmes_stagereport_email"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="e-mail as sent")
+    def view_link(self, obj):
+        return format_html('<a href="{}">Open</a>', reverse("admin:programmes_stagereport_email", args=[obj.pk]))
+
+    def email_view(self, request, report_id):
+        report = self.get_queryset(request).filter(pk=report_id).first()
+        if report is None:
+            raise Http404
+        chart = base64.b64encode(bytes(report.chart_png)).decode()
+        response = HttpResponse(report.html.replace("cid:stage-funnel", f"data:image/png;base64,{chart}"))
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -47,7 +47,7 @@ from casework.models import (
     age_on,
 )
 from casework.roles import ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP, role_groups_sync
-from programmes import services
+from programmes import reports, services
 from programmes.workflow import FOLLOW_UP_KIND_BY_STAGE
 from programmes.models import (
     AccommodationStay,
@@ -72,6 +72,7 @@ from programmes.models import (
     SchoolPlacement,
     StageKind,
     StageRecord,
+    StageReport,
     StageStatus,
     StageType,
 )
@@ -136,8 +137,11 @@ def demo_password(username: str, seed: int) -> str:
 
 def demo_data_reset() -> None:
     """Delete every casework and programme row (demo accounts are kept)."""
+    from notifications.models import Notification
+
     with transaction.atomic():
         for model in (
+            Notification,
             FollowUp,
             AccommodationStay,
             PsychologicalSession,
@@ -157,6 +161,7 @@ def demo_data_reset() -> None:
             PersonIdentifier,
             Person,
             StageType,
+            StageReport,
             ProgrammeMembership,
             Programme,
             Agency,
@@ -224,6 +229,7 @@ class _Builder:
         self.stage_types = {}
         for programme in (self.north, self.south):
             services.stage_catalogue_install(programme=programme)
+            reports.report_schedule_ensure(programme=programme)
             self.stage_types[programme.pk] = list(programme.stage_types.order_by("position", "code"))
         ProgrammeMembership.objects.bulk_create(
             [

@@ -39,6 +39,12 @@ class Programme(models.Model):
     )
     staff = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ProgrammeMembership", related_name="programmes")
     is_active = models.BooleanField(default=True)
+    report_frequency = models.CharField(
+        max_length=10,
+        choices=[("weekly", _("Weekly")), ("monthly", _("Monthly"))],
+        default="weekly",
+        help_text=_("How often supervisors receive the stage report."),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -68,6 +74,9 @@ class ProgrammeMembership(models.Model):
     programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="programme_memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
+    receives_reports = models.BooleanField(
+        default=True, help_text=_("Supervisors only: receive the programme's stage reports by e-mail.")
+    )
 
     class Meta:
         ordering = ["programme", "role", "user"]
@@ -629,3 +638,35 @@ class StageTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action}: {self.from_status} → {self.to_status}"
+
+
+class ReportPeriodKind(models.TextChoices):
+    WEEKLY = "weekly", _("Weekly")
+    MONTHLY = "monthly", _("Monthly")
+
+
+class StageReport(models.Model):
+    """A stage report as it was computed and sent: the numbers and the rendered e-mail, kept for audit."""
+
+    programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="stage_reports")
+    period = models.CharField(max_length=10, help_text=_("e.g. 2026-W47 or 2026-11"))
+    period_kind = models.CharField(max_length=10, choices=ReportPeriodKind.choices)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    numbers = models.JSONField()
+    subject = models.CharField(max_length=200)
+    text = models.TextField()
+    html = models.TextField()
+    csv = models.TextField()
+    chart_png = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-period_start", "programme"]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "period"], name="stage_report_once_per_period"),
+            models.CheckConstraint(condition=Q(period_end__gte=F("period_start")), name="stage_report_period_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.programme.code} {self.period}"

@@ -35,14 +35,9 @@ class Command(BaseCommand):
         due = reminders_materialize()
         sent = failed = 0
         for notification in self._pending():
-            # Claim and send one by one, exactly as the worker does.
-            with transaction.atomic():
-                won = Notification.objects.filter(pk=notification.pk, status=NotificationStatus.PENDING).update(
-                    status=NotificationStatus.CLAIMED
-                )
-            if not won:
+            outcome = delivery.notification_send_now(notification_id=notification.pk)
+            if outcome == "skipped":
                 continue
-            outcome = delivery.notification_send(notification_id=notification.pk)
             sent += outcome == "sent"
             failed += outcome == "failed"
             self.stdout.write(f"  {outcome:<9} #{notification.pk} {self._describe(notification)}")

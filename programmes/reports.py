@@ -1,0 +1,449 @@
+"""Supervisors' stage reports: the numbers (SQL aggregation), a funnel chart, a CSV, and their delivery.
+
+A report covers one programme and one period of its local calendar (an ISO
+week such as ``2026-W47`` or a month such as ``2026-11``). Status counts are
+the state when the report is computed; "started" and "completed" count the
+stages whose start or completion date falls in the period (a stage reopened
+since no longer counts as completed). Every number is computed with a few
+aggregate queries, whatever the size of the caseload. Lists name cases by
+reference and caseworkers by username: the report is e-mailed.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import re
+import statistics
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Aggregate, Count, DateField, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, Value
+from django.template.loader import render_to_string
+
+from casework.models import ADULT_AGE
+from programmes.models import (
+    OPEN_STAGE_STATUSES,
+    AccommodationStay,
+    DocumentRequest,
+    DocumentRequestStatus,
+    Enrolment,
+    EnrolmentStatus,
+    FollowUp,
+    Programme,
+    ProgrammeMembershipRole,
+    ReportPeriodKind,
+    SchoolPlacement,
+    StageKind,
+    StageRecord,
+    StageReport,
+    StageStatus,
+)
+
+LIST_LIMIT = 50
+CENTRE_DAYS = 30
+STATUSES = [s.value for s in StageStatus]
+
+
+# --- periods ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    kind: str
+    start: datetime.date
+    end: datetime.date  # inclusive
+
+    def previous(self) -> Period:
+        return period_containing(self.start - datetime.timedelta(days=1), self.kind)
+
+
+def period_parse(label: str) -> Period:
+    """``2026-W47`` (ISO week) or ``2026-11`` (month)."""
+    if match := re.fullmatch(r"(\d{4})-W(\d{2})", label):
+        year, week = int(match[1]), int(match[2])
+        try:
+            start = datetime.date.fromisocalendar(year, week, 1)
+        except ValueError as exc:
+            raise ValueError(f"No such ISO week: {label}") from exc
+        return Period(label, ReportPeriodKind.WEEKLY, start, start + datetime.timedelta(days=6))
+    if match := re.fullmatch(r"(\d{4})-(\d{2})", label):
+        year, month = int(match[1]), int(match[2])
+        if not 1 <= month <= 12:
+            raise ValueError(f"No such month: {label}")
+        start = datetime.date(year, month, 1)
+        following = datetime.date(year + month // 12, month % 12 + 1, 1)
+        return Period(label, ReportPeriodKind.MONTHLY, start, following - datetime.timedelta(days=1))
+    raise ValueError(f"A period is written 2026-W47 or 2026-11, not {label!r}")
+
+
+def period_containing(day: datetime.date, kind: str) -> Period:
+    if kind == ReportPeriodKind.MONTHLY:
+        return period_parse(f"{day:%Y-%m}")
+    year, week, _ = day.isocalendar()
+    return period_parse(f"{year}-W{week:02d}")
+
+
+def period_last_complete(programme: Programme, kind: str, now: datetime.datetime | None = None) -> Period:
+    """The last whole period before today on the programme's calendar."""
+    return period_containing(programme.local_today(now), kind).previous()
+
+
+# --- numbers ----------------------------------------------------------------------------
+
+
+class Median(Aggregate):
+    """PostgreSQL's ordered-set median."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = DurationField()
+
+
+def _median_days(stages, *, until_completion: bool, today: datetime.date) -> dict[int, float]:
+    """Median days in stage per stage type: from the start to completion, or to today."""
+    end = F("completed_on") if until_completion else Value(today, output_field=DateField())
+    if connection.vendor == "postgresql":
+        rows = stages.values("stage_type_id").annotate(
+            median=Median(ExpressionWrapper(end - F("started_on"), output_field=DurationField()))
+        )
+        return {row["stage_type_id"]: row["median"].total_seconds() / 86400 for row in rows if row["median"] is not None}
+    # SQLite (quick local runs) has no median: the same figure from one query's rows.
+    durations: dict[int, list[int]] = {}
+    for stage_type_id, started, completed in stages.values_list("stage_type_id", "started_on", "completed_on"):
+        durations.setdefault(stage_type_id, []).append(((completed if until_completion else today) - started).days)
+    return {key: float(statistics.median(values)) for key, values in durations.items()}
+
+
+def _flows(stages, period: Period) -> dict[int, dict[str, int]]:
+    rows = stages.values("stage_type_id").annotate(
+        started=Count("id", filter=Q(started_on__range=(period.start, period.end))),
+        completed=Count("id", filter=Q(status=StageStatus.COMPLETED, completed_on__range=(period.start, period.end))),
+    )
+    return {row["stage_type_id"]: {"started": row["started"], "completed": row["completed"]} for row in rows}
+
+
+def report_numbers(*, programme: Programme, period: Period, today: datetime.date | None = None) -> dict:
+    """Every number of the report, as plain data (stored with the report and returned by the API)."""
+    today = today or programme.local_today()
+    stage_types = list(programme.stage_types.filter(is_active=True).order_by("position", "code"))
+    stages = StageRecord.objects.filter(enrolment__programme=programme, enrolment__status=EnrolmentStatus.ACTIVE)
+    all_stages = StageRecord.objects.filter(enrolment__programme=programme)
+
+    status_counts = {
+        row["stage_type_id"]: row
+        for row in stages.values("stage_type_id").annotate(
+            **{status: Count("id", filter=Q(status=status)) for status in STATUSES},
+            overdue=Count("id", filter=Q(status__in=OPEN_STAGE_STATUSES, due_date__lt=today)),
+        )
+    }
+    overdue_follow_ups = dict(
+        FollowUp.objects.filter(
+            stage__enrolment__programme=programme,
+            stage__enrolment__status=EnrolmentStatus.ACTIVE,
+            done_on__isnull=True,
+            cancelled_on__isnull=True,
+            due_date__lt=today,
+        )
+        .values("stage__stage_type_id")
+        .annotate(n=Count("id"))
+        .values_list("stage__stage_type_id", "n")
+    )
+    flows = _flows(all_stages, period)
+    previous_flows = _flows(all_stages, period.previous())
+    completed_in_period = all_stages.filter(status=StageStatus.COMPLETED, completed_on__range=(period.start, period.end))
+    median_completed = _median_days(completed_in_period, until_completion=True, today=today)
+    median_active = _median_days(stages.filter(status=StageStatus.ACTIVE), until_completion=False, today=today)
+
+    rows = []
+    for stage_type in stage_types:
+        counts = status_counts.get(stage_type.pk, {})
+        rows.append(
+            {
+                "code": stage_type.code,
+                "name": stage_type.name,
+                **{status: counts.get(status, 0) for status in STATUSES},
+                "overdue_stages": counts.get("overdue", 0),
+                "overdue_follow_ups": overdue_follow_ups.get(stage_type.pk, 0),
+                "started": flows.get(stage_type.pk, {}).get("started", 0),
+                "completed_in_period": flows.get(stage_type.pk, {}).get("completed", 0),
+                "previous_started": previous_flows.get(stage_type.pk, {}).get("started", 0),
+                "previous_completed_in_period": previous_flows.get(stage_type.pk, {}).get("completed", 0),
+                "median_days_to_complete": median_completed.get(stage_type.pk),
+                "median_days_active": median_active.get(stage_type.pk),
+            }
+        )
+
+    def stage_list(queryset):
+        queryset = queryset.select_related("stage_type", "enrolment__case__caseworker").order_by("due_date", "id")
+        total = queryset.count()
+        return total, [
+            {
+                "case": stage.enrolment.case.reference,
+                "stage": stage.stage_type.name,
+                "status": stage.status,
+                "due_date": stage.due_date.isoformat(),
+                "days_overdue": max((today - stage.due_date).days, 0),
+                "caseworker": stage.enrolment.case.caseworker.get_username() if stage.enrolment.case.caseworker else "",
+            }
+            for stage in queryset[:LIST_LIMIT]
+        ]
+
+    overdue_total, overdue_list = stage_list(stages.filter(status__in=OPEN_STAGE_STATUSES, due_date__lt=today))
+    blocked_total, blocked_list = stage_list(stages.filter(status=StageStatus.BLOCKED))
+
+    active_enrolments = Enrolment.objects.filter(programme=programme, status=EnrolmentStatus.ACTIVE)
+    adult_born_before = _years_before(today, ADULT_AGE)
+    children = active_enrolments.filter(case__person__date_of_birth__gt=adult_born_before)
+    schooling_stages = StageRecord.objects.filter(enrolment=OuterRef("pk"), stage_type__kind=StageKind.SCHOOLING)
+    current_school = SchoolPlacement.objects.filter(
+        stage__enrolment=OuterRef("pk"), stage__stage_type__kind=StageKind.SCHOOLING, left_on__isnull=True
+    )
+    issued = DocumentRequest.objects.filter(stage__enrolment=OuterRef("pk"), status=DocumentRequestStatus.ISSUED)
+    passport_issued = issued.filter(document_type__in=["passport", "national_id"])
+    in_centre = AccommodationStay.objects.filter(
+        stage__enrolment=OuterRef("pk"), exited_on__isnull=True, arrived_on__lt=today - datetime.timedelta(days=CENTRE_DAYS)
+    )
+    attention = active_enrolments.aggregate(
+        children_without_school=Count(
+            "id",
+            filter=Q(case__person__date_of_birth__gt=adult_born_before)
+            & Q(Exists(schooling_stages))
+            & ~Q(Exists(current_school)),
+        ),
+        people_without_documents=Count("id", filter=~Q(Exists(issued))),
+        adults_without_passport_or_id=Count(
+            "id", filter=Q(case__person__date_of_birth__lte=adult_born_before) & ~Q(Exists(passport_issued))
+        ),
+        in_centre_past_30_days=Count("id", filter=Q(Exists(in_centre))),
+    )
+    attention["children"] = children.count()
+    attention["people"] = active_enrolments.count()
+
+    totals = {status: sum(row[status] for row in rows) for status in STATUSES}
+    return {
+        "programme": {"code": programme.code, "name": programme.name, "time_zone": programme.time_zone},
+        "period": {"label": period.label, "kind": period.kind, "start": period.start.isoformat(), "end": period.end.isoformat()},
+        "previous_period": period.previous().label,
+        "computed_on": today.isoformat(),
+        "stages": rows,
+        "totals": {
+            **totals,
+            "started": sum(r["started"] for r in rows),
+            "completed_in_period": sum(r["completed_in_period"] for r in rows),
+            "overdue_follow_ups": sum(r["overdue_follow_ups"] for r in rows),
+        },
+        "overdue": {"total": overdue_total, "stages": overdue_list},
+        "blocked": {"total": blocked_total, "stages": blocked_list},
+        "attention": attention,
+    }
+
+
+def _years_before(day: datetime.date, years: int) -> datetime.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def numbers_with_changes(numbers: dict, previous: dict | None) -> dict:
+    """Add each stage row's change in status counts against the previous report, where there is one."""
+    previous_rows = {row["code"]: row for row in (previous or {}).get("stages", [])}
+    for row in numbers["stages"]:
+        before = previous_rows.get(row["code"])
+        row["change"] = {status: row[status] - before[status] for status in STATUSES} if before else None
+    numbers["compared_with_stored_report"] = previous is not None
+    return numbers
+
+
+# --- chart and CSV ---------------------------------------------------------------------
+
+STATUS_COLOURS = {
+    "planned": "#b8c4d6",
+    "active": "#1f5fa8",
+    "blocked": "#d9822b",
+    "completed": "#2e8b57",
+    "discontinued": "#8a8f98",
+}
+
+
+def report_chart(numbers: dict) -> bytes:
+    """The stage funnel as a PNG: people per stage and status, with the change since last period."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    rows = list(reversed(numbers["stages"]))
+    names = [row["name"] for row in rows]
+    figure, axes = pyplot.subplots(figsize=(7, 0.55 * len(rows) + 1.8), dpi=130)
+    left = [0] * len(rows)
+    for status in STATUSES:
+        values = [row[status] for row in rows]
+        axes.barh(names, values, left=left, color=STATUS_COLOURS[status], label=status, height=0.6)
+        left = [a + b for a, b in zip(left, values)]
+    for index, row in enumerate(rows):
+        change = row.get("change")
+        active = f"{row['active']} active" + (f" ({change['active']:+d})" if change else "")
+        completed = row["completed_in_period"] - row["previous_completed_in_period"]
+        label = f"{active}\n{row['completed_in_period']} completed ({completed:+d})"
+        axes.text(left[index] + max(max(left), 1) * 0.01, index, label, va="center", fontsize=7, linespacing=1.3)
+    axes.set_xlim(0, max(max(left, default=0), 1) * 1.4)
+    axes.set_xlabel("people")
+    axes.set_title(
+        f"{numbers['programme']['name']} — {numbers['period']['label']}\n"
+        "people per stage and status; in brackets: change on the previous period",
+        fontsize=9,
+    )
+    axes.legend(ncol=5, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+CSV_COLUMNS = [
+    "code",
+    "name",
+    *STATUSES,
+    "overdue_stages",
+    "overdue_follow_ups",
+    "started",
+    "completed_in_period",
+    "previous_started",
+    "previous_completed_in_period",
+    "median_days_to_complete",
+    "median_days_active",
+]
+
+
+def report_csv(numbers: dict) -> str:
+    """The per-stage table; UTF-8 with a byte-order mark so spreadsheets read any script."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["period", "period_start", "period_end", *CSV_COLUMNS])
+    period = numbers["period"]
+    for row in numbers["stages"]:
+        writer.writerow([period["label"], period["start"], period["end"], *(row[column] if row[column] is not None else "" for column in CSV_COLUMNS)])
+    return "\ufeff" + buffer.getvalue()
+
+
+# --- building, storing and sending ---------------------------------------------------
+
+
+def report_render(numbers: dict) -> tuple[str, str, str]:
+    context = {"n": numbers, "statuses": STATUSES, "site_url": settings.SITE_URL}
+    subject = " ".join(render_to_string("programmes/emails/stage_report_subject.txt", context).split())
+    text = render_to_string("programmes/emails/stage_report_body.txt", context)
+    html = render_to_string("programmes/emails/stage_report_body.html", context)
+    return subject, text, html
+
+
+def report_build(*, programme: Programme, period: Period, now: datetime.datetime | None = None) -> dict:
+    """Compute a report without storing it (preview, dry run, API)."""
+    previous = StageReport.objects.filter(programme=programme, period=period.previous().label).first()
+    numbers = report_numbers(programme=programme, period=period, today=programme.local_today(now))
+    return numbers_with_changes(numbers, previous.numbers if previous else None)
+
+
+def report_store(*, programme: Programme, period: Period, now: datetime.datetime | None = None) -> tuple[StageReport, bool]:
+    """The stored report of a period: computed and stored once, then always the same."""
+    existing = StageReport.objects.filter(programme=programme, period=period.label).first()
+    if existing:
+        return existing, False
+    numbers = report_build(programme=programme, period=period, now=now)
+    subject, text, html = report_render(numbers)
+    try:
+        with transaction.atomic():
+            report = StageReport.objects.create(
+                programme=programme,
+                period=period.label,
+                period_kind=period.kind,
+                period_start=period.start,
+                period_end=period.end,
+                numbers=numbers,
+                subject=subject,
+                text=text,
+                html=html,
+                csv=report_csv(numbers),
+                chart_png=report_chart(numbers),
+            )
+    except IntegrityError:
+        # A concurrent run stored it first: theirs is the report.
+        return StageReport.objects.get(programme=programme, period=period.label), False
+    return report, True
+
+
+def report_recipients(programme: Programme):
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            programme_memberships__programme=programme,
+            programme_memberships__role=ProgrammeMembershipRole.SUPERVISOR,
+            programme_memberships__receives_reports=True,
+        )
+        .exclude(email="")
+        .distinct()
+    )
+
+
+@transaction.atomic
+def report_send(*, programme: Programme, period: Period, now: datetime.datetime | None = None) -> StageReport:
+    """Store the period's report and put one e-mail per subscribed supervisor in the outbox (idempotent)."""
+    from notifications.delivery import notification_create
+    from notifications.models import NotificationKind, SubjectType
+
+    report, _ = report_store(programme=programme, period=period, now=now)
+    for supervisor in report_recipients(programme):
+        notification_create(
+            kind=NotificationKind.STAGE_REPORT,
+            subject_type=SubjectType.STAGE_REPORT,
+            subject_id=report.pk,
+            recipient=supervisor,
+            due_on=period.end + datetime.timedelta(days=1),
+        )
+    return report
+
+
+# --- schedule --------------------------------------------------------------------------
+
+REPORT_TASK = "programmes.send_stage_report"
+
+
+def report_schedule_ensure(*, programme: Programme, day_of_week: str = "1", hour: int = 8):
+    """Install the programme's report schedule if it has none (Mondays at 08:00 local by default).
+
+    It is a django-celery-beat periodic task in the programme's time zone, so
+    administrators change the day and hour in the admin (Periodic tasks).
+    """
+    import json
+
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    name = f"Stage report: {programme.code}"
+    kwargs = json.dumps({"programme_id": programme.pk})
+    existing = PeriodicTask.objects.filter(name=name).first()
+    if existing:
+        # Keep the administrators' day and hour; only follow the programme's id.
+        if existing.kwargs != kwargs:
+            existing.kwargs = kwargs
+            existing.save(update_fields=["kwargs"])
+        return existing
+    day_of_month = "1" if programme.report_frequency == ReportPeriodKind.MONTHLY else "*"
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute="0",
+        hour=str(hour),
+        day_of_week="*" if day_of_month == "1" else day_of_week,
+        day_of_month=day_of_month,
+        month_of_year="*",
+        timezone=programme.time_zone,
+    )
+    return PeriodicTask.objects.create(name=name, task=REPORT_TASK, crontab=schedule, kwargs=kwargs)
