@@ -21,51 +21,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import sys
-import time
-import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"bench-{uuid.uuid4().hex[:8]}")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
-from django.utils import timezone  # noqa: E402
-
-
-def step(label):
-    class Timer:
-        def __enter__(self):
-            print(f"{label} ...", end="", flush=True)
-            self.start = time.perf_counter()
-            return self
-
-        def __exit__(self, *exc):
-            self.seconds = time.perf_counter() - self.start
-            print(f" {self.seconds:.2f} s", flush=True)
-
-    return Timer()
+from common import bench_programme, fresh_schema, step
+from django.db import connection
 
 
 def build(follow_ups: int) -> None:
-    from casework.models import Case
-    from programmes.models import Programme, ProgrammeMembership
-    from programmes.services import stage_catalogue_install
-    from django.contrib.auth import get_user_model
-
     stages = max(follow_ups // 10, 1)
-    User = get_user_model()
-    worker = User.objects.create(username="bench-caseworker", email="cw@bench.rehab.example")
-    boss = User.objects.create(username="bench-supervisor", email="sv@bench.rehab.example")
-    programme = Programme.objects.create(code="bench", name="Bench programme", country="KZ", time_zone="Asia/Almaty")
-    stage_catalogue_install(programme=programme)
-    ProgrammeMembership.objects.create(programme=programme, user=boss, role="supervisor")
+    programme, worker = bench_programme()
     stage_type_id = programme.stage_types.get(code="psychological").pk
     today = programme.local_today()
     with connection.cursor() as cursor, step(f"insert {stages:,} persons, cases, enrolments and stages"):
@@ -120,13 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--follow-ups", type=int, default=1_000_000)
     args = parser.parse_args()
-    if connection.vendor != "postgresql":
-        sys.exit("Set DATABASE_URL to a PostgreSQL database: this benchmark is about PostgreSQL.")
-
-    with step("reset schema and migrate"):
-        with connection.cursor() as cursor:
-            cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        call_command("migrate", verbosity=0)
+    fresh_schema()
     build(args.follow_ups)
 
     from notifications.delivery import notifications_claim

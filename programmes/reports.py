@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Aggregate, Count, DateField, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, Value
+from django.db.models import Aggregate, Count, DateField, DurationField, ExpressionWrapper, F, Q, Value
 from django.template.loader import render_to_string
 
 from casework.models import ADULT_AGE
@@ -118,26 +118,34 @@ def _median_days(stages, *, until_completion: bool, today: datetime.date) -> dic
     return {key: float(statistics.median(values)) for key, values in durations.items()}
 
 
-def _flows(stages, period: Period) -> dict[int, dict[str, int]]:
-    rows = stages.values("stage_type_id").annotate(
-        started=Count("id", filter=Q(started_on__range=(period.start, period.end))),
-        completed=Count("id", filter=Q(status=StageStatus.COMPLETED, completed_on__range=(period.start, period.end))),
-    )
-    return {row["stage_type_id"]: {"started": row["started"], "completed": row["completed"]} for row in rows}
-
-
 def report_numbers(*, programme: Programme, period: Period, today: datetime.date | None = None) -> dict:
-    """Every number of the report, as plain data (stored with the report and returned by the API)."""
-    today = today or programme.local_today()
-    stage_types = list(programme.stage_types.filter(is_active=True).order_by("position", "code"))
-    stages = StageRecord.objects.filter(enrolment__programme=programme, enrolment__status=EnrolmentStatus.ACTIVE)
-    all_stages = StageRecord.objects.filter(enrolment__programme=programme)
+    """Every number of the report, as plain data (stored with the report and returned by the API).
 
-    status_counts = {
+    About a dozen aggregate queries whatever the caseload: one pass over the
+    programme's stages for every per-stage count, one for overdue follow-ups,
+    two medians, two short lists, and semi/anti-joins for the attention counts.
+    """
+    today = today or programme.local_today()
+    previous = period.previous()
+    stage_types = list(programme.stage_types.filter(is_active=True).order_by("position", "code"))
+    # order_by(): no default ordering (and its joins) in the aggregations.
+    all_stages = StageRecord.objects.filter(enrolment__programme=programme).order_by()
+    current = Q(enrolment__status=EnrolmentStatus.ACTIVE)
+    stages = all_stages.filter(current)
+
+    per_type = {
         row["stage_type_id"]: row
-        for row in stages.values("stage_type_id").annotate(
-            **{status: Count("id", filter=Q(status=status)) for status in STATUSES},
-            overdue=Count("id", filter=Q(status__in=OPEN_STAGE_STATUSES, due_date__lt=today)),
+        for row in all_stages.values("stage_type_id").annotate(
+            **{status: Count("id", filter=current & Q(status=status)) for status in STATUSES},
+            overdue_stages=Count("id", filter=current & Q(status__in=OPEN_STAGE_STATUSES, due_date__lt=today)),
+            started=Count("id", filter=Q(started_on__range=(period.start, period.end))),
+            completed_in_period=Count(
+                "id", filter=Q(status=StageStatus.COMPLETED, completed_on__range=(period.start, period.end))
+            ),
+            previous_started=Count("id", filter=Q(started_on__range=(previous.start, previous.end))),
+            previous_completed_in_period=Count(
+                "id", filter=Q(status=StageStatus.COMPLETED, completed_on__range=(previous.start, previous.end))
+            ),
         )
     }
     overdue_follow_ups = dict(
@@ -148,39 +156,31 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
             cancelled_on__isnull=True,
             due_date__lt=today,
         )
+        .order_by()
         .values("stage__stage_type_id")
         .annotate(n=Count("id"))
         .values_list("stage__stage_type_id", "n")
     )
-    flows = _flows(all_stages, period)
-    previous_flows = _flows(all_stages, period.previous())
     completed_in_period = all_stages.filter(status=StageStatus.COMPLETED, completed_on__range=(period.start, period.end))
     median_completed = _median_days(completed_in_period, until_completion=True, today=today)
     median_active = _median_days(stages.filter(status=StageStatus.ACTIVE), until_completion=False, today=today)
 
-    rows = []
-    for stage_type in stage_types:
-        counts = status_counts.get(stage_type.pk, {})
-        rows.append(
-            {
-                "code": stage_type.code,
-                "name": stage_type.name,
-                **{status: counts.get(status, 0) for status in STATUSES},
-                "overdue_stages": counts.get("overdue", 0),
-                "overdue_follow_ups": overdue_follow_ups.get(stage_type.pk, 0),
-                "started": flows.get(stage_type.pk, {}).get("started", 0),
-                "completed_in_period": flows.get(stage_type.pk, {}).get("completed", 0),
-                "previous_started": previous_flows.get(stage_type.pk, {}).get("started", 0),
-                "previous_completed_in_period": previous_flows.get(stage_type.pk, {}).get("completed", 0),
-                "median_days_to_complete": median_completed.get(stage_type.pk),
-                "median_days_active": median_active.get(stage_type.pk),
-            }
-        )
+    counted = ["overdue_stages", "started", "completed_in_period", "previous_started", "previous_completed_in_period"]
+    rows = [
+        {
+            "code": stage_type.code,
+            "name": stage_type.name,
+            **{key: per_type.get(stage_type.pk, {}).get(key, 0) for key in [*STATUSES, *counted]},
+            "overdue_follow_ups": overdue_follow_ups.get(stage_type.pk, 0),
+            "median_days_to_complete": median_completed.get(stage_type.pk),
+            "median_days_active": median_active.get(stage_type.pk),
+        }
+        for stage_type in stage_types
+    ]
 
     def stage_list(queryset):
         queryset = queryset.select_related("stage_type", "enrolment__case__caseworker").order_by("due_date", "id")
-        total = queryset.count()
-        return total, [
+        return [
             {
                 "case": stage.enrolment.case.reference,
                 "stage": stage.stage_type.name,
@@ -192,54 +192,54 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
             for stage in queryset[:LIST_LIMIT]
         ]
 
-    overdue_total, overdue_list = stage_list(stages.filter(status__in=OPEN_STAGE_STATUSES, due_date__lt=today))
-    blocked_total, blocked_list = stage_list(stages.filter(status=StageStatus.BLOCKED))
-
-    active_enrolments = Enrolment.objects.filter(programme=programme, status=EnrolmentStatus.ACTIVE)
-    adult_born_before = _years_before(today, ADULT_AGE)
-    children = active_enrolments.filter(case__person__date_of_birth__gt=adult_born_before)
-    schooling_stages = StageRecord.objects.filter(enrolment=OuterRef("pk"), stage_type__kind=StageKind.SCHOOLING)
-    current_school = SchoolPlacement.objects.filter(
-        stage__enrolment=OuterRef("pk"), stage__stage_type__kind=StageKind.SCHOOLING, left_on__isnull=True
-    )
-    issued = DocumentRequest.objects.filter(stage__enrolment=OuterRef("pk"), status=DocumentRequestStatus.ISSUED)
-    passport_issued = issued.filter(document_type__in=["passport", "national_id"])
-    in_centre = AccommodationStay.objects.filter(
-        stage__enrolment=OuterRef("pk"), exited_on__isnull=True, arrived_on__lt=today - datetime.timedelta(days=CENTRE_DAYS)
-    )
-    attention = active_enrolments.aggregate(
-        children_without_school=Count(
-            "id",
-            filter=Q(case__person__date_of_birth__gt=adult_born_before)
-            & Q(Exists(schooling_stages))
-            & ~Q(Exists(current_school)),
-        ),
-        people_without_documents=Count("id", filter=~Q(Exists(issued))),
-        adults_without_passport_or_id=Count(
-            "id", filter=Q(case__person__date_of_birth__lte=adult_born_before) & ~Q(Exists(passport_issued))
-        ),
-        in_centre_past_30_days=Count("id", filter=Q(Exists(in_centre))),
-    )
-    attention["children"] = children.count()
-    attention["people"] = active_enrolments.count()
-
-    totals = {status: sum(row[status] for row in rows) for status in STATUSES}
+    totals = {key: sum(row[key] for row in rows) for key in [*STATUSES, *counted, "overdue_follow_ups"]}
+    overdue_list = stage_list(stages.filter(status__in=OPEN_STAGE_STATUSES, due_date__lt=today))
+    blocked_list = stage_list(stages.filter(status=StageStatus.BLOCKED))
     return {
         "programme": {"code": programme.code, "name": programme.name, "time_zone": programme.time_zone},
         "period": {"label": period.label, "kind": period.kind, "start": period.start.isoformat(), "end": period.end.isoformat()},
-        "previous_period": period.previous().label,
+        "previous_period": previous.label,
         "computed_on": today.isoformat(),
         "stages": rows,
-        "totals": {
-            **totals,
-            "started": sum(r["started"] for r in rows),
-            "completed_in_period": sum(r["completed_in_period"] for r in rows),
-            "overdue_follow_ups": sum(r["overdue_follow_ups"] for r in rows),
-        },
-        "overdue": {"total": overdue_total, "stages": overdue_list},
-        "blocked": {"total": blocked_total, "stages": blocked_list},
-        "attention": attention,
+        "totals": {key: totals[key] for key in [*STATUSES, "started", "completed_in_period", "overdue_follow_ups"]},
+        "overdue": {"total": totals["overdue_stages"], "stages": overdue_list},
+        "blocked": {"total": totals["blocked"], "stages": blocked_list},
+        "attention": _attention(programme, today),
     }
+
+
+def _attention(programme: Programme, today: datetime.date) -> dict[str, int]:
+    """People who need attention, in one pass over the active enrolments.
+
+    Each condition is membership in an uncorrelated subquery, which PostgreSQL
+    computes once and probes as a hash table.
+    """
+    enrolments = Enrolment.objects.filter(programme=programme, status=EnrolmentStatus.ACTIVE).order_by()
+    child = Q(case__person__date_of_birth__gt=_years_before(today, ADULT_AGE))
+    # Stage types belong to one programme: filtering on them spares a join with the enrolments.
+    in_programme = Q(stage__stage_type__programme=programme)
+    with_schooling = StageRecord.objects.filter(
+        stage_type__programme=programme, stage_type__kind=StageKind.SCHOOLING
+    ).values("enrolment_id")
+    at_school = SchoolPlacement.objects.filter(
+        in_programme, stage__stage_type__kind=StageKind.SCHOOLING, left_on__isnull=True
+    ).values("stage__enrolment_id")
+    issued = DocumentRequest.objects.filter(in_programme, status=DocumentRequestStatus.ISSUED)
+    in_centre = AccommodationStay.objects.filter(
+        in_programme, exited_on__isnull=True, arrived_on__lt=today - datetime.timedelta(days=CENTRE_DAYS)
+    ).values("stage__enrolment_id")
+    return enrolments.aggregate(
+        people=Count("id"),
+        children=Count("id", filter=child),
+        children_without_school=Count("id", filter=child & Q(id__in=with_schooling) & ~Q(id__in=at_school)),
+        people_without_documents=Count("id", filter=~Q(id__in=issued.values("stage__enrolment_id"))),
+        adults_without_passport_or_id=Count(
+            "id",
+            filter=~child
+            & ~Q(id__in=issued.filter(document_type__in=["passport", "national_id"]).values("stage__enrolment_id")),
+        ),
+        in_centre_past_30_days=Count("id", filter=Q(id__in=in_centre)),
+    )
 
 
 def _years_before(day: datetime.date, years: int) -> datetime.date:
