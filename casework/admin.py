@@ -9,9 +9,18 @@ from django.db.models import Count
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html_join
 
 from casework import closure, selectors
 from casework.errors import DomainError
+from casework.names import name_key
+from casework.overview import case_overview, may_see_sensitive
+from casework.roles import is_administrator
 from casework.models import (
     Agency,
     Case,
@@ -26,7 +35,12 @@ from casework.models import (
     PersonName,
     Referral,
     RepatriationOperation,
+    SENSITIVE_NAME_KINDS,
 )
+
+
+# The index shows the caseworker's dashboard above the applications.
+admin.site.index_template = "admin/casework/index.html"
 
 
 class ScopedAdminMixin:
@@ -67,10 +81,32 @@ class PersonFamilyInline(admin.TabularInline):
     verbose_name_plural = "families"
 
 
+class CrossScriptSearchMixin:
+    """Search also by transliterated name key (any script, common spelling variants) and exact identifier."""
+
+    #: path from this model to Person, e.g. "" for Person, "person__" for Case
+    person_path = ""
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        key = name_key(search_term)
+        term = search_term.strip()
+        if not key and not term:
+            return results, may_have_duplicates
+        matches = Q()
+        if key:
+            matches |= Q(**{f"{self.person_path}search_key__contains": key}) | Q(
+                **{f"{self.person_path}names__search_key__contains": key}
+            )
+        if term:
+            matches |= Q(**{f"{self.person_path}identifiers__value": term})
+        return results | queryset.filter(matches), True
+
+
 @admin.register(Person)
-class PersonAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class PersonAdmin(CrossScriptSearchMixin, ScopedAdminMixin, admin.ModelAdmin):
     visible_to = selectors.person_visible_to
-    list_display = ["full_name", "sex", "date_of_birth", "date_of_birth_estimated", "nationality"]
+    list_display = ["full_name", "sex", "date_of_birth", "date_of_birth_estimated", "nationality", "case_links"]
     list_filter = ["sex", "date_of_birth_estimated", "nationality"]
     search_fields = ["given_name", "family_name", "patronymic", "names__full_name", "cases__reference"]
     inlines = [PersonNameInline, PersonIdentifierInline, PersonFamilyInline]
@@ -79,6 +115,36 @@ class PersonAdmin(ScopedAdminMixin, admin.ModelAdmin):
         ("Birth", {"fields": [("date_of_birth", "date_of_birth_estimated"), "place_of_birth"]}),
         ("Nationality and languages", {"fields": ["nationality", "languages"]}),
     ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("cases")
+
+    @admin.display(description="cases")
+    def case_links(self, obj):
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            ((reverse("admin:casework_case_change", args=[case.pk]), case.reference) for case in obj.cases.all()),
+        )
+
+    def get_inlines(self, request, obj):
+        if obj is not None and obj.pk and not _may_see_sensitive_person(request.user, obj):
+            # Absent, not read-only: the identifiers are not on the page at all.
+            return [PersonNameInline, PersonFamilyInline]
+        return self.inlines
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, PersonNameInline) and obj is not None and obj.pk and not _may_see_sensitive_person(request.user, obj):
+            kwargs["queryset"] = obj.names.exclude(kind__in=SENSITIVE_NAME_KINDS)
+        return kwargs
+
+
+def _may_see_sensitive_person(user, person) -> bool:
+    cases = list(person.cases.prefetch_related("enrolments"))
+    if not cases:
+        return is_administrator(user)
+    return any(may_see_sensitive(user, case) for case in cases)
 
 
 @admin.register(Family)
@@ -122,6 +188,9 @@ class CaseNoteInline(admin.StackedInline):
         # Notes are a record: they are added, not rewritten.
         return False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("author")
+
 
 class ReferralInline(admin.TabularInline):
     model = Referral
@@ -129,6 +198,9 @@ class ReferralInline(admin.TabularInline):
     fields = ["agency", "purpose", "status", "consent", "stage", "referred_on", "referred_by"]
     readonly_fields = ["referred_by"]
     raw_id_fields = ["consent", "stage"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("agency", "consent", "stage__stage_type", "referred_by")
 
 
 class CaseStatusChangeInline(admin.TabularInline):
@@ -142,12 +214,143 @@ class CaseStatusChangeInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("by")
+
+
+class MyCasesFilter(admin.SimpleListFilter):
+    """A caseworker's list opens on their own cases."""
+
+    title = "assigned"
+    parameter_name = "mine"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "My cases"), ("all", "All cases I may see")]
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(caseworker=request.user)
+        return queryset
+
+
+class ProgrammeFilter(admin.SimpleListFilter):
+    title = "programme"
+    parameter_name = "programme"
+
+    def lookups(self, request, model_admin):
+        from programmes.selectors import programme_visible_to
+
+        return [(p.pk, p.name) for p in programme_visible_to(request.user)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(enrolments__programme_id=self.value(), enrolments__status="active")
+        return queryset
+
+
+class StageFilter(admin.SimpleListFilter):
+    """Cases with a stage of this kind in a given status: "stage=schooling:blocked"."""
+
+    title = "stage"
+    parameter_name = "stage"
+
+    def lookups(self, request, model_admin):
+        from programmes.models import StageKind, StageStatus
+
+        return [
+            (f"{kind}:{status}", f"{kind_label}: {status_label.lower()}")
+            for kind, kind_label in StageKind.choices
+            if kind != "other"
+            for status, status_label in StageStatus.choices
+            if status in ("active", "blocked")
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() and ":" in self.value():
+            kind, status = self.value().split(":", 1)
+            return queryset.filter(
+                enrolments__stages__stage_type__kind=kind, enrolments__stages__status=status
+            ).distinct()
+        return queryset
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("stage", "A stage past its due date"), ("follow_up", "A follow-up past its due date")]
+
+    def queryset(self, request, queryset):
+        from programmes.models import OPEN_STAGE_STATUSES
+
+        today = timezone.localdate()
+        if self.value() == "stage":
+            return queryset.filter(
+                enrolments__status="active",
+                enrolments__stages__status__in=OPEN_STAGE_STATUSES,
+                enrolments__stages__due_date__lt=today,
+            ).distinct()
+        if self.value() == "follow_up":
+            return queryset.filter(
+                enrolments__status="active",
+                enrolments__stages__follow_ups__done_on__isnull=True,
+                enrolments__stages__follow_ups__cancelled_on__isnull=True,
+                enrolments__stages__follow_ups__due_date__lt=today,
+            ).distinct()
+        return queryset
+
+
+class AgeBandFilter(admin.SimpleListFilter):
+    title = "age band"
+    parameter_name = "age"
+    BANDS = {"0-5": (0, 5), "6-17": (6, 17), "18+": (18, 150)}
+
+    def lookups(self, request, model_admin):
+        return [(band, band) for band in self.BANDS]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.BANDS:
+            return queryset
+        youngest, oldest = self.BANDS[self.value()]
+        today = timezone.localdate()
+        born_after = _years_before(today, oldest + 1)
+        born_by = _years_before(today, youngest)
+        return queryset.filter(person__date_of_birth__gt=born_after, person__date_of_birth__lte=born_by)
+
+
+def _years_before(day, years):
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
 
 @admin.register(Case)
-class CaseAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class CaseAdmin(CrossScriptSearchMixin, ScopedAdminMixin, admin.ModelAdmin):
     visible_to = selectors.case_visible_to
+    person_path = "person__"
+    change_form_template = "admin/casework/case/change_form.html"
     list_display = ["reference", "person", "caseworker", "status", "risk_level", "operation", "arrival_date"]
-    list_filter = ["status", "risk_level", "operation", "caseworker", "enrolments__programme"]
+    list_filter = [
+        MyCasesFilter,
+        ProgrammeFilter,
+        StageFilter,
+        OverdueFilter,
+        AgeBandFilter,
+        "status",
+        "risk_level",
+        "operation",
+        "caseworker",
+    ]
     search_fields = [
         "reference",
         "person__given_name",
@@ -160,6 +363,93 @@ class CaseAdmin(ScopedAdminMixin, admin.ModelAdmin):
     inlines = [CaseNoteInline, ReferralInline, CaseStatusChangeInline]
     # Closing and reopening go through the closure workflow, never a plain edit.
     readonly_fields = ["status", "closed_on"]
+    actions = ["record_family_centre_exit"]
+
+    def changelist_view(self, request, extra_context=None):
+        # Caseworkers start on "my cases"; any explicit filter or search keeps its own view.
+        if not request.GET and not is_administrator(request.user) and request.user.assigned_cases.exists():
+            return HttpResponseRedirect(f"{request.path}?mine=yes")
+        return super().changelist_view(request, extra_context)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not may_see_sensitive(request.user, obj):
+            # Absent, not read-only.
+            return [(name, {**options, "fields": [f for f in options["fields"] if f != "legal_status"]}) for name, options in fieldsets]
+        return fieldsets
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:case_id>/stage/<int:stage_id>/<str:action>/",
+                self.admin_site.admin_view(self.stage_action_view),
+                name="casework_case_stage_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        overview = None
+        if object_id and str(object_id).isdigit():
+            overview = case_overview(case_id=int(object_id), user=request.user, visible_cases=self.get_queryset(request))
+        extra_context = {**(extra_context or {}), "overview": overview}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def stage_action_view(self, request, case_id, stage_id, action):
+        """A stage button on the case page: one workflow transition, refusals shown as messages."""
+        from programmes.models import StageRecord
+        from programmes.workflow import STAGE_ACTIONS, TRANSITIONS
+
+        case_url = reverse("admin:casework_case_change", args=[case_id])
+        if request.method != "POST" or action not in STAGE_ACTIONS:
+            return HttpResponseRedirect(case_url)
+        stage = StageRecord.objects.filter(
+            pk=stage_id, enrolment__case__in=self.get_queryset(request).filter(pk=case_id)
+        ).select_related("stage_type").first()
+        if stage is None or not self.has_change_permission(request):
+            raise Http404
+        kwargs = {"stage_id": stage.pk, "by": request.user}
+        if TRANSITIONS[action].needs_note:
+            kwargs["outcome" if action == "complete" else "reason"] = request.POST.get("note", "")
+        version = request.POST.get("version")
+        if version and version.isdigit():
+            kwargs["expected_version"] = int(version)
+        try:
+            STAGE_ACTIONS[action](**kwargs)
+        except (DomainError, ValidationError) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            self.message_user(request, f"{stage.stage_type}: {text}", messages.ERROR)
+        else:
+            self.message_user(request, f"{stage.stage_type}: {action} done.", messages.SUCCESS)
+        return HttpResponseRedirect(case_url)
+
+    @admin.action(description="Record the centre exit today for the whole family of each selected case")
+    def record_family_centre_exit(self, request, queryset):
+        from programmes.models import AccommodationStay, StageKind, StageRecord, StageStatus
+        from programmes.workflow import stage_complete
+
+        families = queryset.exclude(family__isnull=True).values("family_id")
+        cases = self.get_queryset(request).filter(Q(family_id__in=families) | Q(pk__in=queryset.values("pk")))
+        stages = StageRecord.objects.filter(
+            enrolment__case__in=cases, stage_type__kind=StageKind.ACCOMMODATION, status=StageStatus.ACTIVE
+        ).select_related("enrolment__case", "enrolment__programme")
+        done = []
+        try:
+            # One family leaves together: all of it is recorded, or none.
+            with transaction.atomic():
+                for stage in stages:
+                    today = stage.enrolment.programme.local_today()
+                    stage_complete(stage_id=stage.pk, by=request.user, outcome="Left the centre with the family.", on=today)
+                    AccommodationStay.objects.filter(stage=stage, exited_on__isnull=True).update(exited_on=today)
+                    done.append(stage.enrolment.case.reference)
+        except (DomainError, ValidationError) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            self.message_user(request, f"Nothing recorded: {text}", messages.ERROR)
+            return
+        if done:
+            self.message_user(request, f"Centre exit recorded for {len(done)} case(s): {', '.join(sorted(done))}.", messages.SUCCESS)
+        else:
+            self.message_user(request, "No one in these families is in the centre.", messages.WARNING)
 
     def save_formset(self, request, form, formset, change):
         instances = formset.save(commit=False)

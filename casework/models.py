@@ -17,6 +17,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from casework.names import name_key
+
 ADULT_AGE = 18
 
 
@@ -124,6 +126,7 @@ class Person(models.Model):
     languages = models.JSONField(
         default=list, blank=True, help_text=_("Languages spoken, as ISO 639-1 codes, e.g. [\"kk\", \"ru\", \"ar\"].")
     )
+    search_key = models.CharField(max_length=500, blank=True, editable=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -150,6 +153,13 @@ class Person(models.Model):
     def age_on(self, day: datetime.date) -> int:
         return age_on(self.date_of_birth, day)
 
+    def save(self, *args, **kwargs):
+        # The transliterated key that cross-script search matches (see casework.names).
+        self.search_key = name_key(self.full_name)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "search_key"}
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         super().clean()
         if self.date_of_birth and self.date_of_birth > timezone.localdate():
@@ -169,6 +179,7 @@ class PersonName(models.Model):
     full_name = models.CharField(max_length=300)
     script = models.CharField(max_length=10, choices=Script.choices)
     kind = models.CharField(max_length=10, choices=NameKind.choices, default=NameKind.SPELLING)
+    search_key = models.CharField(max_length=500, blank=True, editable=False, db_index=True)
 
     class Meta:
         ordering = ["person", "kind", "script", "id"]
@@ -185,6 +196,12 @@ class PersonName(models.Model):
     @property
     def is_sensitive(self) -> bool:
         return self.kind in SENSITIVE_NAME_KINDS
+
+    def save(self, *args, **kwargs):
+        self.search_key = name_key(self.full_name)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "search_key"}
+        super().save(*args, **kwargs)
 
 
 class PersonIdentifier(models.Model):

@@ -12,10 +12,12 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from casework.admin import ScopedAdminMixin
 from casework.errors import DomainError
+from casework.overview import MY_WORK
 from casework.roles import is_administrator
 from notifications.delivery import notifications_claim
 from programmes import reports, selectors, services, workflow
@@ -288,11 +290,36 @@ def _transition_action(action: str, label: str):
     return admin.action(description=label)(run)
 
 
+class MyWorkFilter(admin.SimpleListFilter):
+    """The dashboard's links: my overdue follow-ups, my stages due this week, my blocked stages."""
+
+    title = "my work"
+    parameter_name = "mine"
+    options: dict[str, str] = {}
+
+    def lookups(self, request, model_admin):
+        return list(self.options.items())
+
+    def queryset(self, request, queryset):
+        if self.value() in self.options:
+            mine = MY_WORK[self.value()](request.user, timezone.localdate())
+            return queryset.filter(pk__in=mine.values("pk"))
+        return queryset
+
+
+class MyStagesFilter(MyWorkFilter):
+    options = {"due_this_week": "Due this week", "blocked": "Blocked"}
+
+
+class MyFollowUpsFilter(MyWorkFilter):
+    options = {"overdue": "Overdue"}
+
+
 @admin.register(StageRecord)
 class StageRecordAdmin(ScopedAdminMixin, admin.ModelAdmin):
     visible_to = selectors.stage_visible_to
     list_display = ["enrolment", "stage_type", "status", "planned_start", "due_date", "responsible_user"]
-    list_filter = ["status", "stage_type__kind", "enrolment__programme"]
+    list_filter = [MyStagesFilter, "status", "stage_type__kind", "enrolment__programme"]
     search_fields = ["enrolment__case__reference"]
     list_select_related = ["enrolment__case", "enrolment__programme", "stage_type", "responsible_user"]
     # Status and its dates move only through the workflow actions.
@@ -331,11 +358,27 @@ class StageRecordAdmin(ScopedAdminMixin, admin.ModelAdmin):
 class FollowUpAdmin(ScopedAdminMixin, admin.ModelAdmin):
     visible_to = selectors.follow_up_visible_to
     list_display = ["stage", "kind", "due_date", "assignee", "done_on"]
-    list_filter = ["kind", "stage__stage_type__kind", "assignee"]
+    list_filter = [MyFollowUpsFilter, "kind", "stage__stage_type__kind", "assignee"]
     search_fields = ["stage__enrolment__case__reference"]
     raw_id_fields = ["stage"]
     list_select_related = ["stage__stage_type", "stage__enrolment__case", "assignee"]
     date_hierarchy = "due_date"
+
+    def save_model(self, request, obj, form, change):
+        # Recording the outcome goes through the workflow, which also schedules the next follow-up.
+        newly_done = change and obj.done_on and "done_on" in form.changed_data and form.initial.get("done_on") is None
+        if not newly_done:
+            super().save_model(request, obj, form, change)
+            return
+        done_on, outcome = obj.done_on, obj.outcome
+        obj.done_on, obj.outcome = None, form.initial.get("outcome", "")
+        super().save_model(request, obj, form, change)
+        try:
+            workflow.follow_up_record(follow_up_id=obj.pk, by=request.user, outcome=outcome, done_on=done_on)
+        except (DomainError, ValidationError) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            self.message_user(request, f"Outcome not recorded: {text}", messages.ERROR)
+        obj.refresh_from_db()
 
 
 @admin.register(StageReport)

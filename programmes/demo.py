@@ -46,6 +46,7 @@ from casework.models import (
     Sex,
     age_on,
 )
+from casework.names import name_key
 from casework.roles import ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP, role_groups_sync
 from programmes import reports, services
 from programmes.workflow import FOLLOW_UP_KIND_BY_STAGE
@@ -378,6 +379,9 @@ class _Builder:
                 self.progress(len(members) - sum(1 for m in members if m[2] != "returnee"))
 
     def save_people(self) -> None:
+        # bulk_create skips save(): set the search keys here.
+        for row in (*self.persons, *self.names):
+            row.search_key = name_key(row.full_name)
         Person.objects.bulk_create(self.persons, batch_size=500)
         for row in (*self.names, *self.identifiers):
             row.person = self.persons[row._person_index]

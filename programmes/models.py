@@ -10,6 +10,8 @@ in SQL.
 
 from __future__ import annotations
 
+import datetime
+
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -616,6 +618,14 @@ class FollowUp(models.Model):
     @property
     def is_open(self) -> bool:
         return self.done_on is None and self.cancelled_on is None
+
+    def clean(self) -> None:
+        super().clean()
+        if self.done_on and self.done_on > timezone.localdate() + datetime.timedelta(days=1):
+            # One day of slack: the programme's calendar may run ahead of the server's.
+            raise ValidationError({"done_on": _("A follow-up cannot be done in the future.")})
+        if self.done_on and not (self.outcome or "").strip():
+            raise ValidationError({"outcome": _("Record the outcome of a follow-up that is done.")})
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} due {self.due_date}"

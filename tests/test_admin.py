@@ -138,9 +138,12 @@ def test_every_admin_page_opens(client, administrator, case):
 def test_caseworker_sees_only_their_programmes_cases(client, caseworker, case, other_case):
     staff_login(client, caseworker)
     response = client.get(reverse("admin:casework_case_changelist"))
-    body = response.content.decode()
-    assert case.reference in body
-    assert other_case.reference not in body
+    # A caseworker's list opens on "my cases".
+    assert response.status_code == 302 and response.url.endswith("?mine=yes")
+    for query in ("?mine=yes", "?mine=all"):
+        body = client.get(reverse("admin:casework_case_changelist") + query).content.decode()
+        assert case.reference in body
+        assert other_case.reference not in body
     response = client.get(reverse("admin:casework_case_change", args=[other_case.pk]))
     # The admin redirects to its index for an object the user cannot see.
     assert response.status_code == 302

@@ -1,0 +1,181 @@
+"""What caseworkers see at a glance: the case page's overview and their dashboard.
+
+Both are read with a fixed number of queries whatever the number of stages,
+members, follow-ups and notes (the tests assert it).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Prefetch, Q
+
+from casework.models import Case, CaseNote, FamilyMembership, Referral
+from casework.roles import is_administrator, programme_ids_for
+
+RECENT_NOTES = 5
+UPCOMING_FOLLOW_UPS = 10
+
+
+def may_see_sensitive(user, case: Case) -> bool:
+    """Former names, aliases, identifiers and document numbers: administrators, the programme's
+    supervisors and the case's own caseworker; not every caseworker of the programme."""
+    from programmes.models import ProgrammeMembershipRole
+
+    if is_administrator(user) or case.caseworker_id == user.pk:
+        return True
+    supervised = set(programme_ids_for(user, role=ProgrammeMembershipRole.SUPERVISOR))
+    return any(enrolment.programme_id in supervised for enrolment in case.enrolments.all())
+
+
+ACTION_LABELS = {
+    "start": "Start",
+    "complete": "Complete",
+    "block": "Block",
+    "unblock": "Unblock",
+    "discontinue": "Discontinue",
+    "reopen": "Reopen",
+}
+
+
+@dataclass(frozen=True)
+class StageButton:
+    name: str
+    label: str
+    needs_note: bool
+
+
+@dataclass
+class CaseOverview:
+    case: Case
+    today: datetime.date
+    members: list = field(default_factory=list)
+    stages: list = field(default_factory=list)
+    follow_ups: list = field(default_factory=list)
+    referrals: list = field(default_factory=list)
+    consents: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    show_sensitive: bool = False
+
+
+def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
+    """Everything the case page shows above the form, in a fixed number of queries."""
+    from programmes.models import FollowUp, StageRecord
+
+    case = (
+        visible_cases.filter(pk=case_id)
+        .select_related("person", "family", "operation", "caseworker")
+        .prefetch_related(
+            "enrolments__programme",
+            Prefetch(
+                "enrolments__stages",
+                queryset=StageRecord.objects.select_related("stage_type", "responsible_user", "responsible_agency")
+                .annotate(open_follow_ups=Count("follow_ups", filter=Q(follow_ups__done_on__isnull=True, follow_ups__cancelled_on__isnull=True)))
+                .order_by("stage_type__position"),
+            ),
+            Prefetch("referrals", queryset=Referral.objects.select_related("agency", "consent", "stage__stage_type")),
+            "person__consents__agency",
+            "person__names",
+        )
+        .first()
+    )
+    if case is None:
+        return None
+    enrolments = list(case.enrolments.all())
+    today = enrolments[0].programme.local_today() if enrolments else datetime.date.today()
+    overview = CaseOverview(case=case, today=today, show_sensitive=may_see_sensitive(user, case))
+    from programmes.workflow import TRANSITIONS, allowed_actions
+
+    for enrolment in enrolments:
+        for stage in enrolment.stages.all():
+            stage.overdue = stage.is_overdue(today)
+            stage.allowed = [
+                StageButton(name, ACTION_LABELS[name], TRANSITIONS[name].needs_note) for name in allowed_actions(stage)
+            ]
+            overview.stages.append(stage)
+    if case.family_id:
+        overview.members = list(
+            FamilyMembership.objects.filter(family_id=case.family_id)
+            .select_related("person")
+            .prefetch_related(Prefetch("person__cases", queryset=visible_cases.only("id", "reference", "person_id", "status")))
+            .order_by("id")
+        )
+    overview.follow_ups = list(
+        FollowUp.objects.filter(stage__enrolment__case=case, done_on__isnull=True, cancelled_on__isnull=True)
+        .select_related("stage__stage_type", "assignee")
+        .order_by("due_date")[:UPCOMING_FOLLOW_UPS]
+    )
+    for follow_up in overview.follow_ups:
+        follow_up.overdue = follow_up.due_date < today
+    overview.referrals = list(case.referrals.all())
+    overview.consents = list(case.person.consents.all())
+    overview.notes = list(CaseNote.objects.filter(case=case).select_related("author")[:RECENT_NOTES])
+    return overview
+
+
+@dataclass
+class Dashboard:
+    overdue_follow_ups: int
+    due_this_week: int
+    blocked: int
+    overdue_list: list
+    due_list: list
+    blocked_list: list
+
+
+def my_overdue_follow_ups(user, today: datetime.date):
+    from programmes.models import EnrolmentStatus, FollowUp
+
+    return FollowUp.objects.filter(
+        Q(assignee=user) | Q(assignee__isnull=True, stage__enrolment__case__caseworker=user),
+        done_on__isnull=True,
+        cancelled_on__isnull=True,
+        due_date__lt=today,
+        stage__enrolment__status=EnrolmentStatus.ACTIVE,
+    )
+
+
+def _my_stages(user):
+    from programmes.models import EnrolmentStatus, StageRecord
+
+    return StageRecord.objects.filter(
+        Q(responsible_user=user) | Q(responsible_user__isnull=True, enrolment__case__caseworker=user),
+        enrolment__status=EnrolmentStatus.ACTIVE,
+    )
+
+
+def my_stages_due_this_week(user, today: datetime.date):
+    from programmes.models import OPEN_STAGE_STATUSES
+
+    week_end = today + datetime.timedelta(days=6 - today.weekday())
+    return _my_stages(user).filter(status__in=OPEN_STAGE_STATUSES, due_date__range=(today, week_end))
+
+
+def my_blocked_stages(user):
+    from programmes.models import StageStatus
+
+    return _my_stages(user).filter(status=StageStatus.BLOCKED)
+
+
+MY_WORK = {
+    "overdue": lambda user, today: my_overdue_follow_ups(user, today),
+    "due_this_week": my_stages_due_this_week,
+    "blocked": lambda user, today: my_blocked_stages(user),
+}
+
+
+def caseworker_dashboard(*, user, today: datetime.date, limit: int = 10) -> Dashboard:
+    """My overdue follow-ups, my stages due this week, my blocked stages: three counts, three short lists."""
+    follow_ups = my_overdue_follow_ups(user, today)
+    due = my_stages_due_this_week(user, today)
+    blocked = my_blocked_stages(user)
+    related = ("stage_type", "enrolment__case")
+    return Dashboard(
+        overdue_follow_ups=follow_ups.count(),
+        due_this_week=due.count(),
+        blocked=blocked.count(),
+        overdue_list=list(follow_ups.select_related("stage__stage_type", "stage__enrolment__case").order_by("due_date")[:limit]),
+        due_list=list(due.select_related(*related).order_by("due_date")[:limit]),
+        blocked_list=list(blocked.select_related(*related).order_by("due_date")[:limit]),
+    )
