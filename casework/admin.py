@@ -36,6 +36,7 @@ from casework.models import (
     Referral,
     RepatriationOperation,
     SENSITIVE_NAME_KINDS,
+    years_before,
 )
 
 
@@ -156,8 +157,6 @@ class FamilyAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     @staticmethod
     def visible_to(user):
-        from casework.roles import is_administrator
-
         if is_administrator(user):
             return Family.objects.all()
         return Family.objects.filter(id__in=selectors.case_visible_to(user).values("family_id"))
@@ -322,16 +321,10 @@ class AgeBandFilter(admin.SimpleListFilter):
             return queryset
         youngest, oldest = self.BANDS[self.value()]
         today = timezone.localdate()
-        born_after = _years_before(today, oldest + 1)
-        born_by = _years_before(today, youngest)
+        born_after = years_before(today, oldest + 1)
+        born_by = years_before(today, youngest)
         return queryset.filter(person__date_of_birth__gt=born_after, person__date_of_birth__lte=born_by)
 
-
-def _years_before(day, years):
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:
-        return day.replace(year=day.year - years, day=28)
 
 
 @admin.register(Case)
