@@ -7,7 +7,7 @@ import datetime
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from casework.models import ACTIVE_REFERRAL_STATUSES, Case, Person, Referral
+from casework.models import ACTIVE_REFERRAL_STATUSES, Agency, Case, Family, Person, Referral
 from casework.roles import agency_ids_for, is_administrator, programme_ids_for
 
 
@@ -76,3 +76,49 @@ def person_visible_to(user) -> QuerySet[Person]:
     if partner is not None:
         allowed |= Q(id__in=Case.objects.filter(partner).values("person_id"))
     return Person.objects.filter(allowed)
+
+
+def staff_cases_of(user) -> QuerySet[Case] | None:
+    """The cases a user sees as programme staff (not as a partner); None for non-staff."""
+    staff = _staff_case_filter(user)
+    return None if staff is None else Case.objects.filter(staff)
+
+
+def partner_agencies_of(user) -> list[tuple[int, str]]:
+    """(id, kind) of the active agencies the user acts for."""
+    agency_ids = agency_ids_for(user)
+    if not agency_ids:
+        return []
+    return list(Agency.objects.filter(id__in=agency_ids).values_list("id", "kind"))
+
+
+def family_visible_to(user) -> QuerySet[Family]:
+    """Families of the cases staff see. Partners see no family: only the person referred."""
+    if is_administrator(user):
+        return Family.objects.all()
+    staff_cases = staff_cases_of(user)
+    if staff_cases is None:
+        return Family.objects.none()
+    return Family.objects.filter(id__in=staff_cases.values("family_id"))
+
+
+def referral_visible_to(user) -> QuerySet[Referral]:
+    """Staff see the referrals of their cases; a partner sees its agency's referrals
+    while they grant access (active, consent current)."""
+    if is_administrator(user):
+        return Referral.objects.all()
+    allowed = Q(pk__in=[])
+    staff_cases = staff_cases_of(user)
+    if staff_cases is not None:
+        allowed |= Q(case_id__in=staff_cases.values("id"))
+    agency_ids = agency_ids_for(user)
+    if agency_ids:
+        allowed |= Q(id__in=referrals_granting_access(agency_ids=agency_ids).values("id"))
+    return Referral.objects.filter(allowed)
+
+
+def agency_visible_to(user) -> QuerySet[Agency]:
+    """Staff see every agency (they refer to them); a partner sees only its own."""
+    if is_administrator(user) or programme_ids_for(user):
+        return Agency.objects.all()
+    return Agency.objects.filter(id__in=agency_ids_for(user))

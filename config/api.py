@@ -2,7 +2,30 @@
 
 from rest_framework.routers import DefaultRouter
 
-from programmes.api.views import ProgrammeViewSet
+from casework.api.views import AgencyViewSet, CaseViewSet, FamilyViewSet, PersonViewSet, ReferralViewSet
+from config.api_base import ApiViewMixin
+from programmes.api.views import (
+    EnrolmentViewSet,
+    FollowUpViewSet,
+    ProgrammeViewSet,
+    StageTypeViewSet,
+    StageViewSet,
+)
 
-router = DefaultRouter()
+
+class ApiRouter(DefaultRouter):
+    class APIRootView(ApiViewMixin, DefaultRouter.APIRootView):
+        """The collections of the API."""
+
+
+router = ApiRouter()
+router.register("persons", PersonViewSet, basename="person")
+router.register("families", FamilyViewSet, basename="family")
+router.register("cases", CaseViewSet, basename="case")
+router.register("enrolments", EnrolmentViewSet, basename="enrolment")
+router.register("stages", StageViewSet, basename="stage")
+router.register("follow-ups", FollowUpViewSet, basename="follow-up")
+router.register("referrals", ReferralViewSet, basename="referral")
 router.register("programmes", ProgrammeViewSet, basename="programme")
+router.register("stage-types", StageTypeViewSet, basename="stage-type")
+router.register("agencies", AgencyViewSet, basename="agency")

@@ -7,6 +7,7 @@ as files under ``var/mail/``. Production sets ``DATABASE_URL``, ``REDIS_URL``,
 process refuses to start on the insecure default secret.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,10 +42,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "casework",
     "programmes",
     "notifications",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -54,8 +59,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.api_base.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -172,12 +179,51 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # --- REST framework ------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its challenge makes anonymous calls answer 401, not 403.
+        "config.api_policies.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
-    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "config.api_policies.PagePagination",
+    "DEFAULT_THROTTLE_CLASSES": ["config.api_policies.TokenRateThrottle", "config.api_policies.AnonymousRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env.str("API_THROTTLE_TOKEN", default="1200/minute"),
+        "anonymous": env.str("API_THROTTLE_ANONYMOUS", default="30/minute"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api_base.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+# Bodies larger than this answer 413 before anything parses them.
+API_MAX_REQUEST_BODY_BYTES = env.int("API_MAX_REQUEST_BODY_BYTES", default=256 * 1024)
+# API tokens (django-rest-knox): stored as a SHA-512 digest, expiring, revocable in the admin.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=30)),
+    "AUTO_REFRESH": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Rehabilitation case management API",
+    "DESCRIPTION": (
+        "For partner agencies and the programmes' own tools. Every collection is scoped to what "
+        "the caller may see (404 for anything else) and every resource redacts fields by role; "
+        "each schema component lists which role reads and writes which field."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "GET_MOCK_REQUEST": "config.api_schema.mock_request",
+    "ENUM_NAME_OVERRIDES": {
+        "StageKindEnum": "programmes.models.StageKind",
+        "StageStatusEnum": "programmes.models.StageStatus",
+    },
 }
 
 # --- Security ----------------------------------------------------------------

@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import health
+from config import api_base, health
 from config.api import router
 
 urlpatterns = [
@@ -9,6 +10,11 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/auth/", include("rest_framework.urls")),
+    path("i18n/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Unknown API paths answer JSON like the rest of the API.
+    re_path(r"^api/", api_base.not_found),
 ]

@@ -16,14 +16,18 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
+from accounts.selectors import user_language
 from notifications.models import Notification, NotificationKind, SubjectType
 
 
 def _message(notification: Notification, template: str, context: dict) -> EmailMultiAlternatives:
     recipient = notification.recipient
     context = {**context, "recipient": recipient, "notification": notification, "site_url": settings.SITE_URL}
-    with translation.override(settings.LANGUAGE_CODE):
+    # Each recipient reads their own language; lazy labels in the context follow it.
+    with translation.override(user_language(recipient) or settings.LANGUAGE_CODE):
         subject = " ".join(render_to_string(f"notifications/emails/{template}_subject.txt", context).split())
         text = render_to_string(f"notifications/emails/{template}_body.txt", context)
         html = render_to_string(f"notifications/emails/{template}_body.html", context)
@@ -49,7 +53,8 @@ def _deadline_context(notification: Notification) -> dict | None:
         )
         if follow_up is None or not follow_up.is_open:
             return None
-        stage, what, due_date = follow_up.stage, follow_up.get_kind_display(), follow_up.due_date
+        # The lazy label, not get_kind_display(): it is translated when _message renders it.
+        stage, what, due_date = follow_up.stage, follow_up.Kind(follow_up.kind).label, follow_up.due_date
         link = reverse("admin:programmes_followup_change", args=[follow_up.pk])
     else:
         stage = (
@@ -59,7 +64,7 @@ def _deadline_context(notification: Notification) -> dict | None:
         )
         if stage is None or stage.status not in OPEN_STAGE_STATUSES:
             return None
-        what, due_date = f"End of stage: {stage.stage_type.name}", stage.due_date
+        what, due_date = format_lazy(_("End of stage: {stage}"), stage=stage.stage_type.name), stage.due_date
         link = reverse("admin:programmes_stagerecord_change", args=[stage.pk])
     programme = stage.enrolment.programme
     today = programme.local_today()

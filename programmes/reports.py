@@ -22,8 +22,10 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Aggregate, Count, DateField, DurationField, ExpressionWrapper, F, Q, Value
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext, pgettext_lazy
 
-from casework.models import ADULT_AGE
+from casework.models import ADULT_AGE, years_before
 from programmes.models import (
     OPEN_STAGE_STATUSES,
     AccommodationStay,
@@ -215,7 +217,7 @@ def _attention(programme: Programme, today: datetime.date) -> dict[str, int]:
     computes once and probes as a hash table.
     """
     enrolments = Enrolment.objects.filter(programme=programme, status=EnrolmentStatus.ACTIVE).order_by()
-    child = Q(case__person__date_of_birth__gt=_years_before(today, ADULT_AGE))
+    child = Q(case__person__date_of_birth__gt=years_before(today, ADULT_AGE))
     # Stage types belong to one programme: filtering on them spares a join with the enrolments.
     in_programme = Q(stage__stage_type__programme=programme)
     with_schooling = StageRecord.objects.filter(
@@ -242,13 +244,6 @@ def _attention(programme: Programme, today: datetime.date) -> dict[str, int]:
     )
 
 
-def _years_before(day: datetime.date, years: int) -> datetime.date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
-
-
 def numbers_with_changes(numbers: dict, previous: dict | None) -> dict:
     """Add each stage row's change in status counts against the previous report, where there is one."""
     previous_rows = {row["code"]: row for row in (previous or {}).get("stages", [])}
@@ -270,6 +265,16 @@ STATUS_COLOURS = {
 }
 
 
+# The legend says what the HTML table's columns say (same context, same translations).
+CHART_STATUS_LABELS = {
+    "planned": pgettext_lazy("stage report column", "planned"),
+    "active": pgettext_lazy("stage report column", "active"),
+    "blocked": pgettext_lazy("stage report column", "blocked"),
+    "completed": pgettext_lazy("stage report column", "completed"),
+    "discontinued": pgettext_lazy("stage report column", "discontinued"),
+}
+
+
 def report_chart(numbers: dict) -> bytes:
     """The stage funnel as a PNG: people per stage and status, with the change since last period."""
     import matplotlib
@@ -277,33 +282,39 @@ def report_chart(numbers: dict) -> bytes:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    rows = list(reversed(numbers["stages"]))
-    names = [row["name"] for row in rows]
-    figure, axes = pyplot.subplots(figsize=(7, 0.55 * len(rows) + 1.8), dpi=130)
-    left = [0] * len(rows)
-    for status in STATUSES:
-        values = [row[status] for row in rows]
-        axes.barh(names, values, left=left, color=STATUS_COLOURS[status], label=status, height=0.6)
-        left = [a + b for a, b in zip(left, values)]
-    for index, row in enumerate(rows):
-        change = row.get("change")
-        active = f"{row['active']} active" + (f" ({change['active']:+d})" if change else "")
-        completed = row["completed_in_period"] - row["previous_completed_in_period"]
-        label = f"{active}\n{row['completed_in_period']} completed ({completed:+d})"
-        axes.text(left[index] + max(max(left), 1) * 0.01, index, label, va="center", fontsize=7, linespacing=1.3)
-    axes.set_xlim(0, max(max(left, default=0), 1) * 1.4)
-    axes.set_xlabel("people")
-    axes.set_title(
-        f"{numbers['programme']['name']} — {numbers['period']['label']}\n"
-        "people per stage and status; in brackets: change on the previous period",
-        fontsize=9,
-    )
-    axes.legend(ncol=5, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
-    axes.spines[["top", "right"]].set_visible(False)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    pyplot.close(figure)
+    # Stored with the report's text: the same language, whoever triggers it.
+    with translation.override(settings.LANGUAGE_CODE):
+        rows = list(reversed(numbers["stages"]))
+        names = [row["name"] for row in rows]
+        figure, axes = pyplot.subplots(figsize=(7, 0.55 * len(rows) + 1.8), dpi=130)
+        left = [0] * len(rows)
+        for status in STATUSES:
+            values = [row[status] for row in rows]
+            label = str(CHART_STATUS_LABELS[status])
+            axes.barh(names, values, left=left, color=STATUS_COLOURS[status], label=label, height=0.6)
+            left = [a + b for a, b in zip(left, values)]
+        for index, row in enumerate(rows):
+            change = row.get("change")
+            active = gettext("{count} active").format(count=row["active"]) + (f" ({change['active']:+d})" if change else "")
+            completed = row["completed_in_period"] - row["previous_completed_in_period"]
+            completed_label = gettext("{count} completed ({change})").format(
+                count=row["completed_in_period"], change=f"{completed:+d}"
+            )
+            label = f"{active}\n{completed_label}"
+            axes.text(left[index] + max(max(left), 1) * 0.01, index, label, va="center", fontsize=7, linespacing=1.3)
+        axes.set_xlim(0, max(max(left, default=0), 1) * 1.4)
+        axes.set_xlabel(gettext("people"))
+        axes.set_title(
+            f"{numbers['programme']['name']} — {numbers['period']['label']}\n"
+            + gettext("people per stage and status; in brackets: change on the previous period"),
+            fontsize=9,
+        )
+        axes.legend(ncol=5, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+        axes.spines[["top", "right"]].set_visible(False)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        pyplot.close(figure)
     return buffer.getvalue()
 
 
@@ -338,9 +349,12 @@ def report_csv(numbers: dict) -> str:
 
 def report_render(numbers: dict) -> tuple[str, str, str]:
     context = {"n": numbers, "statuses": STATUSES, "site_url": settings.SITE_URL}
-    subject = " ".join(render_to_string("programmes/emails/stage_report_subject.txt", context).split())
-    text = render_to_string("programmes/emails/stage_report_body.txt", context)
-    html = render_to_string("programmes/emails/stage_report_body.html", context)
+    # Stored once and sent to every supervisor: the site's language, not the language of
+    # whoever happens to trigger it from the admin.
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = " ".join(render_to_string("programmes/emails/stage_report_subject.txt", context).split())
+        text = render_to_string("programmes/emails/stage_report_body.txt", context)
+        html = render_to_string("programmes/emails/stage_report_body.html", context)
     return subject, text, html
 
 

@@ -1,13 +1,21 @@
+"""Serializers of the programmes API. Each declares who may read and write which field
+in ``Meta.access``: the one place a resource's redaction is decided."""
+
+from __future__ import annotations
+
+from django.utils import timezone
 from rest_framework import serializers
 
-from programmes.models import Programme, StageType
+from config.api_base import ALL, Access, RoleAwareSerializer, access_by_role
+from programmes.models import Enrolment, FollowUp, Programme, StageRecord, StageType
 
-
-class StageTypeSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = StageType
-        fields = [
-            "id",
+CATALOGUE_ACCESS = access_by_role(
+    staff=Access(read=ALL),
+    partner=Access(read=ALL),
+    administrator=Access(
+        read=ALL,
+        write=(
+            "programme",
             "code",
             "name",
             "kind",
@@ -15,15 +23,204 @@ class StageTypeSerializer(serializers.ModelSerializer):
             "start_offset_days",
             "default_duration_days",
             "follow_up_interval_days",
+            "remind_days_before",
+            "escalate_after_days",
             "applies_to",
             "min_age_years",
             "max_age_years",
+            "is_active",
+        ),
+    ),
+)
+
+
+class StageTypeSerializer(RoleAwareSerializer):
+    class Meta:
+        model = StageType
+        fields = [
+            "id",
+            "programme",
+            "code",
+            "name",
+            "kind",
+            "position",
+            "start_offset_days",
+            "default_duration_days",
+            "follow_up_interval_days",
+            "remind_days_before",
+            "escalate_after_days",
+            "applies_to",
+            "min_age_years",
+            "max_age_years",
+            "is_active",
         ]
+        access = CATALOGUE_ACCESS
 
 
-class ProgrammeSerializer(serializers.ModelSerializer):
-    stage_types = StageTypeSerializer(many=True, read_only=True)
+class ProgrammeSerializer(RoleAwareSerializer):
+    stage_types = StageTypeSerializer(many=True, read_only=True, help_text="The active stage catalogue, in order.")
 
     class Meta:
         model = Programme
-        fields = ["id", "code", "name", "country", "time_zone", "stage_types"]
+        fields = ["id", "code", "name", "country", "time_zone", "is_active", "stage_types"]
+        access = access_by_role(
+            staff=Access(read=ALL),
+            partner=Access(read=ALL),
+            administrator=Access(read=ALL, write=("code", "name", "country", "time_zone", "is_active")),
+        )
+
+
+class EnrolmentSerializer(RoleAwareSerializer):
+    class Meta:
+        model = Enrolment
+        fields = ["id", "case", "programme", "status", "enrolled_on", "ended_on", "created_at"]
+        read_only_fields = fields
+        access = access_by_role(staff=Access(read=ALL), partner=Access(read=ALL))
+
+
+class StageTypeSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StageType
+        fields = ["id", "code", "name", "kind"]
+
+
+class StageSummarySerializer(serializers.ModelSerializer):
+    """A stage as listed inside its case."""
+
+    stage_type = StageTypeSummarySerializer(read_only=True)
+    is_overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StageRecord
+        fields = ["id", "stage_type", "status", "planned_start", "due_date", "started_on", "is_overdue"]
+
+    def get_is_overdue(self, stage) -> bool:
+        return stage.is_overdue(timezone.localdate())
+
+
+def _iso(day):
+    return None if day is None else day.isoformat()
+
+
+def stage_summary(stage, today) -> dict:
+    """StageSummarySerializer's output, built directly for the many stages of a case list."""
+    stage_type = stage.stage_type
+    return {
+        "id": stage.id,
+        "stage_type": {"id": stage_type.id, "code": stage_type.code, "name": stage_type.name, "kind": stage_type.kind},
+        "status": stage.status,
+        "planned_start": _iso(stage.planned_start),
+        "due_date": _iso(stage.due_date),
+        "started_on": _iso(stage.started_on),
+        "is_overdue": stage.is_overdue(today),
+    }
+
+
+class StageSerializer(RoleAwareSerializer):
+    """One stage of one person's plan. Status changes only through the actions
+    (start, complete, block, unblock, discontinue, reopen)."""
+
+    case = serializers.IntegerField(source="enrolment.case_id", read_only=True)
+    case_reference = serializers.CharField(source="enrolment.case.reference", read_only=True)
+    programme = serializers.IntegerField(source="enrolment.programme_id", read_only=True)
+    stage_type = StageTypeSummarySerializer(read_only=True)
+    is_overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StageRecord
+        fields = [
+            "id",
+            "case",
+            "case_reference",
+            "enrolment",
+            "programme",
+            "stage_type",
+            "status",
+            "planned_start",
+            "due_date",
+            "started_on",
+            "completed_on",
+            "is_overdue",
+            "responsible_user",
+            "responsible_agency",
+            "outcome",
+            "status_reason",
+            "version",
+            "updated_at",
+        ]
+        read_only_fields = fields
+        access = access_by_role(
+            staff=Access(read=ALL),
+            partner=Access(
+                read=(
+                    "id",
+                    "case",
+                    "case_reference",
+                    "stage_type",
+                    "status",
+                    "planned_start",
+                    "due_date",
+                    "started_on",
+                    "completed_on",
+                    "is_overdue",
+                    "responsible_agency",
+                    "outcome",
+                    "version",
+                    "updated_at",
+                )
+            ),
+        )
+
+    def get_is_overdue(self, stage) -> bool:
+        return stage.is_overdue(timezone.localdate())
+
+
+class FollowUpSerializer(RoleAwareSerializer):
+    is_overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FollowUp
+        fields = [
+            "id",
+            "stage",
+            "kind",
+            "due_date",
+            "assignee",
+            "done_on",
+            "cancelled_on",
+            "outcome",
+            "is_overdue",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+        access = access_by_role(
+            staff=Access(read=ALL),
+            partner=Access(
+                read=("id", "stage", "kind", "due_date", "done_on", "cancelled_on", "outcome", "is_overdue", "updated_at")
+            ),
+        )
+
+    def get_is_overdue(self, follow_up) -> bool:
+        return follow_up.is_open and follow_up.due_date < timezone.localdate()
+
+
+# --- Action bodies ----------------------------------------------------------------
+
+
+class StageStartSerializer(serializers.Serializer):
+    on = serializers.DateField(required=False, help_text="Day the stage started; today by default.")
+
+
+class StageCompleteSerializer(serializers.Serializer):
+    outcome = serializers.CharField(max_length=5000, help_text="What the stage achieved.")
+    on = serializers.DateField(required=False, help_text="Day the stage was completed; today by default.")
+
+
+class StageReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=300, help_text="Why; no sensitive details.")
+
+
+class FollowUpOutcomeSerializer(serializers.Serializer):
+    outcome = serializers.CharField(max_length=5000)
+    done_on = serializers.DateField(required=False, help_text="Day it took place; today by default.")

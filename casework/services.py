@@ -1,0 +1,65 @@
+"""Writes that matter for casework: a partner agency's answers to a referral.
+
+Keyword-only, one transaction each, the row locked (``SELECT ... FOR UPDATE``)
+so that two answers to the same referral cannot both succeed. A refused
+transition raises ``TransitionNotAllowed`` (HTTP 409).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from casework.errors import TransitionNotAllowed
+from casework.models import Referral, ReferralStatus
+
+R = ReferralStatus
+
+
+@dataclass(frozen=True)
+class ReferralTransition:
+    sources: tuple[str, ...]
+    target: str
+
+
+# The allowed answers to a referral, in one table.
+REFERRAL_TRANSITIONS = {
+    "accept": ReferralTransition((R.PENDING,), R.ACCEPTED),
+    "decline": ReferralTransition((R.PENDING,), R.DECLINED),
+    "complete": ReferralTransition((R.ACCEPTED,), R.COMPLETED),
+}
+
+
+def _referral_move(*, referral_id: int, action: str, on: datetime.date | None) -> Referral:
+    transition = REFERRAL_TRANSITIONS[action]
+    with transaction.atomic():
+        referral = Referral.objects.select_for_update().get(pk=referral_id)
+        if referral.status not in transition.sources:
+            raise TransitionNotAllowed(
+                _("This referral is %(status)s; that answer is not allowed now.")
+                % {"status": referral.get_status_display().lower()}
+            )
+        referral.status = transition.target
+        if referral.responded_on is None or action != "complete":
+            referral.responded_on = on or timezone.localdate()
+        referral.save(update_fields=["status", "responded_on", "updated_at"])
+    return referral
+
+
+def referral_accept(*, referral_id: int, by, on: datetime.date | None = None) -> Referral:
+    """The agency takes the referral on."""
+    return _referral_move(referral_id=referral_id, action="accept", on=on)
+
+
+def referral_decline(*, referral_id: int, by, on: datetime.date | None = None) -> Referral:
+    """The agency will not take the referral; it loses access to the case."""
+    return _referral_move(referral_id=referral_id, action="decline", on=on)
+
+
+def referral_complete(*, referral_id: int, by, on: datetime.date | None = None) -> Referral:
+    """The agency has done what it was asked; it loses access to the case."""
+    return _referral_move(referral_id=referral_id, action="complete", on=on)

@@ -1,0 +1,113 @@
+"""FilterSets for the programmes API: enrolments, stages, follow-ups, stage types."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q
+from django.utils import timezone
+
+from casework.filters import AgeBandFilter, BoundedDateFilter, IdFilter, UpdatedSinceFilter
+from programmes.models import (
+    OPEN_STAGE_STATUSES,
+    Enrolment,
+    EnrolmentStatus,
+    FollowUp,
+    FollowUpKind,
+    StageKind,
+    StageRecord,
+    StageStatus,
+    StageType,
+)
+
+
+class StageTypeFilterSet(django_filters.FilterSet):
+    programme = IdFilter(field_name="programme_id")
+    kind = django_filters.ChoiceFilter(choices=StageKind.choices)
+
+    class Meta:
+        model = StageType
+        fields = ["programme", "kind"]
+
+
+class EnrolmentFilterSet(django_filters.FilterSet):
+    programme = IdFilter(field_name="programme_id")
+    case = IdFilter(field_name="case_id")
+    status = django_filters.ChoiceFilter(choices=EnrolmentStatus.choices)
+
+    class Meta:
+        model = Enrolment
+        fields = ["programme", "case", "status"]
+
+
+class StageFilterSet(django_filters.FilterSet):
+    programme = IdFilter(field_name="enrolment__programme_id")
+    case = IdFilter(field_name="enrolment__case_id")
+    stage_type = IdFilter(field_name="stage_type_id")
+    kind = django_filters.ChoiceFilter(field_name="stage_type__kind", choices=StageKind.choices)
+    status = django_filters.MultipleChoiceFilter(choices=StageStatus.choices)
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Open and past its due date")
+    due_after = BoundedDateFilter(field_name="due_date", lookup_expr="gte", label="Due on or after")
+    due_before = BoundedDateFilter(field_name="due_date", lookup_expr="lte", label="Due on or before")
+    caseworker = IdFilter(field_name="responsible_user_id", label="Responsible worker (user id)")
+    agency = IdFilter(field_name="responsible_agency_id", label="Responsible agency (id)")
+    operation = IdFilter(field_name="enrolment__case__operation_id", label="Repatriation operation (id)")
+    age_band = AgeBandFilter(birth_field="enrolment__case__person__date_of_birth")
+    updated_since = UpdatedSinceFilter()
+
+    class Meta:
+        model = StageRecord
+        fields = [
+            "programme",
+            "case",
+            "stage_type",
+            "kind",
+            "status",
+            "overdue",
+            "due_after",
+            "due_before",
+            "caseworker",
+            "agency",
+            "operation",
+            "age_band",
+            "updated_since",
+        ]
+
+    def filter_overdue(self, queryset, name, value):
+        overdue = Q(status__in=OPEN_STAGE_STATUSES, due_date__lt=timezone.localdate())
+        return queryset.filter(overdue) if value else queryset.exclude(overdue)
+
+
+class FollowUpFilterSet(django_filters.FilterSet):
+    programme = IdFilter(field_name="stage__enrolment__programme_id")
+    stage = IdFilter(field_name="stage_id")
+    stage_type = IdFilter(field_name="stage__stage_type_id")
+    kind = django_filters.ChoiceFilter(choices=FollowUpKind.choices)
+    assignee = IdFilter(field_name="assignee_id", label="Assigned worker (user id)")
+    open = django_filters.BooleanFilter(method="filter_open", label="Neither done nor cancelled")
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Open and past its due date")
+    due_after = BoundedDateFilter(field_name="due_date", lookup_expr="gte", label="Due on or after")
+    due_before = BoundedDateFilter(field_name="due_date", lookup_expr="lte", label="Due on or before")
+    updated_since = UpdatedSinceFilter()
+
+    class Meta:
+        model = FollowUp
+        fields = [
+            "programme",
+            "stage",
+            "stage_type",
+            "kind",
+            "assignee",
+            "open",
+            "overdue",
+            "due_after",
+            "due_before",
+            "updated_since",
+        ]
+
+    def filter_open(self, queryset, name, value):
+        is_open = Q(done_on__isnull=True, cancelled_on__isnull=True)
+        return queryset.filter(is_open) if value else queryset.exclude(is_open)
+
+    def filter_overdue(self, queryset, name, value):
+        overdue = Q(done_on__isnull=True, cancelled_on__isnull=True, due_date__lt=timezone.localdate())
+        return queryset.filter(overdue) if value else queryset.exclude(overdue)

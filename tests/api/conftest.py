@@ -1,0 +1,142 @@
+"""A small world for the API tests: the shared actors, a referred case with sensitive
+data in every place a leak could happen, and an API token for each role."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from casework.models import CaseNote, Family, FamilyMembership, LegalStatus, PersonIdentifier, PersonName
+from programmes.models import FollowUp
+from tests import factories as f
+
+# Strings that must never reach a partner agency.
+FORMER_NAME = "Formername Sentinelova"
+ALIAS_NAME = "Umm Sentinel"
+IDENTIFIER = "ID-SENTINEL-0001"
+NOTE_BODY = "Sentinel note body"
+SENTINELS = (FORMER_NAME, ALIAS_NAME, IDENTIFIER, NOTE_BODY, LegalStatus.UNDER_INVESTIGATION.value)
+
+ROLES = (
+    "anonymous",
+    "other_caseworker",
+    "partner_without_referral",
+    "partner_revoked",
+    "partner",
+    "supervisor",
+    "administrator",
+    "caseworker",
+)
+PARTNER_ROLES = ("partner_without_referral", "partner_revoked", "partner")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The world creates many users; real password hashing would dominate the run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    # Throttle counters live in the cache; each test starts with a full budget.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@dataclass
+class World:
+    case: object
+    person: object
+    family: object
+    relative: object
+    stage: object
+    follow_up: object
+    referral: object
+    agency: object
+    programme: object
+    stage_type: object
+    users: dict = field(default_factory=dict)
+    tokens: dict = field(default_factory=dict)
+
+    def client(self, role: str) -> APIClient:
+        client = APIClient()
+        if role != "anonymous":
+            client.credentials(HTTP_AUTHORIZATION=f"Token {self.tokens[role]}")
+        return client
+
+
+@pytest.fixture
+def world(programme, other_programme, caseworker, other_caseworker, supervisor, administrator, agency, partner,
+          partner_without_referral, case, other_case):
+    person = case.person
+    PersonName.objects.create(person=person, full_name="Testgiven Samplova", script="latin", kind="primary")
+    PersonName.objects.create(person=person, full_name="Тестгивен Сэмплова", script="cyrillic", kind="spelling")
+    PersonName.objects.create(person=person, full_name=FORMER_NAME, script="latin", kind="former")
+    PersonName.objects.create(person=person, full_name=ALIAS_NAME, script="latin", kind="alias")
+    PersonIdentifier.objects.create(person=person, kind="passport", value=IDENTIFIER, issuing_country="KZ")
+    family = Family.objects.create(reference="F-TEST-1", label="Samplova household (test)")
+    relative = f.PersonFactory(given_name="Relativegiven")
+    FamilyMembership.objects.create(family=family, person=person, relationship="head")
+    FamilyMembership.objects.create(family=family, person=relative, relationship="parent", role="receiving_relative")
+    case.family = family
+    case.legal_status = LegalStatus.UNDER_INVESTIGATION
+    case.save()
+    CaseNote.objects.create(case=case, author=caseworker, body=NOTE_BODY)
+
+    stage = case.enrolments.get().stages.order_by("stage_type__position").first()
+    follow_up = FollowUp.objects.create(stage=stage, kind="visit", due_date=timezone.localdate(), assignee=caseworker)
+    referral = f.ReferralFactory(case=case, agency=agency, referred_by=caseworker)
+
+    # A partner whose referral of the same case lost its consent.
+    revoked_agency = f.AgencyFactory(code="revoked-agency")
+    partner_revoked = f.UserFactory(username="partner-revoked", is_staff=False)
+    revoked_agency.members.add(partner_revoked)
+    revoked = f.ReferralFactory(case=case, agency=revoked_agency, referred_by=caseworker)
+    revoked.consent.withdrawn_on = timezone.localdate() - datetime.timedelta(days=1)
+    revoked.consent.given_on = revoked.consent.withdrawn_on - datetime.timedelta(days=3)
+    revoked.consent.save()
+
+    users = {
+        "other_caseworker": other_caseworker,
+        "partner_without_referral": partner_without_referral,
+        "partner_revoked": partner_revoked,
+        "partner": partner,
+        "supervisor": supervisor,
+        "administrator": administrator,
+        "caseworker": caseworker,
+    }
+    tokens = {role: AuthToken.objects.create(user)[1] for role, user in users.items()}
+    return World(
+        case=case,
+        person=person,
+        family=family,
+        relative=relative,
+        stage=stage,
+        follow_up=follow_up,
+        referral=referral,
+        agency=agency,
+        programme=programme,
+        stage_type=stage.stage_type,
+        users=users,
+        tokens=tokens,
+    )
+
+
+def all_keys(data) -> set[str]:
+    """Every key anywhere in a JSON document."""
+    keys = set()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            keys.add(key)
+            keys |= all_keys(value)
+    elif isinstance(data, list):
+        for item in data:
+            keys |= all_keys(item)
+    return keys

@@ -1,0 +1,213 @@
+"""Every route of the API, for every role: the exact status code, and no redacted field.
+
+The routes come from the router itself, so a new endpoint without an entry in
+MATRIX fails ``test_every_route_has_a_matrix_entry``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+from django.urls import reverse
+
+from config.api import router
+from tests.api.conftest import PARTNER_ROLES, ROLES, SENTINELS, all_keys
+
+pytestmark = pytest.mark.django_db
+
+
+def row(codes: str) -> dict[str, int]:
+    """Codes in the order of ROLES: anonymous, other_caseworker, partner_without_referral,
+    partner_revoked, partner, supervisor, administrator, caseworker."""
+    values = [int(code) for code in codes.split()]
+    assert len(values) == len(ROLES)
+    return dict(zip(ROLES, values))
+
+
+LIST = row("401 200 200 200 200 200 200 200")
+SEEN_BY_PARTNER_AND_STAFF = row("401 404 404 404 200 200 200 200")
+SEEN_BY_STAFF = row("401 404 404 404 404 200 200 200")
+PARTNER_WRITE_REFUSED = row("401 404 404 404 400 200 200 200")
+ADMIN_ONLY_CREATE = row("401 403 403 403 403 403 201 403")
+ADMIN_ONLY_EDIT = row("401 403 403 403 403 403 200 403")
+
+# (route name, method) -> expected status by role, and the request body if any.
+MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("api-root", "GET"): LIST,
+    ("person-list", "GET"): LIST,
+    ("person-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
+    ("person-detail", "PATCH"): PARTNER_WRITE_REFUSED,
+    ("person-detail", "PUT"): PARTNER_WRITE_REFUSED,
+    ("person-changes", "GET"): LIST,
+    ("person-search", "POST"): LIST,
+    ("family-list", "GET"): LIST,
+    ("family-detail", "GET"): SEEN_BY_STAFF,
+    ("family-changes", "GET"): LIST,
+    ("case-list", "GET"): LIST,
+    ("case-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
+    ("case-detail", "PATCH"): PARTNER_WRITE_REFUSED,
+    ("case-detail", "PUT"): PARTNER_WRITE_REFUSED,
+    ("case-changes", "GET"): LIST,
+    ("enrolment-list", "GET"): LIST,
+    ("enrolment-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
+    ("stage-list", "GET"): LIST,
+    ("stage-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
+    ("stage-changes", "GET"): LIST,
+    ("stage-start", "POST"): SEEN_BY_PARTNER_AND_STAFF,
+    ("stage-complete", "POST"): row("401 404 404 404 409 409 409 409"),
+    ("stage-block", "POST"): SEEN_BY_PARTNER_AND_STAFF,
+    ("stage-unblock", "POST"): row("401 404 404 404 409 409 409 409"),
+    ("stage-discontinue", "POST"): row("401 404 404 404 403 200 200 200"),
+    ("stage-reopen", "POST"): row("401 404 404 404 403 409 409 409"),
+    ("follow-up-list", "GET"): LIST,
+    ("follow-up-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
+    ("follow-up-changes", "GET"): LIST,
+    ("follow-up-record-outcome", "POST"): SEEN_BY_PARTNER_AND_STAFF,
+    ("referral-list", "GET"): LIST,
+    ("referral-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
+    ("referral-changes", "GET"): LIST,
+    ("referral-accept", "POST"): row("401 404 404 404 200 403 403 403"),
+    ("referral-decline", "POST"): row("401 404 404 404 200 403 403 403"),
+    ("referral-complete", "POST"): row("401 404 404 404 409 409 409 409"),
+    ("programme-list", "GET"): LIST,
+    ("programme-list", "POST"): ADMIN_ONLY_CREATE,
+    ("programme-detail", "GET"): SEEN_BY_STAFF,
+    ("programme-detail", "PATCH"): ADMIN_ONLY_EDIT,
+    ("programme-detail", "PUT"): ADMIN_ONLY_EDIT,
+    ("stage-type-list", "GET"): LIST,
+    ("stage-type-list", "POST"): ADMIN_ONLY_CREATE,
+    ("stage-type-detail", "GET"): SEEN_BY_STAFF,
+    ("stage-type-detail", "PATCH"): ADMIN_ONLY_EDIT,
+    ("stage-type-detail", "PUT"): ADMIN_ONLY_EDIT,
+    ("agency-list", "GET"): LIST,
+    ("agency-list", "POST"): ADMIN_ONLY_CREATE,
+    ("agency-detail", "GET"): row("401 200 404 404 200 200 200 200"),
+    ("agency-detail", "PATCH"): ADMIN_ONLY_EDIT,
+    ("agency-detail", "PUT"): ADMIN_ONLY_EDIT,
+}
+
+
+def router_routes() -> set[tuple[str, str]]:
+    routes = set()
+    for pattern in router.urls:
+        actions = getattr(pattern.callback, "actions", None)
+        methods = [m.upper() for m in actions] if actions else ["GET"]
+        for method in methods:
+            if method not in ("HEAD", "OPTIONS"):
+                routes.add((pattern.name, method))
+    return routes
+
+
+def test_every_route_has_a_matrix_entry():
+    assert router_routes() == set(MATRIX)
+
+
+def _target(world, name: str):
+    """The object of the world that a detail route of this resource is called on."""
+    targets = {
+        "person": world.person,
+        "family": world.family,
+        "case": world.case,
+        "enrolment": world.case.enrolments.get(),
+        "stage": world.stage,
+        "follow-up": world.follow_up,
+        "referral": world.referral,
+        "programme": world.programme,
+        "stage-type": world.stage_type,
+        "agency": world.agency,
+    }
+    resource = max((key for key in targets if name.startswith(key + "-")), key=len)
+    return targets[resource]
+
+
+def _body(world, name: str, method: str) -> dict | None:
+    person = {"given_name": "Testgiven", "patronymic": "", "family_name": "Samplova", "sex": "female",
+              "date_of_birth": "1990-05-17", "date_of_birth_estimated": True, "place_of_birth": "",
+              "nationality": "KZ", "languages": ["kk", "ru"]}
+    bodies = {
+        ("person-detail", "PATCH"): {"languages": ["kk", "ar"]},
+        ("person-detail", "PUT"): person,
+        ("person-search", "POST"): {"name": "Testgiven"},
+        ("case-detail", "PATCH"): {"risk_level": "high"},
+        ("case-detail", "PUT"): {"risk_level": "high", "legal_status": "none",
+                                 "arrival_date": str(world.case.arrival_date)},
+        ("stage-start", "POST"): {},
+        ("stage-complete", "POST"): {"outcome": "Done (test)"},
+        ("stage-block", "POST"): {"reason": "Waiting for a document (test)"},
+        ("stage-discontinue", "POST"): {"reason": "Moved away (test)"},
+        ("stage-reopen", "POST"): {"reason": "Back again (test)"},
+        ("follow-up-record-outcome", "POST"): {"outcome": "Visited, all well (test)"},
+        ("programme-list", "POST"): {"code": "east", "name": "East (test)", "country": "KZ",
+                                     "time_zone": "Asia/Almaty", "is_active": True},
+        ("programme-detail", "PATCH"): {"name": "North renamed (test)"},
+        ("programme-detail", "PUT"): {"code": "north", "name": "North (test)", "country": "KZ",
+                                      "time_zone": "Asia/Almaty", "is_active": True},
+        ("stage-type-list", "POST"): {"programme": world.programme.pk, "code": "extra", "name": "Extra (test)",
+                                      "kind": "other", "default_duration_days": 10},
+        ("stage-type-detail", "PATCH"): {"name": "Renamed stage (test)"},
+        ("stage-type-detail", "PUT"): {"programme": world.programme.pk, "code": world.stage_type.code,
+                                       "name": "Renamed stage (test)", "kind": world.stage_type.kind,
+                                       "default_duration_days": 30},
+        ("agency-list", "POST"): {"code": "new-agency", "name": "New agency (test)", "kind": "ngo"},
+        ("agency-detail", "PATCH"): {"name": "Renamed agency (test)"},
+        ("agency-detail", "PUT"): {"code": world.agency.code, "name": "Renamed agency (test)", "kind": "ngo",
+                                   "is_active": True},
+    }
+    return bodies.get((name, method))
+
+
+def _url(world, name: str) -> str:
+    if name == "api-root":
+        return reverse("api-root")
+    if name.endswith("-list") or name.endswith("-changes") or name.endswith("-search"):
+        return reverse(name)
+    return reverse(name, kwargs={"pk": _target(world, name).pk})
+
+
+def _call(world, role, name, method):
+    client = world.client(role)
+    url = _url(world, name)
+    body = _body(world, name, method)
+    headers = {"HTTP_IF_MATCH": "*"} if method in ("PUT", "PATCH") else {}
+    return client.generic(method, url, data=None if body is None else __import__("json").dumps(body),
+                          content_type="application/json", **headers)
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[1]} {r[0]}")
+def test_route_for_every_role(world, route):
+    name, method = route
+    failures = []
+    for role in ROLES:
+        with transaction.atomic():
+            response = _call(world, role, name, method)
+            transaction.set_rollback(True)
+        expected = MATRIX[route][role]
+        if response.status_code != expected:
+            failures.append(f"{role}: {response.status_code} (expected {expected}) {response.content[:200]!r}")
+            continue
+        assert "no-store" in response["Cache-Control"]
+        if response.status_code >= 300 or not response.content:
+            continue
+        data = response.json()
+        if role in PARTNER_ROLES:
+            content = response.content.decode()
+            leaked = [s for s in SENTINELS if s in content]
+            assert not leaked, f"{role} {name}: {leaked}"
+            redacted = {"legal_status", "identifiers", "former_names", "risk_level", "place_of_birth",
+                        "nationality", "consent", "referred_by", "status_reason", "responsible_user", "assignee"}
+            assert not (all_keys(data) & redacted), f"{role} {name}: {all_keys(data) & redacted}"
+        if method == "GET" and name != "api-root" and (name.endswith("-list") or name.endswith("-changes")):
+            # A list shows the target object exactly to the roles that may open it.
+            detail = MATRIX[(name.rsplit("-", 1)[0] + "-detail", "GET")]
+            target = _target(world, name)
+            ids = {item["id"] for item in data["results"]}
+            should_see = detail[role] == 200
+            if (target.pk in ids) != should_see:
+                failures.append(f"{role}: target {'missing from' if should_see else 'leaked into'} the list")
+    assert not failures, f"{method} {name}:\n" + "\n".join(failures)
+
+
+def test_staff_see_what_partners_may_not(world):
+    response = world.client("caseworker").get(reverse("person-detail", kwargs={"pk": world.person.pk}))
+    content = response.content.decode()
+    assert "Formername Sentinelova" in content and "ID-SENTINEL-0001" in content
