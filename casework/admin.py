@@ -16,7 +16,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
-from casework import closure, selectors
+from audit.reads import ReadAuditedAdminMixin
+from casework import closure, selectors, services
 from casework.errors import DomainError
 from casework.names import name_key
 from casework.overview import case_overview, may_see_sensitive
@@ -36,6 +37,7 @@ from casework.models import (
     Referral,
     RepatriationOperation,
     SENSITIVE_NAME_KINDS,
+    identifier_digest,
     years_before,
 )
 
@@ -100,12 +102,12 @@ class CrossScriptSearchMixin:
                 **{f"{self.person_path}names__search_key__contains": key}
             )
         if term:
-            matches |= Q(**{f"{self.person_path}identifiers__value": term})
+            matches |= Q(**{f"{self.person_path}identifiers__value_digest": identifier_digest(term)})
         return results | queryset.filter(matches), True
 
 
 @admin.register(Person)
-class PersonAdmin(CrossScriptSearchMixin, ScopedAdminMixin, admin.ModelAdmin):
+class PersonAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixin, admin.ModelAdmin):
     visible_to = selectors.person_visible_to
     list_display = ["full_name", "sex", "date_of_birth", "date_of_birth_estimated", "nationality", "case_links"]
     list_filter = ["sex", "date_of_birth_estimated", "nationality"]
@@ -149,7 +151,7 @@ def _may_see_sensitive_person(user, person) -> bool:
 
 
 @admin.register(Family)
-class FamilyAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class FamilyAdmin(ReadAuditedAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
     list_display = ["reference", "label", "operation", "member_count"]
     list_filter = ["operation"]
     search_fields = ["reference", "label", "persons__given_name", "persons__family_name", "persons__names__full_name"]
@@ -328,7 +330,7 @@ class AgeBandFilter(admin.SimpleListFilter):
 
 
 @admin.register(Case)
-class CaseAdmin(CrossScriptSearchMixin, ScopedAdminMixin, admin.ModelAdmin):
+class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixin, admin.ModelAdmin):
     visible_to = selectors.case_visible_to
     person_path = "person__"
     change_form_template = "admin/casework/case/change_form.html"
@@ -465,10 +467,22 @@ class ConsentAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(person__in=selectors.person_visible_to(request.user).values("pk"))
 
+    actions = ["withdraw_consent"]
+
     def save_model(self, request, obj, form, change):
         if not obj.recorded_by_id:
             obj.recorded_by = request.user
         super().save_model(request, obj, form, change)
+
+    @admin.action(description="Withdraw the selected consents today (ends the agencies' access at once)")
+    def withdraw_consent(self, request, queryset):
+        for consent in queryset:
+            try:
+                services.consent_withdraw(consent_id=consent.pk, by=request.user)
+                self.message_user(request, f"{consent}: withdrawn.", messages.SUCCESS)
+            except (DomainError, ValidationError) as exc:
+                text = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+                self.message_user(request, f"{consent}: {' '.join(text)}", messages.ERROR)
 
 
 @admin.register(Agency)

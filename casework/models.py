@@ -8,6 +8,8 @@ roles may see, since new documents are issued precisely to leave them behind.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,6 +18,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from encrypted_model_fields.fields import EncryptedCharField
 
 from casework.names import name_key
 
@@ -213,23 +216,61 @@ class PersonName(models.Model):
         super().save(*args, **kwargs)
 
 
+def normalise_identifier(value: str) -> str:
+    """Identifiers match whatever the spacing and case they were typed with."""
+    return "".join(str(value).split()).upper()
+
+
+def identifier_digest(value: str) -> str:
+    """The keyed hash (HMAC-SHA256) that finds an encrypted identifier by exact value.
+
+    Keyed, so that the table alone does not let anyone test guessed numbers.
+    """
+    key = settings.IDENTIFIER_LOOKUP_KEY.encode()
+    return hmac.new(key, normalise_identifier(value).encode(), hashlib.sha256).hexdigest()
+
+
 class PersonIdentifier(models.Model):
-    """An identity document number or registration number: sensitive."""
+    """An identity document number or registration number: sensitive.
+
+    The value is encrypted at rest (Fernet, ``FIELD_ENCRYPTION_KEY``); searches and
+    uniqueness use its keyed hash, since the ciphertext differs on every write.
+    """
 
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="identifiers")
     kind = models.CharField(max_length=20, choices=IdentifierKind.choices)
-    value = models.CharField(max_length=100)
+    value = EncryptedCharField(max_length=100)
+    value_digest = models.CharField(max_length=64, editable=False, default="")
     issuing_country = models.CharField(max_length=2, blank=True)
 
     class Meta:
         ordering = ["person", "kind"]
+        indexes = [
+            # Exact search by identifier (admin search box, the API's identifier filter).
+            models.Index(fields=["value_digest"], name="person_identifier_digest_idx"),
+        ]
         constraints = [
-            models.UniqueConstraint(fields=["kind", "issuing_country", "value"], name="person_identifier_unique"),
+            models.UniqueConstraint(
+                fields=["kind", "issuing_country", "value_digest"],
+                name="person_identifier_unique",
+                violation_error_message=_("This identifier is already recorded."),
+            ),
             models.CheckConstraint(condition=Q(kind__in=IdentifierKind.values), name="person_identifier_kind_valid"),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.person_id})"
+
+    def clean(self) -> None:
+        super().clean()
+        # Before the constraint check of full_clean(), which compares digests.
+        self.value_digest = identifier_digest(self.value)
+
+    def save(self, *args, **kwargs):
+        self.value_digest = identifier_digest(self.value)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "value_digest"}
+        super().save(*args, **kwargs)
 
 
 class Family(models.Model):
@@ -453,6 +494,14 @@ class Consent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} consent of person {self.person_id}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.person_id and self.given_on and self.given_by == ConsentGivenBy.SUBJECT:
+            if self.person.age_on(self.given_on) < 18:
+                raise ValidationError(
+                    {"given_by": _("A child's consent is given by a parent or guardian; name them.")}
+                )
 
     def is_current(self, day: datetime.date | None = None) -> bool:
         day = day or timezone.localdate()

@@ -1,4 +1,5 @@
-"""Writes that matter for casework: a partner agency's answers to a referral.
+"""Writes that matter for casework: a partner agency's answers to a referral, and
+the withdrawal of a consent.
 
 Keyword-only, one transaction each, the row locked (``SELECT ... FOR UPDATE``)
 so that two answers to the same referral cannot both succeed. A refused
@@ -15,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from casework.errors import TransitionNotAllowed
-from casework.models import Referral, ReferralStatus
+from casework.models import Consent, Referral, ReferralStatus
 
 R = ReferralStatus
 
@@ -63,3 +64,22 @@ def referral_decline(*, referral_id: int, by, on: datetime.date | None = None) -
 def referral_complete(*, referral_id: int, by, on: datetime.date | None = None) -> Referral:
     """The agency has done what it was asked; it loses access to the case."""
     return _referral_move(referral_id=referral_id, action="complete", on=on)
+
+
+def consent_withdraw(*, consent_id: int, by, on: datetime.date | None = None) -> Consent:
+    """The person (or their guardian) takes their consent back.
+
+    From the withdrawal day on, the referrals that rest on it no longer give the
+    agency access: the partner scoping reads the consent on every request, so the
+    agency's next request already finds nothing. The change log records who
+    withdrew it and when.
+    """
+    day = on or timezone.localdate()
+    with transaction.atomic():
+        consent = Consent.objects.select_for_update().get(pk=consent_id)
+        if consent.withdrawn_on is not None and consent.withdrawn_on <= day:
+            raise TransitionNotAllowed(_("This consent has already been withdrawn."))
+        consent.withdrawn_on = max(day, consent.given_on)
+        consent.full_clean()
+        consent.save(update_fields=["withdrawn_on"])
+    return consent

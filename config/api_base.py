@@ -31,6 +31,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from audit.reads import is_read_audited, record_reads
 from casework.errors import StaleVersion, TransitionNotAllowed
 from casework.roles import is_administrator, programme_ids_for
 from config.api_policies import SyncCursorPagination
@@ -372,7 +373,16 @@ class ScopedViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
 
     def retrieve(self, request, *args, **kwargs):
         instance = self.get_object()
+        record_reads([instance], detail=True)
         return self.with_etag(Response(self.get_serializer(instance).data), instance)
+
+    def paginate_queryset(self, queryset):
+        # Every list, search and sync feed pages through here: the audit trail
+        # records exactly the rows returned.
+        page = super().paginate_queryset(queryset)
+        if page is not None and is_read_audited(queryset.model):
+            record_reads(page)
+        return page
 
     def action_response(self, instance) -> Response:
         """The fresh representation after an action, read back through the scoped queryset."""

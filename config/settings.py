@@ -46,6 +46,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "auditlog",
+    "encrypted_model_fields",
+    "audit",
+    # Staff authentication (lockout, two-factor) goes here.
     "casework",
     "programmes",
     "notifications",
@@ -59,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.context.AuditContextMiddleware",
     "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -268,6 +273,27 @@ NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", def
 NOTIFICATION_RETRY_MAX_SECONDS = env.int("NOTIFICATION_RETRY_MAX_SECONDS", default=3600)
 if NOTIFICATION_SENDING_TIMEOUT_SECONDS <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("NOTIFICATION_SENDING_TIMEOUT_SECONDS must exceed the Celery task time limit.")
+
+# --- Data protection -----------------------------------------------------------
+# Identifier values (passport, national ID, ...) are encrypted at rest with this
+# Fernet key (comma-separated keys: the first encrypts, all decrypt, for rotation),
+# and found by exact match through a keyed hash (HMAC-SHA256) with the lookup key.
+INSECURE_FIELD_ENCRYPTION_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZC11c2U="
+INSECURE_IDENTIFIER_LOOKUP_KEY = "insecure-local-identifier-lookup-key"
+FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[INSECURE_FIELD_ENCRYPTION_KEY])
+IDENTIFIER_LOOKUP_KEY = env.str("IDENTIFIER_LOOKUP_KEY", default=INSECURE_IDENTIFIER_LOOKUP_KEY)
+if not DEBUG and (
+    INSECURE_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEY or IDENTIFIER_LOOKUP_KEY == INSECURE_IDENTIFIER_LOOKUP_KEY
+):
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEY and IDENTIFIER_LOOKUP_KEY must be set when DJANGO_DEBUG is off."
+    )
+# The change log (django-auditlog): who changed what, through which door.
+AUDITLOG_INCLUDE_ALL_MODELS = False
+AUDITLOG_DISABLE_REMOTE_ADDR = True  # addresses are personal data too; the actor is enough
+AUDITLOG_LOGENTRY_MODEL = "audit.AuditEntry"
+# Reads of cases, people, families and notes are audited; off only to measure what auditing costs.
+AUDIT_READS = env.bool("AUDIT_READS", default=True)
 
 # --- Domain defaults ---------------------------------------------------------
 # Days a returnee spends in supervised accommodation after arrival.

@@ -45,6 +45,7 @@ from casework.models import (
     Script,
     Sex,
     age_on,
+    identifier_digest,
 )
 from casework.names import name_key
 from casework.roles import ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP, role_groups_sync
@@ -385,6 +386,8 @@ class _Builder:
         Person.objects.bulk_create(self.persons, batch_size=500)
         for row in (*self.names, *self.identifiers):
             row.person = self.persons[row._person_index]
+        for row in self.identifiers:
+            row.value_digest = identifier_digest(row.value)
         PersonName.objects.bulk_create(self.names, batch_size=1000)
         PersonIdentifier.objects.bulk_create(self.identifiers, batch_size=1000)
         Family.objects.bulk_create(self.families, batch_size=500)

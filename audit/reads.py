@@ -1,0 +1,113 @@
+"""Read auditing: what django-auditlog lacks. Every read of a case, person, family or
+note by a person or a partner token leaves one entry per kind of row and request,
+with the ids returned (a list read) or the object opened (a detail read).
+
+The API's base viewset and the admin's mixin below are the only callers, so a new
+endpoint or admin page over these models is audited without further code.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from auditlog.models import LogEntry
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+
+from audit.models import AuditEntry, persons_key
+from audit.registration import audit_label
+
+
+def _case_persons(rows) -> list[int]:
+    return [row.person_id for row in rows]
+
+
+def _person_persons(rows) -> list[int]:
+    return [row.pk for row in rows]
+
+
+def _family_persons(rows) -> list[int]:
+    from casework.models import FamilyMembership
+
+    ids = []
+    unfetched = []
+    for row in rows:
+        cache = getattr(row, "_prefetched_objects_cache", {})
+        if "memberships" in cache:
+            ids.extend(m.person_id for m in cache["memberships"])
+        else:
+            unfetched.append(row.pk)
+    if unfetched:
+        ids.extend(FamilyMembership.objects.filter(family_id__in=unfetched).values_list("person_id", flat=True))
+    return ids
+
+
+def _note_persons(rows) -> list[int]:
+    from casework.models import Case
+
+    case_ids = {row.case_id for row in rows}
+    return list(Case.objects.filter(pk__in=case_ids).values_list("person_id", flat=True))
+
+
+READ_AUDITED = {
+    "casework.Case": _case_persons,
+    "casework.Person": _person_persons,
+    "casework.Family": _family_persons,
+    "casework.CaseNote": _note_persons,
+}
+
+
+def is_read_audited(model) -> bool:
+    return model._meta.label in READ_AUDITED
+
+
+def record_reads(rows: Iterable, *, detail: bool = False) -> None:
+    """One access entry per kind of audited row read; ``detail`` for an object opened on its own."""
+    if not settings.AUDIT_READS:
+        return
+    by_model = defaultdict(list)
+    for row in rows:
+        if row is not None and is_read_audited(type(row)):
+            by_model[type(row)].append(row)
+    entries = []
+    for model, items in by_model.items():
+        ids = [row.pk for row in items]
+        single = detail and len(items) == 1
+        entries.append(
+            AuditEntry(
+                content_type=ContentType.objects.get_for_model(model),
+                object_pk=str(ids[0]) if single else "",
+                object_id=ids[0] if single else None,
+                object_repr=audit_label(items[0]) if single else f"{len(ids)} × {model._meta.verbose_name}",
+                action=LogEntry.Action.ACCESS,
+                object_ids=None if single else ids,
+                persons=persons_key(READ_AUDITED[model._meta.label](items)),
+            )
+        )
+    for entry in entries:
+        # save() stamps actor, door and agency from the audit context.
+        entry.save()
+
+
+class ReadAuditedAdminMixin:
+    """Admin lists and pages of audited models record what they showed."""
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}) or {}
+        if "cl" in changelist:
+            record_reads(list(changelist["cl"].result_list))
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        original = context.get("original")
+        if original is not None and request.method == "GET":
+            record_reads([original], detail=True)
+            overview = context.get("overview")
+            notes = getattr(overview, "notes", None)
+            if notes:
+                record_reads(notes)
+        return response
