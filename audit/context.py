@@ -63,6 +63,27 @@ def audit_context(*, door: str, request=None, user=None):
         _current.reset(token)
 
 
+@contextlib.contextmanager
+def acting_as(user):
+    """Services name their actor (``by=``) even when called outside a request: from a
+    task, a command, the shell or a test. Inside a request the caller already is the actor."""
+    context = _current.get()
+    if context is None:
+        token = _current.set(AuditContext(door=_default_door(), user=user))
+        try:
+            yield
+        finally:
+            _current.reset(token)
+    elif context.actor() is None:
+        previous, context.user = context.user, user
+        try:
+            yield
+        finally:
+            context.user = previous
+    else:
+        yield
+
+
 def set_user(user) -> None:
     """Names the caller once the view has authenticated it (API tokens)."""
     context = _current.get()

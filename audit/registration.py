@@ -48,7 +48,7 @@ AUDITED: dict[str, tuple[tuple[str, ...], str | None]] = {
     "programmes.EmploymentPlacement": ((), "stage__enrolment__case__person_id"),
 }
 # Bookkeeping that changes on every save says nothing an auditor needs.
-EXCLUDED_FIELDS = ["created_at", "updated_at", "search_key", "recorded_at"]
+EXCLUDED_FIELDS = ["created_at", "updated_at", "search_key", "recorded_at", "version"]
 
 
 def register_models() -> None:

@@ -92,8 +92,10 @@ class CrossScriptSearchMixin:
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        key = name_key(search_term)
         term = search_term.strip()
+        # A term with digits is a reference or an identifier, not a name: its name key
+        # (digits dropped) would match almost everyone.
+        key = "" if any(char.isdigit() for char in term) else name_key(search_term)
         if not key and not term:
             return results, may_have_duplicates
         matches = Q()
@@ -129,6 +131,10 @@ class PersonAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixi
             '<a href="{}">{}</a>',
             ((reverse("admin:casework_case_change", args=[case.pk]), case.reference) for case in obj.cases.all()),
         )
+
+    def has_delete_permission(self, request, obj=None):
+        # People leave the system through retention (anonymisation), not deletion.
+        return False
 
     def get_inlines(self, request, obj):
         if obj is not None and obj.pk and not _may_see_sensitive_person(request.user, obj):
@@ -186,7 +192,10 @@ class CaseNoteInline(admin.StackedInline):
     readonly_fields = ["author", "created_at"]
 
     def has_change_permission(self, request, obj=None):
-        # Notes are a record: they are added, not rewritten.
+        # Notes are a record: they are added, not rewritten or deleted.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     def get_queryset(self, request):
@@ -358,7 +367,26 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixin,
     inlines = [CaseNoteInline, ReferralInline, CaseStatusChangeInline]
     # Closing and reopening go through the closure workflow, never a plain edit.
     readonly_fields = ["status", "closed_on"]
-    actions = ["record_family_centre_exit"]
+    actions = ["record_family_centre_exit", "archive_cases"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not is_administrator(request.user):
+            actions.pop("archive_cases", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        # Cases are archived by administrators (audited), never deleted.
+        return False
+
+    @admin.action(description="Archive selected cases (administrators; replaces deletion)")
+    def archive_cases(self, request, queryset):
+        for case in queryset:
+            try:
+                services.case_archive(case_id=case.pk, by=request.user)
+                self.message_user(request, f"{case.reference}: archived.", messages.SUCCESS)
+            except (DomainError, PermissionError) as exc:
+                self.message_user(request, f"{case.reference}: {exc}", messages.ERROR)
 
     def changelist_view(self, request, extra_context=None):
         # Caseworkers start on "my cases"; any explicit filter or search keeps its own view.
@@ -468,6 +496,10 @@ class ConsentAdmin(admin.ModelAdmin):
         return super().get_queryset(request).filter(person__in=selectors.person_visible_to(request.user).values("pk"))
 
     actions = ["withdraw_consent"]
+
+    def has_delete_permission(self, request, obj=None):
+        # A consent is withdrawn, never deleted: the referrals that rested on it keep their history.
+        return False
 
     def save_model(self, request, obj, form, change):
         if not obj.recorded_by_id:

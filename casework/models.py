@@ -139,6 +139,9 @@ class Person(models.Model):
         default=list, blank=True, help_text=_("Languages spoken, as ISO 639-1 codes, e.g. [\"kk\", \"ru\", \"ar\"].")
     )
     search_key = models.CharField(max_length=500, blank=True, editable=False, db_index=True)
+    anonymised_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text=_("When retention erased this person's personal data.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -379,6 +382,15 @@ class Case(models.Model):
     arrival_date = models.DateField(help_text=_("Day the person arrived in the country."))
     opened_on = models.DateField(default=timezone.localdate)
     closed_on = models.DateField(null=True, blank=True)
+    archived_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text=_("Archived by an administrator: seen by administrators only.")
+    )
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
+    )
+    anonymised_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text=_("When retention erased the case's personal data.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

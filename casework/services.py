@@ -1,5 +1,5 @@
-"""Writes that matter for casework: a partner agency's answers to a referral, and
-the withdrawal of a consent.
+"""Writes that matter for casework: a partner agency's answers to a referral, the
+withdrawal of a consent, and the archiving of a case.
 
 Keyword-only, one transaction each, the row locked (``SELECT ... FOR UPDATE``)
 so that two answers to the same referral cannot both succeed. A refused
@@ -15,8 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.context import acting_as
 from casework.errors import TransitionNotAllowed
-from casework.models import Consent, Referral, ReferralStatus
+from casework.roles import is_administrator
+from casework.models import Case, Consent, Referral, ReferralStatus
 
 R = ReferralStatus
 
@@ -81,5 +83,25 @@ def consent_withdraw(*, consent_id: int, by, on: datetime.date | None = None) ->
             raise TransitionNotAllowed(_("This consent has already been withdrawn."))
         consent.withdrawn_on = max(day, consent.given_on)
         consent.full_clean()
-        consent.save(update_fields=["withdrawn_on"])
+        with acting_as(by):
+            consent.save(update_fields=["withdrawn_on"])
     return consent
+
+
+def case_archive(*, case_id: int, by) -> Case:
+    """An administrator's deletion of a case: hidden from everyone else, kept and audited.
+
+    Nothing about people is ever hard-deleted through the admin or the API; an
+    archived case stays for the audit trail and is erased by retention like any other.
+    """
+    if not is_administrator(by):
+        raise PermissionError("Only administrators archive cases.")
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case_id)
+        if case.archived_at is not None:
+            raise TransitionNotAllowed(_("This case is already archived."))
+        case.archived_at = timezone.now()
+        case.archived_by = by
+        with acting_as(by):
+            case.save(update_fields=["archived_at", "archived_by", "updated_at"])
+    return case

@@ -47,6 +47,15 @@ class Programme(models.Model):
         default="weekly",
         help_text=_("How often supervisors receive the stage report."),
     )
+    retention_days = models.PositiveIntegerField(
+        _("retention after closure (days)"),
+        default=5 * 365,
+        validators=[MinValueValidator(30)],
+        help_text=_(
+            "How long personal data is kept after a case of this programme is closed; then it is "
+            "anonymised, keeping only what the statistics need."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from audit.context import acting_as
 from casework.errors import StaleVersion, TransitionNotAllowed
 from programmes.models import FollowUp, FollowUpKind, StageKind, StageRecord, StageStatus, StageTransition
 
@@ -96,9 +97,12 @@ def _record(stage: StageRecord, *, action: str, to_status: str, by, note: str = 
     stage.status = to_status
     stage.version = F("version") + 1
     stage.full_clean(exclude=["version"])
-    stage.save()
-    stage.refresh_from_db(fields=["version", "updated_at"])
-    StageTransition.objects.create(stage=stage, action=action, from_status=from_status, to_status=to_status, by=by, note=note)
+    with acting_as(by):
+        stage.save()
+        stage.refresh_from_db(fields=["version", "updated_at"])
+        StageTransition.objects.create(
+            stage=stage, action=action, from_status=from_status, to_status=to_status, by=by, note=note
+        )
     return stage
 
 
