@@ -21,6 +21,8 @@ migrate: $(STAMP)
 
 run: migrate
 	$(PY) manage.py seed_demo --if-empty
+	@echo "API token for the demo partner (Authorization: Token <key>; expires in 7 days):"
+	@$(PY) manage.py issue_token partner --days 7 2>/dev/null
 	bin/run-local
 
 test: $(STAMP)
