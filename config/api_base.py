@@ -204,6 +204,41 @@ def _django_validation_errors(exc: DjangoValidationError) -> dict:
     return {"non_field_errors": [str(m) for m in exc.messages]}
 
 
+def _submitted_strings(request) -> set[str]:
+    """Every string value of the request body (a name, a number...), to keep them out of error bodies."""
+    found: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and value.strip():
+            found.add(value)
+
+    try:
+        walk(getattr(request, "data", None))
+    except Exception:  # an unparsable body has no values to hide; its parse error says so
+        pass
+    return found
+
+
+def _without_submitted_values(errors, values: set[str]):
+    """DRF's messages quote what was sent ('"X" is not a valid choice.'): replace the quote."""
+    if isinstance(errors, dict):
+        return {key: _without_submitted_values(item, values) for key, item in errors.items()}
+    if isinstance(errors, list):
+        return [_without_submitted_values(item, values) for item in errors]
+    if isinstance(errors, str) and values:
+        text = errors
+        for value in sorted(values, key=len, reverse=True):
+            text = text.replace(f'"{value}"', '"…"')
+        return type(errors)(text) if not hasattr(errors, "code") else exceptions.ErrorDetail(text, errors.code)
+    return errors
+
+
 def exception_handler(exc, context):
     """The one place where errors become HTTP answers.
 
@@ -233,6 +268,7 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        errors = _without_submitted_values(errors, _submitted_strings(context.get("request")))
         response.data = {"detail": str(_("Invalid input.")), "code": "invalid", "errors": errors}
     else:
         detail = getattr(exc, "detail", "")
