@@ -1,4 +1,6 @@
+from axes.models import AccessAttempt
 from django.contrib.auth.signals import user_logged_in
+from django.db.models.signals import pre_save
 from django.dispatch import receiver
 
 from accounts.middleware import SESSION_LANGUAGE_KEY
@@ -11,3 +13,11 @@ def language_on_login(sender, request, user, **kwargs):
     language = user_language(user)
     if request is not None and language:
         request.session[SESSION_LANGUAGE_KEY] = language
+
+
+@receiver(pre_save, sender=AccessAttempt, dispatch_uid="accounts.attempt_scrub")
+def attempt_scrub(sender, instance, **kwargs):
+    # Axes copies each failed attempt's query string and form fields (a body, a
+    # "next" link); username, address and time are all the lockout needs.
+    instance.get_data = ""
+    instance.post_data = ""

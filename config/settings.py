@@ -49,7 +49,10 @@ INSTALLED_APPS = [
     "auditlog",
     "encrypted_model_fields",
     "audit",
-    # Staff authentication (lockout, two-factor) goes here.
+    # Staff authentication: lockout after failed sign-ins, two-factor (TOTP) sign-in.
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "casework",
     "programmes",
     "notifications",
@@ -63,11 +66,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # After OTPMiddleware, and before anything that acts for the user.
+    "accounts.middleware.StaffTwoFactorMiddleware",
     "audit.context.AuditContextMiddleware",
     "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.api_base.NoStoreMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -273,6 +281,37 @@ NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", def
 NOTIFICATION_RETRY_MAX_SECONDS = env.int("NOTIFICATION_RETRY_MAX_SECONDS", default=3600)
 if NOTIFICATION_SENDING_TIMEOUT_SECONDS <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("NOTIFICATION_SENDING_TIMEOUT_SECONDS must exceed the Celery task time limit.")
+
+# --- Staff authentication ------------------------------------------------------
+# The lockout backend goes first: it refuses a locked-out sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed sign-ins (admin and the browsable API's sign-in page) are counted per username
+# and address together, so that one address cannot lock everybody out and a guesser
+# elsewhere cannot lock a user out of their own desk. A success clears the count;
+# administrators see and lift lockouts in the admin ("Access attempts").
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The cool-off runs from the lockout; more wrong guesses do not keep extending it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_address"
+# Successful sign-ins are not recorded with address and browser: the lockout does not need
+# them. Axes's log lines then mask the username and address and leave out the browser.
+AXES_DISABLE_ACCESS_LOG = env.bool("AXES_DISABLE_ACCESS_LOG", default=True)
+AXES_VERBOSE = False
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: none, use the peer address).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Administrators and supervisors give a TOTP code after the password (accounts.two_factor);
+# with this on, every user who signs in with a password does. API tokens are not concerned.
+STAFF_OTP_REQUIRED_FOR_ALL = env.bool("STAFF_OTP_REQUIRED_FOR_ALL", default=False)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Rehabilitation casework")
+# Device keys are secrets of their owners; administrators may remove a device, not read its key.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Data protection -----------------------------------------------------------
 # Identifier values (passport, national ID, ...) are encrypted at rest with this

@@ -2,16 +2,21 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.views import ApiLoginView
 from config import api_base, health
 from config.api import router
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # The second step of signing in, before the admin's own URLs so that they do not swallow it.
+    path("admin/two-factor/", include("accounts.two_factor_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # DRF's sign-in page, with the second step for those who owe one; its other URLs are DRF's.
+    path("api/auth/login/", ApiLoginView.as_view(), name="api-login"),
     path("api/auth/", include("rest_framework.urls")),
     path("i18n/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

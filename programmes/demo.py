@@ -10,6 +10,7 @@ mistaken for a real person. The same seed and day always give the same data.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import random
 from dataclasses import dataclass, field
 from typing import Callable
@@ -17,6 +18,7 @@ from typing import Callable
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from casework.models import (
     ADULT_AGE,
@@ -121,6 +123,10 @@ FAMILY_NAMES = [
 ]
 
 DEMO_ACCOUNTS = ["admin", "supervisor", "caseworker", "caseworker2", "partner"]
+# The accounts the admin asks for a second factor (accounts.two_factor): they get a device
+# whose key is derived from the seed and printed, so that the demo stays usable.
+DEMO_TOTP_ACCOUNTS = ["admin", "supervisor"]
+DEMO_TOTP_DEVICE_NAME = "Demo authenticator (demo key)"
 
 
 MAX_FOLLOW_UPS_PER_STAGE = 6
@@ -135,6 +141,19 @@ class DemoResult:
 def demo_password(username: str, seed: int) -> str:
     """Demo passwords are derived from the seed and printed; they protect nothing real."""
     return f"{username}-demo-{seed}"
+
+
+def demo_totp_key(username: str, seed: int) -> str:
+    """A TOTP key (hex, 20 bytes) derived from the seed like the demo passwords: printed, protecting nothing real."""
+    return hashlib.sha256(f"demo-totp:{username}:{seed}".encode()).hexdigest()[:40]
+
+
+def demo_totp_devices() -> list[TOTPDevice]:
+    return list(
+        TOTPDevice.objects.filter(user__username__in=DEMO_TOTP_ACCOUNTS, name=DEMO_TOTP_DEVICE_NAME)
+        .select_related("user")
+        .order_by("user__username")
+    )
 
 
 def demo_data_reset() -> None:
@@ -218,6 +237,20 @@ class _Builder:
         users["supervisor"].groups.set([groups[SUPERVISORS_GROUP]])
         for name in ("caseworker", "caseworker2", "caseworker3", "caseworker4"):
             users[name].groups.set([groups[CASEWORKERS_GROUP]])
+        for username in DEMO_TOTP_ACCOUNTS:
+            TOTPDevice.objects.update_or_create(
+                user=users[username],
+                name=DEMO_TOTP_DEVICE_NAME,
+                # A fresh start too: no back-off left over from wrong codes in an earlier demo.
+                defaults={
+                    "key": demo_totp_key(username, self.seed),
+                    "confirmed": True,
+                    "drift": 0,
+                    "last_t": -1,
+                    "throttling_failure_count": 0,
+                    "throttling_failure_timestamp": None,
+                },
+            )
         self.users = users
         return passwords
 

@@ -5,7 +5,11 @@ import os
 
 import pytest
 from django.conf import settings
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.two_factor import two_factor_required
 from programmes.models import ProgrammeMembershipRole
 from tests import factories as f
 
@@ -89,3 +93,37 @@ def other_case(other_programme, other_caseworker):
     case = f.CaseFactory(caseworker=other_caseworker, reference="S-0001")
     f.enrol(case, other_programme, by=other_caseworker)
     return case
+
+
+# --- signing in -------------------------------------------------------------------------------
+
+
+def totp_code(device, *, steps_ahead: int = 0) -> str:
+    """The code the device's authenticator app shows now (or that many 30-second steps later).
+
+    A code is accepted once only; a second sign-in within the same step needs the next one.
+    """
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = totp.time + steps_ahead * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def totp_device(user) -> TOTPDevice:
+    """The user's confirmed authenticator device, created if they have none."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Test authenticator", confirmed=True)
+
+
+def force_login(client, user):
+    """client.force_login, and for a user who must give a second factor, a session that has given it.
+
+    Administrators and supervisors cannot use the admin on a password alone; tests
+    about something else sign them in fully. tests/test_staff_auth.py goes through
+    the real forms instead.
+    """
+    client.force_login(user)
+    if two_factor_required(user):
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = totp_device(user).persistent_id
+        session.save()
+    return client

@@ -8,6 +8,7 @@ from django.urls import reverse
 from casework.models import Person
 from casework.roles import role_groups_sync
 from programmes.models import Enrolment, StageRecord
+from tests.conftest import force_login
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ def staff_login(client, user):
     from django.contrib.auth.models import Group
 
     user.groups.add(Group.objects.get(name="Caseworkers"))
-    client.force_login(user)
+    force_login(client, user)
     return client
 
 
@@ -43,7 +44,7 @@ def person_form(**overrides):
 
 
 def test_person_born_in_the_future_is_refused_in_the_admin(client, administrator):
-    client.force_login(administrator)
+    force_login(client, administrator)
     tomorrow = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
     response = client.post(reverse("admin:casework_person_add"), person_form(date_of_birth=tomorrow))
     assert response.status_code == 200
@@ -52,7 +53,7 @@ def test_person_born_in_the_future_is_refused_in_the_admin(client, administrator
 
 
 def test_person_with_spellings_is_saved_in_the_admin(client, administrator):
-    client.force_login(administrator)
+    force_login(client, administrator)
     data = person_form(
         **{
             "names-TOTAL_FORMS": "2",
@@ -74,7 +75,7 @@ def test_person_with_spellings_is_saved_in_the_admin(client, administrator):
 
 
 def test_stage_due_before_start_is_refused_in_the_admin(client, administrator, case):
-    client.force_login(administrator)
+    force_login(client, administrator)
     stage = StageRecord.objects.filter(enrolment__case=case, stage_type__code="housing").get()
     data = {
         "status": "planned",
@@ -101,7 +102,7 @@ def test_stage_due_before_start_is_refused_in_the_admin(client, administrator, c
 def test_enrolling_in_the_admin_generates_the_stage_plan(client, administrator, programme):
     from tests import factories as f
 
-    client.force_login(administrator)
+    force_login(client, administrator)
     case = f.CaseFactory()
     response = client.post(
         reverse("admin:programmes_enrolment_add"),
@@ -122,7 +123,7 @@ def test_enrolling_in_the_admin_generates_the_stage_plan(client, administrator, 
 
 
 def test_every_admin_page_opens(client, administrator, case):
-    client.force_login(administrator)
+    force_login(client, administrator)
     from django.contrib import admin
 
     for model in admin.site._registry:
@@ -189,7 +190,7 @@ def test_refused_stage_action_shows_a_message_and_changes_nothing(client, casewo
 
 
 def test_stage_status_cannot_be_edited_directly(client, administrator, case):
-    client.force_login(administrator)
+    force_login(client, administrator)
     stage = StageRecord.objects.filter(enrolment__case=case).first()
     response = client.get(reverse("admin:programmes_stagerecord_change", args=[stage.pk]))
     assert 'name="status"' not in response.content.decode()

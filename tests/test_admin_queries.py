@@ -13,6 +13,7 @@ from casework.roles import role_groups_sync
 from programmes import workflow
 from programmes.models import FollowUp, StageRecord
 from tests import factories as f
+from tests.conftest import force_login
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def signed_in(client, caseworker):
     role_groups_sync()
     caseworker.groups.add(Group.objects.get(name="Caseworkers"))
-    client.force_login(caseworker)
+    force_login(client, caseworker)
     return client
 
 

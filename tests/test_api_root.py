@@ -1,10 +1,12 @@
 import pytest
 
+from tests.conftest import force_login
+
 pytestmark = pytest.mark.django_db
 
 
 def test_api_root_lists_collections_for_a_signed_in_user(client, caseworker):
-    client.force_login(caseworker)
+    force_login(client, caseworker)
     response = client.get("/api/v1/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert "programmes" in response.json()
@@ -16,7 +18,7 @@ def test_anonymous_callers_get_nothing(client, programme):
 
 
 def test_programmes_are_scoped_to_the_caller(client, caseworker, programme, other_programme):
-    client.force_login(caseworker)
+    force_login(client, caseworker)
     response = client.get("/api/v1/programmes/", HTTP_ACCEPT="application/json")
     codes = [p["code"] for p in response.json()["results"]]
     assert codes == ["north"]

@@ -33,6 +33,7 @@ from casework.roles import role_groups_sync
 from programmes import reports
 from programmes.models import DocumentRequest, StageRecord
 from tests import factories as f
+from tests.conftest import force_login
 
 pytestmark = pytest.mark.django_db
 A = LogEntry.Action
@@ -49,12 +50,12 @@ def staff_client(client, caseworker):
 
     role_groups_sync()
     caseworker.groups.add(Group.objects.get(name="Caseworkers"))
-    client.force_login(caseworker)
+    force_login(client, caseworker)
     return client
 
 
 def admin_login(client, user):
-    client.force_login(user)
+    force_login(client, user)
     return client
 
 

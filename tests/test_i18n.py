@@ -22,6 +22,7 @@ from config.celery import app
 from notifications import delivery
 from programmes import reports, workflow
 from programmes.models import FollowUp, StageRecord
+from tests.conftest import force_login
 
 LOCALE_DIR = Path(settings.BASE_DIR) / "locale"
 TRANSLATED = ["ru", "kk", "ar"]
@@ -58,7 +59,7 @@ def test_login_page_in_each_language(client, language):
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_change_list_in_each_language(client, administrator, case, language):
     UserPreference.objects.create(user=administrator, language=language)
-    client.force_login(administrator)
+    force_login(client, administrator)
     response = client.get(reverse("admin:casework_person_changelist"))
     assert response.status_code == 200
     body = response.content.decode()
@@ -73,7 +74,7 @@ def test_change_list_in_each_language(client, administrator, case, language):
 
 @pytest.mark.django_db
 def test_the_chosen_language_persists_for_the_user(client, caseworker):
-    client.force_login(caseworker)
+    force_login(client, caseworker)
     response = client.post(reverse("accounts:language_set"), {"language": "kk", "next": "/admin/"})
     assert response.status_code == 302 and response["Location"] == "/admin/"
     assert UserPreference.objects.get(user=caseworker).language == "kk"
@@ -81,7 +82,7 @@ def test_the_chosen_language_persists_for_the_user(client, caseworker):
 
     # Another browser, no cookie, a browser asking for English: the stored choice wins.
     other = Client(HTTP_ACCEPT_LANGUAGE="en")
-    other.force_login(caseworker)
+    force_login(other, caseworker)
     assert '<html lang="kk"' in other.get("/admin/").content.decode()
 
     client.post(reverse("accounts:language_set"), {"language": "ar", "next": "/admin/"})
@@ -91,7 +92,7 @@ def test_the_chosen_language_persists_for_the_user(client, caseworker):
 
 @pytest.mark.django_db
 def test_an_unknown_language_is_not_stored(client, caseworker):
-    client.force_login(caseworker)
+    force_login(client, caseworker)
     client.post(reverse("accounts:language_set"), {"language": "de", "next": "/admin/"})
     assert not UserPreference.objects.exists()
     assert '<html lang="en"' in client.get("/admin/").content.decode()

@@ -27,9 +27,21 @@ def test_production_refuses_the_default_secret_key():
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
-def test_production_starts_with_a_real_secret_key():
-    result = start(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50)
+PRODUCTION_KEYS = {
+    "FIELD_ENCRYPTION_KEY": "cHJvZHVjdGlvbi1zaGFwZWQta2V5LWZvci10ZXN0cyE=",
+    "IDENTIFIER_LOOKUP_KEY": "l" * 40,
+}
+
+
+def test_production_starts_with_real_keys():
+    result = start(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50, **PRODUCTION_KEYS)
     assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_the_development_data_protection_keys():
+    result = start(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50)
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY and IDENTIFIER_LOOKUP_KEY must be set" in result.stderr
 
 
 def test_unknown_time_zone_is_refused():

@@ -6,8 +6,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from accounts.two_factor import secret_base32
 from casework.models import Case
-from programmes.demo import DEMO_ACCOUNTS, demo_accounts_ensure, demo_data_reset, demo_seed
+from programmes.demo import DEMO_ACCOUNTS, demo_accounts_ensure, demo_data_reset, demo_seed, demo_totp_devices
 
 
 class Command(BaseCommand):
@@ -44,3 +45,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo accounts (demo data only; never reuse these passwords):"))
         for username in DEMO_ACCOUNTS:
             self.stdout.write(f"  {username:<12} {passwords[username]}")
+        self.stdout.write(
+            self.style.SUCCESS("Demo two-factor keys (demo only): after the password the admin asks these accounts for a code.")
+        )
+        self.stdout.write("Add a key to an authenticator app (or run: oathtool --totp -b KEY) and enter its current code:")
+        for device in demo_totp_devices():
+            self.stdout.write(f"  {device.user.get_username():<12} TOTP key {secret_base32(device).replace(' ', '')}")
+            self.stdout.write(f"  {'':<12} {device.config_url}")
