@@ -421,7 +421,7 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixin,
     def stage_action_view(self, request, case_id, stage_id, action):
         """A stage button on the case page: one workflow transition, refusals shown as messages."""
         from programmes.models import StageRecord
-        from programmes.workflow import STAGE_ACTIONS, TRANSITIONS
+        from programmes.workflow import ACTION_PAST, STAGE_ACTIONS, TRANSITIONS
 
         case_url = reverse("admin:casework_case_change", args=[case_id])
         if request.method != "POST" or action not in STAGE_ACTIONS:
@@ -443,7 +443,7 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixin,
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             self.message_user(request, f"{stage.stage_type}: {text}", messages.ERROR)
         else:
-            self.message_user(request, f"{stage.stage_type}: {action} done.", messages.SUCCESS)
+            self.message_user(request, f"{stage.stage_type}: {ACTION_PAST[action]}.", messages.SUCCESS)
         return HttpResponseRedirect(case_url)
 
     @admin.action(description="Record the centre exit today for the whole family of each selected case")

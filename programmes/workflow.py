@@ -74,7 +74,7 @@ def _check(stage: StageRecord, action: str, note: str) -> Transition:
     if stage.status not in transition.sources:
         raise TransitionNotAllowed(
             _("A stage that is %(status)s cannot be %(action)s.")
-            % {"status": stage.get_status_display().lower(), "action": _ACTION_PAST[action]}
+            % {"status": stage.get_status_display().lower(), "action": ACTION_PAST[action]}
         )
     if transition.needs_note and not (note or "").strip():
         field = "outcome" if action == "complete" else "reason"
@@ -82,7 +82,7 @@ def _check(stage: StageRecord, action: str, note: str) -> Transition:
     return transition
 
 
-_ACTION_PAST = {
+ACTION_PAST = {
     "start": "started",
     "complete": "completed",
     "block": "blocked",

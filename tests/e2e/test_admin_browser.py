@@ -60,7 +60,7 @@ def test_a_caseworkers_day(page, live_server, scene, caseworker):
     # Start psychological care.
     page.click('input[name="start-psychological"]')
     page.wait_for_selector(".messagelist")
-    assert "start done" in page.inner_text(".messagelist")
+    assert "Psychological care: started." in page.inner_text(".messagelist")
     assert "Active" in page.inner_text('tr[data-stage="psychological"]')
 
     # A refused transition is a message, and nothing changes.
