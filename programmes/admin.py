@@ -169,6 +169,13 @@ class EnrolmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["case", "programme"]
     inlines = [StageRecordInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.pk:
+            # The stage plan was generated from this programme's catalogue (reports count a
+            # programme's stages through its stage types): a new programme is a new enrolment.
+            return [*self.readonly_fields, "case", "programme"]
+        return self.readonly_fields
+
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)

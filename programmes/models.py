@@ -268,6 +268,10 @@ class StageRecord(models.Model):
             ),
             models.Index(fields=["stage_type", "status"], name="stage_type_status_idx"),
             models.Index(fields=["updated_at"], name="stage_updated_idx"),
+            # Stage report: the few stages started, or completed, in a period, without a
+            # pass over all of them.
+            models.Index(fields=["started_on"], condition=Q(started_on__isnull=False), name="stage_started_idx"),
+            models.Index(fields=["completed_on"], condition=Q(status="completed"), name="stage_completed_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -15,12 +15,25 @@ import csv
 import datetime
 import io
 import re
-import statistics
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Aggregate, Count, DateField, DurationField, ExpressionWrapper, F, Q, Value
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateField,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    When,
+)
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext, pgettext_lazy
@@ -97,88 +110,134 @@ def period_last_complete(programme: Programme, kind: str, now: datetime.datetime
 # --- numbers ----------------------------------------------------------------------------
 
 
-class Median(Aggregate):
-    """PostgreSQL's ordered-set median."""
+def _median(days: dict[int, int]) -> float | None:
+    """The median of durations counted as {days: number of stages}.
 
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = DurationField()
+    Halfway between the middle two of an even count: the figure PostgreSQL's
+    PERCENTILE_CONT(0.5) or statistics.median gives over the durations one by one,
+    without fetching a row per stage.
+    """
+    count = sum(days.values())
+    if not count:
+        return None
+    low, high = (count - 1) // 2, count // 2
+    seen, middle = 0, []
+    for value in sorted(days):
+        seen += days[value]
+        while len(middle) < 2 and seen > (low, high)[len(middle)]:
+            middle.append(value)
+    return (middle[0] + middle[1]) / 2
 
 
-def _median_days(stages, *, until_completion: bool, today: datetime.date) -> dict[int, float]:
-    """Median days in stage per stage type: from the start to completion, or to today."""
-    end = F("completed_on") if until_completion else Value(today, output_field=DateField())
-    if connection.vendor == "postgresql":
-        rows = stages.values("stage_type_id").annotate(
-            median=Median(ExpressionWrapper(end - F("started_on"), output_field=DurationField()))
-        )
-        return {row["stage_type_id"]: row["median"].total_seconds() / 86400 for row in rows if row["median"] is not None}
-    # SQLite (quick local runs) has no median: the same figure from one query's rows.
-    durations: dict[int, list[int]] = {}
-    for stage_type_id, started, completed in stages.values_list("stage_type_id", "started_on", "completed_on"):
-        durations.setdefault(stage_type_id, []).append(((completed if until_completion else today) - started).days)
-    return {key: float(statistics.median(values)) for key, values in durations.items()}
+# Every enrolment status but "active" (the check constraint allows no others), spelled out
+# so that the (programme, status) index finds them.
+ENDED_ENROLMENT_STATUSES = [s.value for s in EnrolmentStatus if s != EnrolmentStatus.ACTIVE]
+
+
+def _enrolment_active(programme: Programme, enrolment_id: str = "enrolment_id") -> Exists:
+    """A filter for the programme's stages (or their details): the enrolment is active.
+
+    Written as "no ended enrolment of the programme has this id" so that PostgreSQL
+    hashes the programme's ended enrolments, usually few, rather than all its active
+    ones: probing a small table per stage costs far less than joining every stage to
+    its enrolment, which was the largest part of the report's time. Exact for stages
+    of the programme's stage types, since a stage plan is built from the enrolment's
+    own programme's catalogue.
+    """
+    ended = Enrolment.objects.filter(programme=programme, status__in=ENDED_ENROLMENT_STATUSES)
+    return ~Exists(ended.filter(pk=OuterRef(enrolment_id)))
 
 
 def report_numbers(*, programme: Programme, period: Period, today: datetime.date | None = None) -> dict:
     """Every number of the report, as plain data (stored with the report and returned by the API).
 
-    About a dozen aggregate queries whatever the caseload: one pass over the
-    programme's stages for every per-stage count, one for overdue follow-ups,
-    two medians, two short lists, and semi/anti-joins for the attention counts.
+    Eight queries whatever the caseload: one pass over the programme's stages for
+    the status counts and the days of the active ones, the stages started or
+    completed in the two periods and the durations of this period's completions
+    (both by index), the overdue follow-ups, two short lists, and one pass over the
+    active enrolments for the attention counts. The medians are computed here from
+    the durations counted per day.
     """
     today = today or programme.local_today()
     previous = period.previous()
     stage_types = list(programme.stage_types.filter(is_active=True).order_by("position", "code"))
+    # Only the active stage types have a row. A stage type belongs to one programme, so
+    # filtering on them finds the programme's stages without joining the enrolments.
     # order_by(): no default ordering (and its joins) in the aggregations.
-    all_stages = StageRecord.objects.filter(enrolment__programme=programme).order_by()
-    current = Q(enrolment__status=EnrolmentStatus.ACTIVE)
-    stages = all_stages.filter(current)
+    all_stages = StageRecord.objects.filter(stage_type__programme=programme, stage_type__is_active=True).order_by()
+    stages = all_stages.filter(_enrolment_active(programme))
+    completed = StageStatus.COMPLETED
 
-    per_type = {
-        row["stage_type_id"]: row
-        for row in all_stages.values("stage_type_id").annotate(
-            **{status: Count("id", filter=current & Q(status=status)) for status in STATUSES},
-            overdue_stages=Count("id", filter=current & Q(status__in=OPEN_STAGE_STATUSES, due_date__lt=today)),
-            started=Count("id", filter=Q(started_on__range=(period.start, period.end))),
-            completed_in_period=Count(
-                "id", filter=Q(status=StageStatus.COMPLETED, completed_on__range=(period.start, period.end))
-            ),
-            previous_started=Count("id", filter=Q(started_on__range=(previous.start, previous.end))),
-            previous_completed_in_period=Count(
-                "id", filter=Q(status=StageStatus.COMPLETED, completed_on__range=(previous.start, previous.end))
-            ),
+    per_type: dict[int, dict] = defaultdict(lambda: {"days_active": {}, "days_to_complete": {}})
+    # Grouped by start date too for the active stages (a few hundred groups per stage
+    # type): their median days in stage comes from these counts, in the same pass.
+    since = Case(When(status=StageStatus.ACTIVE, then=F("started_on")), output_field=DateField())
+    for row in stages.values("stage_type_id", "status", since=since).annotate(
+        n=Count("*"), overdue=Count("pk", filter=Q(due_date__lt=today))
+    ):
+        counts = per_type[row["stage_type_id"]]
+        counts[row["status"]] = counts.get(row["status"], 0) + row["n"]
+        if row["status"] in OPEN_STAGE_STATUSES:
+            counts["overdue_stages"] = counts.get("overdue_stages", 0) + row["overdue"]
+        if row["since"] is not None:
+            counts["days_active"][(today - row["since"]).days] = row["n"]
+    # Starts and completions of both periods, whatever the enrolment's status now:
+    # found through the start and completion date indexes, not a pass over all stages.
+    in_period = (period.start, period.end)
+    in_previous = (previous.start, previous.end)
+    for row in (
+        all_stages.filter(
+            Q(started_on__range=(previous.start, period.end))
+            | Q(status=completed, completed_on__range=(previous.start, period.end))
         )
-    }
+        .values("stage_type_id")
+        .annotate(
+            started=Count("pk", filter=Q(started_on__range=in_period)),
+            completed_in_period=Count("pk", filter=Q(status=completed, completed_on__range=in_period)),
+            previous_started=Count("pk", filter=Q(started_on__range=in_previous)),
+            previous_completed_in_period=Count("pk", filter=Q(status=completed, completed_on__range=in_previous)),
+        )
+    ):
+        per_type[row.pop("stage_type_id")].update(row)
+    for row in (
+        all_stages.filter(status=completed, completed_on__range=in_period)
+        .values("stage_type_id", "started_on", "completed_on")
+        .annotate(n=Count("pk"))
+    ):
+        days = per_type[row["stage_type_id"]]["days_to_complete"]
+        duration = (row["completed_on"] - row["started_on"]).days
+        days[duration] = days.get(duration, 0) + row["n"]
     overdue_follow_ups = dict(
         FollowUp.objects.filter(
-            stage__enrolment__programme=programme,
-            stage__enrolment__status=EnrolmentStatus.ACTIVE,
+            _enrolment_active(programme, "stage__enrolment_id"),
+            stage__stage_type__programme=programme,
+            stage__stage_type__is_active=True,
             done_on__isnull=True,
             cancelled_on__isnull=True,
             due_date__lt=today,
         )
         .order_by()
         .values("stage__stage_type_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("pk"))
         .values_list("stage__stage_type_id", "n")
     )
-    completed_in_period = all_stages.filter(status=StageStatus.COMPLETED, completed_on__range=(period.start, period.end))
-    median_completed = _median_days(completed_in_period, until_completion=True, today=today)
-    median_active = _median_days(stages.filter(status=StageStatus.ACTIVE), until_completion=False, today=today)
 
     counted = ["overdue_stages", "started", "completed_in_period", "previous_started", "previous_completed_in_period"]
     rows = [
         {
             "code": stage_type.code,
             "name": stage_type.name,
-            **{key: per_type.get(stage_type.pk, {}).get(key, 0) for key in [*STATUSES, *counted]},
+            **{key: per_type[stage_type.pk].get(key, 0) for key in [*STATUSES, *counted]},
             "overdue_follow_ups": overdue_follow_ups.get(stage_type.pk, 0),
-            "median_days_to_complete": median_completed.get(stage_type.pk),
-            "median_days_active": median_active.get(stage_type.pk),
+            "median_days_to_complete": _median(per_type[stage_type.pk]["days_to_complete"]),
+            "median_days_active": _median(per_type[stage_type.pk]["days_active"]),
         }
         for stage_type in stage_types
     ]
+
+    # The lists show stages of any of the programme's stage types, found by enrolment
+    # as before: the due date index keeps them cheap.
+    listed = StageRecord.objects.filter(enrolment__programme=programme, enrolment__status=EnrolmentStatus.ACTIVE)
 
     def stage_list(queryset):
         queryset = queryset.select_related("stage_type", "enrolment__case__caseworker").order_by("due_date", "id")
@@ -195,8 +254,8 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
         ]
 
     totals = {key: sum(row[key] for row in rows) for key in [*STATUSES, *counted, "overdue_follow_ups"]}
-    overdue_list = stage_list(stages.filter(status__in=OPEN_STAGE_STATUSES, due_date__lt=today))
-    blocked_list = stage_list(stages.filter(status=StageStatus.BLOCKED))
+    overdue_list = stage_list(listed.filter(status__in=OPEN_STAGE_STATUSES, due_date__lt=today))
+    blocked_list = stage_list(listed.filter(status=StageStatus.BLOCKED))
     return {
         "programme": {"code": programme.code, "name": programme.name, "time_zone": programme.time_zone},
         "period": {"label": period.label, "kind": period.kind, "start": period.start.isoformat(), "end": period.end.isoformat()},
@@ -210,11 +269,39 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
     }
 
 
+class EqualsAny(Func):
+    """``value = ANY(array)`` (PostgreSQL): the value is one of the array's elements."""
+
+    arg_joiner = " = ANY("
+    template = "%(expressions)s)"
+    output_field = BooleanField()
+
+
+def _stages_having(details):
+    """A filter for the stage records that one of ``details`` (stage detail records) belongs to."""
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.expressions import ArraySubquery
+
+        # PostgreSQL looks the stages up by primary key, a few thousand probes of the
+        # index, where "IN (subquery)" has it hash the details against a pass over
+        # every stage record.
+        return EqualsAny(F("pk"), ArraySubquery(details.order_by().values("stage_id")))
+    return Q(pk__in=details.values("stage_id"))
+
+
+def _enrolments_of(stages) -> Subquery:
+    """How many enrolments the stages belong to, as a scalar subquery (in the same snapshot as its query)."""
+    count = Func(F("enrolment_id"), template="COUNT(DISTINCT %(expressions)s)", output_field=IntegerField())
+    return Subquery(stages.order_by().values(n=count))
+
+
 def _attention(programme: Programme, today: datetime.date) -> dict[str, int]:
     """People who need attention, in one pass over the active enrolments.
 
-    Each condition is membership in an uncorrelated subquery, which PostgreSQL
-    computes once and probes as a hash table.
+    Each condition on a person is membership in an uncorrelated subquery, which
+    PostgreSQL computes once and probes as a hash table. The people without an
+    issued document are the others: counting the few with one from the documents'
+    side costs less than probing every person.
     """
     enrolments = Enrolment.objects.filter(programme=programme, status=EnrolmentStatus.ACTIVE).order_by()
     child = Q(case__person__date_of_birth__gt=years_before(today, ADULT_AGE))
@@ -226,7 +313,12 @@ def _attention(programme: Programme, today: datetime.date) -> dict[str, int]:
     at_school = SchoolPlacement.objects.filter(
         in_programme, stage__stage_type__kind=StageKind.SCHOOLING, left_on__isnull=True
     ).values("stage__enrolment_id")
-    issued = DocumentRequest.objects.filter(in_programme, status=DocumentRequestStatus.ISSUED)
+    issued = DocumentRequest.objects.filter(status=DocumentRequestStatus.ISSUED)
+    programme_stages = StageRecord.objects.filter(stage_type__programme=programme)
+    with_documents = programme_stages.filter(_stages_having(issued), _enrolment_active(programme))
+    with_passport_or_id = programme_stages.filter(
+        _stages_having(issued.filter(document_type__in=["passport", "national_id"]))
+    ).values("enrolment_id")
     in_centre = AccommodationStay.objects.filter(
         in_programme, exited_on__isnull=True, arrived_on__lt=today - datetime.timedelta(days=CENTRE_DAYS)
     ).values("stage__enrolment_id")
@@ -234,12 +326,8 @@ def _attention(programme: Programme, today: datetime.date) -> dict[str, int]:
         people=Count("id"),
         children=Count("id", filter=child),
         children_without_school=Count("id", filter=child & Q(id__in=with_schooling) & ~Q(id__in=at_school)),
-        people_without_documents=Count("id", filter=~Q(id__in=issued.values("stage__enrolment_id"))),
-        adults_without_passport_or_id=Count(
-            "id",
-            filter=~child
-            & ~Q(id__in=issued.filter(document_type__in=["passport", "national_id"]).values("stage__enrolment_id")),
-        ),
+        people_without_documents=Count("id") - _enrolments_of(with_documents),
+        adults_without_passport_or_id=Count("id", filter=~child & ~Q(id__in=with_passport_or_id)),
         in_centre_past_30_days=Count("id", filter=Q(id__in=in_centre)),
     )
 

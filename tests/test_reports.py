@@ -3,12 +3,14 @@
 import csv
 import datetime
 import io
+import statistics
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
 from django.utils import timezone
 
+from casework.models import ADULT_AGE, years_before
 from config.celery import app
 from notifications import delivery
 from notifications.models import Notification, NotificationKind
@@ -16,6 +18,8 @@ from programmes import reports, workflow
 from programmes.models import (
     AccommodationStay,
     DocumentRequest,
+    Enrolment,
+    FollowUp,
     ProgrammeMembership,
     SchoolPlacement,
     StageRecord,
@@ -132,6 +136,125 @@ def test_every_number_of_a_known_caseload(programme, caseload):
     assert [(s["case"], s["stage"]) for s in n["blocked"]["stages"]] == [("A", "Civil documents")]
     assert n["attention"] == {"people": 4, "children": 2, "children_without_school": 1, "people_without_documents": 3,
                               "adults_without_passport_or_id": 1, "in_centre_past_30_days": 1}
+
+
+def reference_numbers(programme, period, today):
+    """The report's figures by their definitions, one record at a time, to check the SQL against."""
+    previous = period.previous()
+    stage_types = list(programme.stage_types.filter(is_active=True).order_by("position", "code"))
+    stages = list(StageRecord.objects.filter(enrolment__programme=programme).select_related("enrolment", "stage_type"))
+    current = [s for s in stages if s.enrolment.status == "active"]
+    open_statuses = ("planned", "active", "blocked")
+
+    def within(day, span):
+        return day is not None and span.start <= day <= span.end
+
+    def median(values):
+        return float(statistics.median(values)) if values else None
+
+    rows = {}
+    for stage_type in stage_types:
+        mine = [s for s in stages if s.stage_type_id == stage_type.pk]
+        now = [s for s in current if s.stage_type_id == stage_type.pk]
+        done = [s for s in mine if s.status == "completed" and within(s.completed_on, period)]
+        rows[stage_type.code] = {
+            **{status: sum(s.status == status for s in now) for status in reports.STATUSES},
+            "overdue_stages": sum(s.status in open_statuses and s.due_date < today for s in now),
+            "started": sum(within(s.started_on, period) for s in mine),
+            "completed_in_period": len(done),
+            "previous_started": sum(within(s.started_on, previous) for s in mine),
+            "previous_completed_in_period": sum(
+                s.status == "completed" and within(s.completed_on, previous) for s in mine
+            ),
+            "overdue_follow_ups": FollowUp.objects.filter(
+                stage__in=now, done_on__isnull=True, cancelled_on__isnull=True, due_date__lt=today
+            ).count(),
+            "median_days_to_complete": median([(s.completed_on - s.started_on).days for s in done]),
+            "median_days_active": median([(today - s.started_on).days for s in now if s.status == "active"]),
+        }
+
+    adult_from = years_before(today, ADULT_AGE)
+    attention = dict.fromkeys(
+        ["people", "children", "children_without_school", "people_without_documents",
+         "adults_without_passport_or_id", "in_centre_past_30_days"], 0
+    )
+    for enrolment in Enrolment.objects.filter(programme=programme, status="active").select_related("case__person"):
+        child = enrolment.case.person.date_of_birth > adult_from
+        own = [s for s in stages if s.enrolment_id == enrolment.pk and s.stage_type.programme_id == programme.pk]
+        schooling = [s for s in own if s.stage_type.kind == "schooling"]
+        at_school = SchoolPlacement.objects.filter(stage__in=schooling, left_on__isnull=True).exists()
+        issued = DocumentRequest.objects.filter(stage__in=own, status="issued")
+        in_centre = AccommodationStay.objects.filter(
+            stage__in=own, exited_on__isnull=True, arrived_on__lt=today - datetime.timedelta(days=reports.CENTRE_DAYS)
+        ).exists()
+        attention["people"] += 1
+        attention["children"] += child
+        attention["children_without_school"] += child and bool(schooling) and not at_school
+        attention["people_without_documents"] += not issued.exists()
+        attention["adults_without_passport_or_id"] += not child and not issued.filter(
+            document_type__in=["passport", "national_id"]
+        ).exists()
+        attention["in_centre_past_30_days"] += in_centre
+    overdue = sorted((s for s in current if s.status in open_statuses and s.due_date < today), key=lambda s: (s.due_date, s.pk))
+    blocked = sorted((s for s in current if s.status == "blocked"), key=lambda s: (s.due_date, s.pk))
+    return rows, attention, [s.pk for s in overdue], [s.pk for s in blocked]
+
+
+def test_the_numbers_follow_their_definitions_with_ended_enrolments(programme, other_programme, caseload, caseworker):
+    by = caseworker
+
+    def enrolled(reference, age, in_programme):
+        person = f.PersonFactory(date_of_birth=f.born_years_ago(age, D(2026, 11, 1)))
+        case = f.CaseFactory(
+            reference=reference, person=person, caseworker=caseworker, arrival_date=D(2026, 10, 20)
+        )
+        return case, f.enrol(case, in_programme, by=by, enrolled_on=D(2026, 10, 20))
+
+    # E: started and completed stages in the period, an open follow-up, a stay, a passport,
+    # then the enrolment ended. Its stages leave the status counts, medians, follow-ups and
+    # attention, but its starts and completions still count.
+    e, e_enrolment = enrolled("E", 35, programme)
+    workflow.stage_start(stage_id=stage(e, "psychological").pk, by=by, on=D(2026, 10, 20))
+    workflow.stage_start(stage_id=stage(e, "accommodation").pk, by=by, on=D(2026, 11, 17))
+    workflow.stage_start(stage_id=stage(e, "documents").pk, by=by, on=D(2026, 10, 21))
+    workflow.stage_complete(stage_id=stage(e, "documents").pk, by=by, outcome="Issued (test).", on=D(2026, 11, 18))
+    AccommodationStay.objects.create(stage=stage(e, "accommodation"), centre="Centre (test)", arrived_on=D(2026, 10, 1))
+    DocumentRequest.objects.create(stage=stage(e, "documents"), document_type="passport", status="issued",
+                                   requested_on=D(2026, 10, 21), issued_on=D(2026, 11, 18), number="TEST-2")
+    Enrolment.objects.filter(pk=e_enrolment.pk).update(status="completed", ended_on=D(2026, 11, 24))
+    # C withdrew: a child no longer counted anywhere but in the flows.
+    Enrolment.objects.filter(case=caseload["c"]).update(status="withdrawn", ended_on=D(2026, 11, 24))
+    # Another programme's people and stages count only in theirs.
+    o, _ = enrolled("O", 30, other_programme)
+    other_stage = StageRecord.objects.get(enrolment__case=o, stage_type__code="psychological")
+    workflow.stage_start(stage_id=other_stage.pk, by=by, on=D(2026, 11, 17))
+    # A stage type taken out of the catalogue has no row, but its stages still name people.
+    programme.stage_types.filter(code="employment").update(is_active=False)
+
+    for period in (W47, reports.period_parse("2026-W48"), reports.period_parse("2026-11")):
+        n = reports.report_numbers(programme=programme, period=period, today=D(2026, 11, 25))
+        rows, attention, overdue, blocked = reference_numbers(programme, period, D(2026, 11, 25))
+        assert {r["code"]: {k: v for k, v in r.items() if k not in ("code", "name")} for r in n["stages"]} == rows, period
+        assert n["attention"] == attention
+        assert n["overdue"]["total"] == len(overdue) and n["blocked"]["total"] == len(blocked)
+        assert [s["case"] for s in n["overdue"]["stages"]] == [
+            StageRecord.objects.get(pk=pk).enrolment.case.reference for pk in overdue
+        ]
+    n = reports.report_numbers(programme=programme, period=W47, today=D(2026, 11, 25))
+    # E's accommodation started in W47, though the enrolment has ended since.
+    assert row(n, "accommodation")["started"] == 1 and row(n, "accommodation")["active"] == 1
+    assert row(n, "documents")["completed_in_period"] == 1 and row(n, "documents")["median_days_to_complete"] == 28.0
+    assert row(n, "psychological")["median_days_active"] == 24.0
+    assert n["attention"]["people"] == 3 and n["attention"]["in_centre_past_30_days"] == 1
+
+
+def test_median_of_counted_durations():
+    assert reports._median({}) is None
+    for durations in ([5], [3, 1], [4, 4, 1, 9], [2, 2, 2], [0, 7, 7, 1, 30], [10, 11]):
+        counted = {}
+        for days in durations:
+            counted[days] = counted.get(days, 0) + 1
+        assert reports._median(counted) == float(statistics.median(durations)), durations
 
 
 def test_the_period_follows_the_programme_calendar(programme, caseload):
