@@ -12,12 +12,13 @@ from casework.roles import agency_ids_for, is_administrator, programme_ids_for
 
 
 def referrals_granting_access(*, agency_ids: list[int], day: datetime.date | None = None) -> QuerySet[Referral]:
-    """Referrals that let an agency see a case today: active, with a current consent."""
+    """Referrals that let an agency see a case today: active, with a current consent, of a case not archived."""
     day = day or timezone.localdate()
     return Referral.objects.filter(
         agency_id__in=agency_ids,
         status__in=ACTIVE_REFERRAL_STATUSES,
         consent__given_on__lte=day,
+        case__archived_at__isnull=True,
     ).filter(
         Q(consent__expires_on__isnull=True) | Q(consent__expires_on__gte=day),
         Q(consent__withdrawn_on__isnull=True) | Q(consent__withdrawn_on__gt=day),
@@ -34,7 +35,8 @@ def _staff_case_filter(user) -> Q | None:
         from programmes.models import Enrolment
 
         allowed |= Q(id__in=Enrolment.objects.filter(programme_id__in=programme_ids).values("case_id"))
-    return allowed
+    # An archived case (an administrator's deletion) is seen by administrators only.
+    return allowed & Q(archived_at__isnull=True)
 
 
 def _partner_case_filter(user) -> Q | None:

@@ -3,9 +3,15 @@ in ``Meta.access``: the one place a resource's redaction is decided."""
 
 from __future__ import annotations
 
+import datetime
+
 from django.utils import timezone
+from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
+from rest_framework.settings import api_settings
 
 from casework.models import (
     SENSITIVE_NAME_KINDS,
@@ -22,19 +28,126 @@ from config.api_base import ALL, Access, RoleAwareSerializer, access_by_role
 from programmes.api.serializers import StageSummarySerializer, stage_summary
 
 
+# What the API's viewsets attach to each row beside the model's fields, as plain
+# values in the output's shape (see casework.api.views): a person's names and
+# identifiers, a case's open stages.
+NAME_LIST = "api_names"
+IDENTIFIER_LIST = "api_identifiers"
+CURRENT_STAGE_LIST = "api_current_stages"
+
+
+def _name_value(name) -> dict:
+    return {"full_name": name.full_name, "script": name.script, "kind": name.kind}
+
+
+def _identifier_value(identifier) -> dict:
+    return {"kind": identifier.kind, "value": identifier.value, "issuing_country": identifier.issuing_country}
+
+
+def _iso_datetime(field: serializers.DateTimeField):
+    """The field's to_representation(), with its time zone looked up once rather than
+    for every value (most of its cost; a page of cases prints 400 timestamps).
+
+    Only for aware values printed in ISO 8601, the only ones the models give; any
+    other value, format or error is left to the field.
+    """
+    if getattr(field, "format", api_settings.DATETIME_FORMAT) != ISO_8601:
+        return field.to_representation
+    zone = field.timezone if hasattr(field, "timezone") else field.default_timezone()
+    if zone is None:
+        return field.to_representation
+
+    def to_representation(value):
+        if type(value) is not datetime.datetime or value.utcoffset() is None:
+            return field.to_representation(value)
+        try:
+            text = value.astimezone(zone).isoformat()
+        except OverflowError:
+            return field.to_representation(value)
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return to_representation
+
+
+# ``to_representation()`` that reads plain model columns with one ``getattr``.
+#
+# A page of 100 cases prints some 4,000 values. For a model column, DRF's generic
+# lookup (dotted sources, mappings, callables, PK-only objects) comes down to that
+# one ``getattr``, yet costs several times as much. Each field still converts its
+# own value, and every other field (nested serializers, method fields, properties)
+# takes DRF's own path. Which fields are printed stays DRF's decision
+# (``_readable_fields``, after RoleAwareSerializer's redaction).
+# (A comment, not a docstring: the OpenAPI schema would print a docstring as the
+# description of serializers that have none of their own.)
+class DirectColumnsMixin:
+    @cached_property
+    def _column_plan(self) -> list[tuple]:
+        """(name, column, converter) for plain columns, (name, None, field) for the rest."""
+        attnames = {field.name: field.attname for field in self.Meta.model._meta.concrete_fields}
+        plan = []
+        for field in self._readable_fields:
+            source = field.source_attrs[0] if len(field.source_attrs) == 1 else None
+            is_nested = isinstance(field, (serializers.BaseSerializer, serializers.SerializerMethodField))
+            if source not in attnames or is_nested:
+                plan.append((field.field_name, None, field))
+            elif isinstance(field, serializers.PrimaryKeyRelatedField) and (
+                field.pk_field is None and field.use_pk_only_optimization()
+            ):
+                # DRF prints the foreign key's own column, e.g. ``operation_id``, as it is.
+                plan.append((field.field_name, attnames[source], None))
+            elif isinstance(field, serializers.RelatedField):
+                plan.append((field.field_name, None, field))
+            elif isinstance(field, serializers.DateTimeField):
+                plan.append((field.field_name, source, _iso_datetime(field)))
+            else:
+                plan.append((field.field_name, source, field.to_representation))
+        return plan
+
+    def to_representation(self, instance):
+        ret = {}
+        for name, column, field in self._column_plan:
+            if column is not None:
+                value = getattr(instance, column)
+                ret[name] = value if value is None or field is None else field(value)
+                continue
+            # DRF's Serializer.to_representation(), for this one field.
+            try:
+                attribute = field.get_attribute(instance)
+            except SkipField:
+                continue
+            check_for_none = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
+            ret[name] = None if check_for_none is None else field.to_representation(attribute)
+        return ret
+
+
 class PersonNameSerializer(serializers.ModelSerializer):
     class Meta:
         model = PersonName
         fields = ["full_name", "script", "kind"]
 
 
+class PersonIdentifierListSerializer(serializers.ListSerializer):
+    """A person's identifiers: the values the viewset attached, or else read from the
+    manager; built directly, as a serializer per identifier would cost more than the rest."""
+
+    def get_attribute(self, instance):
+        attached = getattr(instance, IDENTIFIER_LIST, None)
+        if attached is not None:
+            return attached
+        return [_identifier_value(identifier) for identifier in super().get_attribute(instance).all()]
+
+    def to_representation(self, data):
+        return list(data)
+
+
 class PersonIdentifierSerializer(serializers.ModelSerializer):
     class Meta:
         model = PersonIdentifier
         fields = ["kind", "value", "issuing_country"]
+        list_serializer_class = PersonIdentifierListSerializer
 
 
-class PersonSerializer(RoleAwareSerializer):
+class PersonSerializer(DirectColumnsMixin, RoleAwareSerializer):
     """A returnee or family member.
 
     ``names`` holds current names and spellings; ``former_names`` (former names
@@ -101,17 +214,22 @@ class PersonSerializer(RoleAwareSerializer):
             ),
         )
 
+    @cached_property
+    def _today(self):
+        # One day for a whole page (a serializer lives for one request), rather than a
+        # time zone lookup per row.
+        return timezone.localdate()
+
     def get_age(self, person) -> int:
-        return person.age_on(timezone.localdate())
+        return person.age_on(self._today)
 
     def _names(self, person, sensitive: bool):
         # Built directly (same shape as PersonNameSerializer): a serializer per name
         # would be most of the cost of a page of cases.
-        return [
-            {"full_name": name.full_name, "script": name.script, "kind": name.kind}
-            for name in person.names.all()
-            if (name.kind in SENSITIVE_NAME_KINDS) == sensitive
-        ]
+        names = getattr(person, NAME_LIST, None)
+        if names is None:
+            names = [_name_value(name) for name in person.names.all()]
+        return [name for name in names if (name["kind"] in SENSITIVE_NAME_KINDS) == sensitive]
 
     @extend_schema_field(PersonNameSerializer(many=True))
     def get_names(self, person):
@@ -148,13 +266,13 @@ class FamilySerializer(RoleAwareSerializer):
         access = access_by_role(staff=Access(read=ALL), partner=Access())
 
 
-class FamilySummarySerializer(serializers.ModelSerializer):
+class FamilySummarySerializer(DirectColumnsMixin, serializers.ModelSerializer):
     class Meta:
         model = Family
         fields = ["id", "reference", "label"]
 
 
-class CaseSerializer(RoleAwareSerializer):
+class CaseSerializer(DirectColumnsMixin, RoleAwareSerializer):
     """One returnee's file with the person, the family and the stages still open.
 
     Partners see the person (redacted), the status, the arrival date and the
@@ -193,14 +311,15 @@ class CaseSerializer(RoleAwareSerializer):
             partner=Access(read=("id", "reference", "person", "status", "arrival_date", "current_stages", "updated_at")),
         )
 
+    @cached_property
+    def _today(self):
+        # As PersonSerializer._today.
+        return timezone.localdate()
+
     @extend_schema_field(StageSummarySerializer(many=True))
     def get_current_stages(self, case):
-        today = timezone.localdate()
-        return [
-            stage_summary(stage, today)
-            for enrolment in case.active_enrolments
-            for stage in enrolment.current_stage_list
-        ]
+        today = self._today
+        return [stage_summary(row, today) for row in getattr(case, CURRENT_STAGE_LIST)]
 
 
 class ReferralSerializer(RoleAwareSerializer):

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch, Q
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.response import Response
 
 from casework import selectors, services
 from casework.api.serializers import (
+    CURRENT_STAGE_LIST,
+    IDENTIFIER_LIST,
+    NAME_LIST,
     AgencySerializer,
     CaseSerializer,
     FamilySerializer,
@@ -17,9 +23,11 @@ from casework.api.serializers import (
     ReferralSerializer,
 )
 from casework.filters import AgencyFilterSet, CaseFilterSet, FamilyFilterSet, PersonFilterSet, ReferralFilterSet
-from casework.models import SENSITIVE_NAME_KINDS, FamilyMembership, PersonName
+from casework.models import SENSITIVE_NAME_KINDS, FamilyMembership, PersonIdentifier, PersonName
+from casework.subject_access import person_export
 from config.api_base import (
     STAFF_ROLES,
+    ApiRole,
     CatalogueViewSet,
     EditableScopedViewSet,
     ScopedViewSet,
@@ -27,19 +35,127 @@ from config.api_base import (
     is_partner_request,
     request_role,
 )
+from programmes.api.serializers import STAGE_SUMMARY_VALUES
 from programmes.models import OPEN_STAGE_STATUSES, Enrolment, EnrolmentStatus
 from programmes.selectors import stage_visible_to
 
 
-def person_prefetches(request, prefix: str = "") -> list:
-    """What PersonSerializer reads; partners' querysets never load sensitive names or identifiers."""
-    names = PersonName.objects.all()
-    if is_partner_request(request):
-        return [Prefetch(f"{prefix}names", queryset=names.exclude(kind__in=SENSITIVE_NAME_KINDS))]
-    return [Prefetch(f"{prefix}names", queryset=names), f"{prefix}identifiers"]
+# What CaseSerializer reads of a case (other columns: archive and retention stamps).
+CASE_FIELDS = (
+    "id",
+    "reference",
+    "person",
+    "family",
+    "operation",
+    "caseworker",
+    "status",
+    "risk_level",
+    "legal_status",
+    "arrival_date",
+    "opened_on",
+    "closed_on",
+    "created_at",
+    "updated_at",
+)
+
+# What PersonSerializer reads of a person (not its search key nor retention stamp).
+PERSON_FIELDS = (
+    "id",
+    "given_name",
+    "patronymic",
+    "family_name",
+    "sex",
+    "date_of_birth",
+    "date_of_birth_estimated",
+    "place_of_birth",
+    "nationality",
+    "languages",
+    "created_at",
+    "updated_at",
+)
 
 
-class PersonViewSet(SyncFeedMixin, EditableScopedViewSet):
+def attach_person_details(persons, request) -> None:
+    """Give each person the names and identifiers that PersonSerializer prints: two
+    queries for a whole page, whatever its size.
+
+    Plain values rather than prefetched model rows: a model instance and a queryset
+    per name were most of the cost of a page of cases. Partners' pages never load
+    sensitive names or identifiers.
+    """
+    by_id: dict[int, list] = {}
+    for person in persons:
+        by_id.setdefault(person.pk, []).append(person)
+    names = {pk: [] for pk in by_id}
+    identifiers = {pk: [] for pk in by_id}
+    # By person_id, not the models' "person" ordering, which joins and sorts by the
+    # people's names for the same order within each person.
+    name_rows = PersonName.objects.filter(person_id__in=by_id).order_by("person_id", "kind", "script", "id")
+    partner = is_partner_request(request)
+    if partner:
+        name_rows = name_rows.exclude(kind__in=SENSITIVE_NAME_KINDS)
+    for person_id, full_name, script, kind in name_rows.values_list("person_id", "full_name", "script", "kind"):
+        names[person_id].append({"full_name": full_name, "script": script, "kind": kind})
+    if not partner:
+        identifier_rows = (
+            PersonIdentifier.objects.filter(person_id__in=by_id)
+            .order_by("person_id", "kind", "id")
+            .values_list("person_id", "kind", "value", "issuing_country")
+        )
+        for person_id, kind, value, country in identifier_rows:
+            identifiers[person_id].append({"kind": kind, "value": value, "issuing_country": country})
+    for pk, same_person in by_id.items():
+        for person in same_person:
+            setattr(person, NAME_LIST, names[pk])
+            setattr(person, IDENTIFIER_LIST, identifiers[pk])
+
+
+def attach_current_stages(cases, request) -> None:
+    """Give each case the open stages of its active enrolments that the caller may see,
+    in one query for a whole page: enrolments newest first, then the stage plan's order.
+
+    The stages are found through their enrolment ids (a subquery): filtered on the
+    joined enrolments' cases instead, the planner scans every stage for partners,
+    whose scoping it cannot estimate.
+    """
+    by_id: dict[int, list] = {}
+    for case in cases:
+        by_id.setdefault(case.pk, []).append(case)
+    stages = {pk: [] for pk in by_id}
+    active_enrolments = Enrolment.objects.filter(case_id__in=by_id, status=EnrolmentStatus.ACTIVE).values("id")
+    rows = (
+        stage_visible_to(request.user)
+        .filter(status__in=OPEN_STAGE_STATUSES, enrolment_id__in=active_enrolments)
+        .order_by("-enrolment__enrolled_on", "enrolment_id", "stage_type__position", "id")
+        .values_list("enrolment__case_id", *STAGE_SUMMARY_VALUES)
+    )
+    for case_id, *values in rows:
+        stages[case_id].append(values)
+    for pk, same_case in by_id.items():
+        for case in same_case:
+            setattr(case, CURRENT_STAGE_LIST, stages[pk])
+
+
+class DetailsOnSerializeMixin:
+    """Attaches what the serializer prints beside the rows, once per page or object.
+
+    Every answer that carries these rows (list, search, sync feed, detail, the
+    fresh copy after an action) builds its serializer here; request bodies do not.
+    """
+
+    def attach_details(self, rows: list) -> None:
+        raise NotImplementedError
+
+    def get_serializer(self, *args, **kwargs):
+        instance = args[0] if args else kwargs.get("instance")
+        if instance is not None and "data" not in kwargs:
+            rows = list(instance) if kwargs.get("many") else [instance]
+            if rows:
+                self.attach_details(rows)
+        return super().get_serializer(*args, **kwargs)
+
+
+class PersonViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet):
     """People the caller may see: staff see their cases' people and families, partners the people referred to them."""
 
     visible_to = selectors.person_visible_to
@@ -47,8 +163,8 @@ class PersonViewSet(SyncFeedMixin, EditableScopedViewSet):
     filterset_class = PersonFilterSet
     ordering_fields = ["family_name", "given_name", "date_of_birth", "updated_at", "id"]
 
-    def optimise(self, queryset):
-        return queryset.prefetch_related(*person_prefetches(self.request))
+    def attach_details(self, rows):
+        attach_person_details(rows, self.request)
 
     @extend_schema(
         request=PersonSearchSerializer,
@@ -77,6 +193,22 @@ class PersonViewSet(SyncFeedMixin, EditableScopedViewSet):
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
+    @extend_schema(
+        request=None,
+        responses={200: OpenApiTypes.OBJECT},
+        description=(
+            "Subject access (administrators only): everything the system holds about this person, "
+            "for a data-protection request, as `python manage.py export_person ID` prints it. "
+            "The export is recorded in the audit trail."
+        ),
+    )
+    @action(detail=True, methods=["get"])
+    def export(self, request, pk=None):
+        person = self.get_object()
+        if request_role(request) != ApiRole.ADMINISTRATOR:
+            raise exceptions.PermissionDenied()
+        return Response(person_export(person=person))
+
 
 class FamilyViewSet(SyncFeedMixin, ScopedViewSet):
     """Households of the caller's cases, with members. Staff only: partners see the referred person alone."""
@@ -92,7 +224,7 @@ class FamilyViewSet(SyncFeedMixin, ScopedViewSet):
         )
 
 
-class CaseViewSet(SyncFeedMixin, EditableScopedViewSet):
+class CaseViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet):
     """Cases with their person, family and open stages in one answer."""
 
     visible_to = selectors.case_visible_to
@@ -101,19 +233,22 @@ class CaseViewSet(SyncFeedMixin, EditableScopedViewSet):
     ordering_fields = ["reference", "arrival_date", "opened_on", "updated_at", "id"]
 
     def optimise(self, queryset):
-        stages = (
-            stage_visible_to(self.request.user)
-            .filter(status__in=OPEN_STAGE_STATUSES)
-            .select_related("stage_type")
-            .order_by("stage_type__position", "id")
-        )
-        enrolments = Enrolment.objects.filter(status=EnrolmentStatus.ACTIVE).prefetch_related(
-            Prefetch("stages", queryset=stages, to_attr="current_stage_list")
-        )
-        return queryset.select_related("person", "family").prefetch_related(
-            *person_prefetches(self.request, prefix="person__"),
-            Prefetch("enrolments", queryset=enrolments, to_attr="active_enrolments"),
-        )
+        queryset = queryset.select_related("person", "family")
+        if self.request.method in SAFE_METHODS:
+            # Reads load only what CaseSerializer prints. Writes keep whole rows, so
+            # full_clean() and save() see every field as before.
+            queryset = queryset.only(
+                *CASE_FIELDS,
+                *(f"person__{name}" for name in PERSON_FIELDS),
+                "family__id",
+                "family__reference",
+                "family__label",
+            )
+        return queryset
+
+    def attach_details(self, rows):
+        attach_person_details([case.person for case in rows], self.request)
+        attach_current_stages(rows, self.request)
 
 
 class ReferralViewSet(SyncFeedMixin, ScopedViewSet):

@@ -3,11 +3,13 @@ in ``Meta.access``: the one place a resource's redaction is decided."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.utils import timezone
 from rest_framework import serializers
 
 from config.api_base import ALL, Access, RoleAwareSerializer, access_by_role
-from programmes.models import Enrolment, FollowUp, Programme, StageRecord, StageType
+from programmes.models import OPEN_STAGE_STATUSES, Enrolment, FollowUp, Programme, StageRecord, StageType
 
 CATALOGUE_ACCESS = access_by_role(
     staff=Access(read=ALL),
@@ -98,21 +100,38 @@ class StageSummarySerializer(serializers.ModelSerializer):
         return stage.is_overdue(timezone.localdate())
 
 
+# What stage_summary() reads of a stage, in this order, for ``.values_list()`` on a
+# stage queryset: a case list prints hundreds of stages, and a model instance for
+# each stage and its type cost more than the rest of their serialisation.
+STAGE_SUMMARY_VALUES = (
+    "id",
+    "status",
+    "planned_start",
+    "due_date",
+    "started_on",
+    "stage_type_id",
+    "stage_type__code",
+    "stage_type__name",
+    "stage_type__kind",
+)
+
+
 def _iso(day):
     return None if day is None else day.isoformat()
 
 
-def stage_summary(stage, today) -> dict:
-    """StageSummarySerializer's output, built directly for the many stages of a case list."""
-    stage_type = stage.stage_type
+def stage_summary(values: Sequence, today) -> dict:
+    """StageSummarySerializer's output, built directly from STAGE_SUMMARY_VALUES."""
+    stage_id, status, planned_start, due_date, started_on, type_id, type_code, type_name, type_kind = values
     return {
-        "id": stage.id,
-        "stage_type": {"id": stage_type.id, "code": stage_type.code, "name": stage_type.name, "kind": stage_type.kind},
-        "status": stage.status,
-        "planned_start": _iso(stage.planned_start),
-        "due_date": _iso(stage.due_date),
-        "started_on": _iso(stage.started_on),
-        "is_overdue": stage.is_overdue(today),
+        "id": stage_id,
+        "stage_type": {"id": type_id, "code": type_code, "name": type_name, "kind": type_kind},
+        "status": status,
+        "planned_start": _iso(planned_start),
+        "due_date": _iso(due_date),
+        "started_on": _iso(started_on),
+        # As StageRecord.is_overdue(), without a model instance.
+        "is_overdue": status in OPEN_STAGE_STATUSES and due_date < today,
     }
 
 

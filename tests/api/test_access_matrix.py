@@ -40,6 +40,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("person-detail", "PUT"): PARTNER_WRITE_REFUSED,
     ("person-changes", "GET"): LIST,
     ("person-search", "POST"): LIST,
+    ("person-export", "GET"): row("401 404 404 404 403 403 200 403"),
     ("family-list", "GET"): LIST,
     ("family-detail", "GET"): SEEN_BY_STAFF,
     ("family-changes", "GET"): LIST,

@@ -148,3 +148,28 @@ def test_no_api_route_reaches_the_audit_trail(world):
         response = getattr(world.client("administrator"), method)(f"/api/v1/audit/{entry.pk}/")
         assert response.status_code in (404, 405)
     assert AuditEntry.objects.filter(pk=entry.pk, object_repr="x").exists()
+
+
+def test_subject_access_export_through_the_api(world):
+    url = reverse("person-export", kwargs={"pk": world.person.pk})
+    response = world.client("administrator").get(url)
+    assert response.status_code == 200
+    data = response.json()
+    assert data["person"]["id"] == world.person.pk
+    assert [row["value"] for row in data["identifiers"]] == ["ID-SENTINEL-0001"]
+    assert {row["kind"] for row in data["names"]} >= {"former", "alias"}
+    assert [row["reference"] for row in data["cases"]] == [world.case.reference]
+    assert data["case_notes"] and data["consents"] and data["referrals"]
+    assert entries_for(Person, action=A.ACCESS, object_id=world.person.pk, door="api").exists()
+    # Staff who may see the person may not export them; others do not learn they exist.
+    assert world.client("caseworker").get(url).status_code == 403
+    assert world.client("other_caseworker").get(url).status_code == 404
+
+
+def test_an_archived_case_is_seen_by_administrators_only(world):
+    services.case_archive(case_id=world.case.pk, by=world.users["administrator"])
+    url = reverse("case-detail", kwargs={"pk": world.case.pk})
+    assert world.client("administrator").get(url).status_code == 200
+    for role in ("caseworker", "supervisor", "partner"):
+        assert world.client(role).get(url).status_code == 404, role
+    assert world.client("partner").get(reverse("stage-detail", kwargs={"pk": world.stage.pk})).status_code == 404
