@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
-from rest_framework import exceptions, pagination, throttling
+from rest_framework import exceptions, filters, pagination, throttling
 from rest_framework.authentication import get_authorization_header
 from rest_framework.settings import api_settings
 
@@ -86,3 +86,20 @@ class AnonymousRateThrottle(_DynamicRateMixin, throttling.AnonRateThrottle):
     scope = "anonymous"
 
 
+
+
+# --- Ordering -------------------------------------------------------------------
+
+
+class StableOrderingFilter(filters.OrderingFilter):
+    """``?ordering=`` with the id as the last key, so that rows sharing a value
+    (an arrival date, a name) land on the same page however the plan reads them."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering:
+            return ordering
+        ordering = list(ordering)
+        if not any(key.lstrip("-") in ("id", "pk") for key in ordering):
+            ordering.append("id")
+        return ordering

@@ -199,7 +199,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "config.api_policies.StableOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "config.api_policies.PagePagination",
     "DEFAULT_THROTTLE_CLASSES": ["config.api_policies.TokenRateThrottle", "config.api_policies.AnonymousRateThrottle"],

@@ -297,3 +297,24 @@ def test_list_query_count_does_not_grow_with_the_page(many_cases, name, role):
         assert response.status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1], f"{name} as {role}: {counts[0]} queries for 1 row, {counts[1]} for 100"
+
+
+def test_ordering_by_a_shared_value_pages_stably(world, programme, caseworker):
+    # Cases that share an arrival date still come in one fixed order: the id breaks the tie,
+    # in the SQL itself (the database may otherwise return ties in any order, page by page).
+    for _ in range(5):
+        case = f.CaseFactory(caseworker=caseworker, arrival_date=world.case.arrival_date)
+        f.enrol(case, programme, by=caseworker)
+    client = world.client("caseworker")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("case-list"), {"ordering": "-arrival_date", "page_size": 2})
+    assert response.status_code == 200
+    page_sql = next(q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"] and "casework_case" in q["sql"]
+                    and "LIMIT" in q["sql"])
+    order_by = page_sql.rsplit("ORDER BY", 1)[1]
+    assert order_by.index("arrival_date") < order_by.index('"id"')
+    ids = []
+    for page in (1, 2, 3):
+        response = client.get(reverse("case-list"), {"ordering": "arrival_date", "page_size": 2, "page": page})
+        ids += [row["id"] for row in response.json()["results"]]
+    assert ids == sorted(ids) and len(set(ids)) == 6
