@@ -272,6 +272,25 @@ class FamilySummarySerializer(DirectColumnsMixin, serializers.ModelSerializer):
         fields = ["id", "reference", "label"]
 
 
+# The case's own columns that CaseSerializer prints (the viewset loads only these).
+CASE_COLUMNS = (
+    "id",
+    "reference",
+    "person",
+    "family",
+    "operation",
+    "caseworker",
+    "status",
+    "risk_level",
+    "legal_status",
+    "arrival_date",
+    "opened_on",
+    "closed_on",
+    "created_at",
+    "updated_at",
+)
+
+
 class CaseSerializer(DirectColumnsMixin, RoleAwareSerializer):
     """One returnee's file with the person, the family and the stages still open.
 
@@ -288,23 +307,7 @@ class CaseSerializer(DirectColumnsMixin, RoleAwareSerializer):
 
     class Meta:
         model = Case
-        fields = [
-            "id",
-            "reference",
-            "person",
-            "family",
-            "operation",
-            "caseworker",
-            "status",
-            "risk_level",
-            "legal_status",
-            "arrival_date",
-            "opened_on",
-            "closed_on",
-            "current_stages",
-            "created_at",
-            "updated_at",
-        ]
+        fields = [*CASE_COLUMNS[:-2], "current_stages", *CASE_COLUMNS[-2:]]
         read_only_fields = ["reference", "operation", "caseworker", "status", "opened_on", "closed_on"]
         access = access_by_role(
             staff=Access(read=ALL, write=("risk_level", "legal_status", "arrival_date")),

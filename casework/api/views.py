@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from casework import selectors, services
 from casework.api.serializers import (
+    CASE_COLUMNS,
     CURRENT_STAGE_LIST,
     IDENTIFIER_LIST,
     NAME_LIST,
@@ -40,23 +41,6 @@ from programmes.models import OPEN_STAGE_STATUSES, Enrolment, EnrolmentStatus
 from programmes.selectors import stage_visible_to
 
 
-# What CaseSerializer reads of a case (other columns: archive and retention stamps).
-CASE_FIELDS = (
-    "id",
-    "reference",
-    "person",
-    "family",
-    "operation",
-    "caseworker",
-    "status",
-    "risk_level",
-    "legal_status",
-    "arrival_date",
-    "opened_on",
-    "closed_on",
-    "created_at",
-    "updated_at",
-)
 
 # What PersonSerializer reads of a person (not its search key nor retention stamp).
 PERSON_FIELDS = (
@@ -238,7 +222,7 @@ class CaseViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet)
             # Reads load only what CaseSerializer prints. Writes keep whole rows, so
             # full_clean() and save() see every field as before.
             queryset = queryset.only(
-                *CASE_FIELDS,
+                *CASE_COLUMNS,
                 *(f"person__{name}" for name in PERSON_FIELDS),
                 "family__id",
                 "family__reference",

@@ -11,51 +11,34 @@ from rest_framework import serializers
 from config.api_base import ALL, Access, RoleAwareSerializer, access_by_role
 from programmes.models import OPEN_STAGE_STATUSES, Enrolment, FollowUp, Programme, StageRecord, StageType
 
+# What administrators may write of a stage type; everyone who sees the catalogue reads it.
+STAGE_TYPE_WRITABLE = (
+    "programme",
+    "code",
+    "name",
+    "kind",
+    "position",
+    "start_offset_days",
+    "default_duration_days",
+    "follow_up_interval_days",
+    "remind_days_before",
+    "escalate_after_days",
+    "applies_to",
+    "min_age_years",
+    "max_age_years",
+    "is_active",
+)
 CATALOGUE_ACCESS = access_by_role(
     staff=Access(read=ALL),
     partner=Access(read=ALL),
-    administrator=Access(
-        read=ALL,
-        write=(
-            "programme",
-            "code",
-            "name",
-            "kind",
-            "position",
-            "start_offset_days",
-            "default_duration_days",
-            "follow_up_interval_days",
-            "remind_days_before",
-            "escalate_after_days",
-            "applies_to",
-            "min_age_years",
-            "max_age_years",
-            "is_active",
-        ),
-    ),
+    administrator=Access(read=ALL, write=STAGE_TYPE_WRITABLE),
 )
 
 
 class StageTypeSerializer(RoleAwareSerializer):
     class Meta:
         model = StageType
-        fields = [
-            "id",
-            "programme",
-            "code",
-            "name",
-            "kind",
-            "position",
-            "start_offset_days",
-            "default_duration_days",
-            "follow_up_interval_days",
-            "remind_days_before",
-            "escalate_after_days",
-            "applies_to",
-            "min_age_years",
-            "max_age_years",
-            "is_active",
-        ]
+        fields = ["id", *STAGE_TYPE_WRITABLE]
         access = CATALOGUE_ACCESS
 
 
