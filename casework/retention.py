@@ -25,6 +25,7 @@ from casework.models import (
     Consent,
     ConsentGivenBy,
     Family,
+    FamilyMembership,
     Person,
     PersonIdentifier,
     PersonName,
@@ -91,15 +92,11 @@ def _persons_released(case_ids: list[int]) -> list[int]:
     families = Family.objects.filter(id__in=touched.values("family_id")).annotate(
         kept=Count("cases", filter=Q(cases__in=Case.objects.filter(still_kept)))
     ).filter(kept=0)
+    in_released = FamilyMembership.objects.filter(family__in=families).values("person_id")
+    elsewhere = FamilyMembership.objects.exclude(family__in=families).values("person_id")
     relatives = (
-        Person.objects.filter(anonymised_at__isnull=True, cases__isnull=True)
-        .filter(family_memberships__family__in=families)
-        .annotate(
-            other_families=Count(
-                "family_memberships", filter=~Q(family_memberships__family__in=families), distinct=True
-            )
-        )
-        .filter(other_families=0)
+        Person.objects.filter(anonymised_at__isnull=True, cases__isnull=True, id__in=in_released)
+        .exclude(id__in=elsewhere)
         .values_list("id", flat=True)
     )
     return sorted({*returnees, *relatives})

@@ -415,3 +415,35 @@ def test_export_person_of_an_unknown_id_is_a_clear_error():
 
     with pytest.raises(CommandError, match="No person"):
         call_command("export_person", "999999")
+
+
+def test_receiving_relatives_go_with_their_family_only_when_no_case_of_it_is_kept(programme, caseworker, expired_case, case):
+    from casework.models import Family, FamilyMembership
+
+    gone = Family.objects.create(reference="F-GONE", label="Pastova household (test)")
+    FamilyMembership.objects.create(family=gone, person=expired_case.person, relationship="head")
+    grandmother = f.PersonFactory(given_name="Grandgiven")
+    FamilyMembership.objects.create(family=gone, person=grandmother, relationship="grandparent", role="receiving_relative")
+    Case.objects.filter(pk=expired_case.pk).update(family=gone)
+
+    kept = Family.objects.create(reference="F-KEPT", label="Kept household (test)")
+    FamilyMembership.objects.create(family=kept, person=case.person, relationship="head")
+    uncle = f.PersonFactory(given_name="Unclegiven")
+    FamilyMembership.objects.create(family=kept, person=uncle, relationship="aunt_uncle", role="receiving_relative")
+    Case.objects.filter(pk=case.pk).update(family=kept)
+    # A relative in both households stays while one of them is kept.
+    both = f.PersonFactory(given_name="Bothgiven")
+    FamilyMembership.objects.create(family=gone, person=both, relationship="other_relative", role="receiving_relative")
+    FamilyMembership.objects.create(family=kept, person=both, relationship="other_relative", role="receiving_relative")
+
+    plan = retention.retention_apply()
+
+    assert sorted(plan.person_ids) == sorted([expired_case.person_id, grandmother.pk])
+    assert Person.objects.get(pk=grandmother.pk).given_name == "Anonymised"
+    assert Person.objects.get(pk=uncle.pk).given_name == "Unclegiven"
+    assert Person.objects.get(pk=both.pk).given_name == "Bothgiven"
+    gone.refresh_from_db()
+    kept.refresh_from_db()
+    assert kept.label == "Kept household (test)"
+    # The household still has a living member (the relative in both): its label stays too.
+    assert gone.label == "Pastova household (test)"
