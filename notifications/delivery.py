@@ -39,7 +39,17 @@ Status = NotificationStatus
 def notification_create(*, kind: str, subject_type: str, subject_id: int, recipient, due_on: datetime.date) -> None:
     """Add a notification to the outbox unless the same one is there already."""
     Notification.objects.bulk_create(
-        [Notification(kind=kind, subject_type=subject_type, subject_id=subject_id, recipient=recipient, due_on=due_on)],
+        [
+            Notification(
+                kind=kind,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                recipient=recipient,
+                due_on=due_on,
+                # Read the clock here, as the claim does, rather than through the field's default.
+                next_attempt_at=timezone.now(),
+            )
+        ],
         ignore_conflicts=True,
     )
 
