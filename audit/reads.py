@@ -111,3 +111,22 @@ class ReadAuditedAdminMixin:
             if notes:
                 record_reads(notes)
         return response
+
+
+def record_refused_read(model, requested_id, *, door_note: str = "") -> None:
+    """A read that was refused (answered as missing): who asked, through which door, for which
+    kind of row and id. Nothing of the row, which the caller may not see, is written; the
+    requested id is kept only when it is a plain number."""
+    if not settings.AUDIT_READS:
+        return
+    text = str(requested_id or "")
+    object_id = int(text) if text.isdigit() and len(text) <= 18 else None
+    AuditEntry(
+        content_type=ContentType.objects.get_for_model(model),
+        object_pk=str(object_id) if object_id is not None else "",
+        object_id=object_id,
+        object_repr=f"refused: {model._meta.verbose_name}",
+        action=LogEntry.Action.ACCESS,
+        additional_data={"refused": True, **({"via": door_note} if door_note else {})},
+        persons="",
+    ).save()

@@ -150,10 +150,7 @@ class PersonAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixi
 
 
 def _may_see_sensitive_person(user, person) -> bool:
-    cases = list(person.cases.prefetch_related("enrolments"))
-    if not cases:
-        return is_administrator(user)
-    return any(may_see_sensitive(user, case) for case in cases)
+    return selectors.may_see_sensitive_person(user, person)
 
 
 @admin.register(Family)

@@ -12,21 +12,16 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Prefetch, Q
 
 from casework.models import Case, CaseNote, FamilyMembership, Referral
-from casework.roles import is_administrator, programme_ids_for
 
 RECENT_NOTES = 5
 UPCOMING_FOLLOW_UPS = 10
 
 
 def may_see_sensitive(user, case: Case) -> bool:
-    """Former names, aliases, identifiers and document numbers: administrators, the programme's
-    supervisors and the case's own caseworker; not every caseworker of the programme."""
-    from programmes.models import ProgrammeMembershipRole
+    """Former names, aliases, identifiers and legal status: the selectors' one rule."""
+    from casework.selectors import may_see_sensitive_case
 
-    if is_administrator(user) or case.caseworker_id == user.pk:
-        return True
-    supervised = set(programme_ids_for(user, role=ProgrammeMembershipRole.SUPERVISOR))
-    return any(enrolment.programme_id in supervised for enrolment in case.enrolments.all())
+    return may_see_sensitive_case(user, case)
 
 
 ACTION_LABELS = {

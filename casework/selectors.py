@@ -124,3 +124,48 @@ def agency_visible_to(user) -> QuerySet[Agency]:
     if is_administrator(user) or programme_ids_for(user):
         return Agency.objects.all()
     return Agency.objects.filter(id__in=agency_ids_for(user))
+
+
+def sensitive_person_visible_to(user) -> QuerySet[Person]:
+    """People whose sensitive details (former names, aliases, identifiers, legal status)
+    the user may see: the one rule for the admin pages, the admin search, the API and
+    the exports.
+
+    Administrators see all; a supervisor sees them for the cases of the programmes
+    they supervise; a caseworker only for the cases assigned to them. A relative
+    without a case of their own follows the cases of their family. Partners never.
+    """
+    if is_administrator(user):
+        return Person.objects.all()
+    cases = sensitive_case_visible_to(user)
+    from casework.models import FamilyMembership
+
+    own = Q(id__in=cases.values("person_id"))
+    relatives = Q(
+        id__in=FamilyMembership.objects.filter(family_id__in=cases.values("family_id")).values("person_id")
+    ) & ~Q(id__in=Case.objects.values("person_id"))
+    return Person.objects.filter(own | relatives)
+
+
+def sensitive_case_visible_to(user) -> QuerySet[Case]:
+    """Cases whose sensitive details the user may see (see ``sensitive_person_visible_to``)."""
+    if is_administrator(user):
+        return Case.objects.all()
+    from programmes.models import Enrolment, ProgrammeMembershipRole
+
+    staff = _staff_case_filter(user)
+    if staff is None or not programme_ids_for(user):
+        return Case.objects.none()
+    supervised = programme_ids_for(user, role=ProgrammeMembershipRole.SUPERVISOR)
+    allowed = Q(caseworker=user)
+    if supervised:
+        allowed |= Q(id__in=Enrolment.objects.filter(programme_id__in=supervised).values("case_id"))
+    return Case.objects.filter(staff & allowed)
+
+
+def may_see_sensitive_case(user, case: Case) -> bool:
+    return sensitive_case_visible_to(user).filter(pk=case.pk).exists()
+
+
+def may_see_sensitive_person(user, person: Person) -> bool:
+    return sensitive_person_visible_to(user).filter(pk=person.pk).exists()
