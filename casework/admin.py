@@ -17,11 +17,12 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 
 from audit.reads import ReadAuditedAdminMixin
-from casework import closure, selectors, services
+from casework import closure, selectors, services, visibility
+from casework.admin_scoping import ScopedInlineMixin, ScopedModelAdmin
 from casework.errors import DomainError
 from casework.names import name_key
 from casework.overview import case_overview, may_see_sensitive
-from casework.roles import is_administrator
+from casework.roles import is_administrator, programme_ids_for
 from casework.models import (
     Agency,
     Case,
@@ -46,37 +47,27 @@ from casework.models import (
 admin.site.index_template = "admin/casework/index.html"
 
 
-class ScopedAdminMixin:
-    """Limits the admin's queryset (lists, change pages, deletes) to what the user may see."""
-
-    #: a selector ``f(user) -> QuerySet`` of the rows the user may see.
-    visible_to = None
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        visible = type(self).visible_to
-        if visible is None:
-            return queryset
-        return queryset.filter(pk__in=visible(request.user).values("pk"))
+# Kept under its former name for the other apps' admins.
+ScopedAdminMixin = ScopedModelAdmin
 
 
-class PersonNameInline(admin.TabularInline):
+class PersonNameInline(ScopedInlineMixin, admin.TabularInline):
     model = PersonName
     extra = 1
 
 
-class PersonIdentifierInline(admin.TabularInline):
+class PersonIdentifierInline(ScopedInlineMixin, admin.TabularInline):
     model = PersonIdentifier
     extra = 0
 
 
-class FamilyMembershipInline(admin.TabularInline):
+class FamilyMembershipInline(ScopedInlineMixin, admin.TabularInline):
     model = FamilyMembership
     extra = 0
     autocomplete_fields = ["person"]
 
 
-class PersonFamilyInline(admin.TabularInline):
+class PersonFamilyInline(ScopedInlineMixin, admin.TabularInline):
     model = FamilyMembership
     fk_name = "person"
     extra = 0
@@ -98,22 +89,42 @@ class CrossScriptSearchMixin:
         key = "" if any(char.isdigit() for char in term) else name_key(search_term)
         if not key and not term:
             return results, may_have_duplicates
+        path = self.person_path
+        # Former names, aliases and identifiers match only for people whose sensitive
+        # details the user may see: the same rule as the page that would show them.
+        sensitive_ok = Q(**{f"{path}pk__in" if path else "pk__in": selectors.sensitive_person_visible_to(request.user).values("pk")})
         matches = Q()
         if key:
-            matches |= Q(**{f"{self.person_path}search_key__contains": key}) | Q(
-                **{f"{self.person_path}names__search_key__contains": key}
-            )
+            matches |= Q(**{f"{path}search_key__contains": key})
+            matches |= Q(**{f"{path}names__search_key__contains": key}) & ~Q(**{f"{path}names__kind__in": SENSITIVE_NAME_KINDS})
+            matches |= Q(**{f"{path}names__search_key__contains": key}) & sensitive_ok
         if term:
-            matches |= Q(**{f"{self.person_path}identifiers__value_digest": identifier_digest(term)})
+            matches |= Q(**{f"{path}identifiers__value_digest": identifier_digest(term)}) & sensitive_ok
         return results | queryset.filter(matches), True
 
 
+class MembershipThroughServiceMixin:
+    """Family memberships added on a person's or a family's page go through the service,
+    which checks that the user may see both the family and the person."""
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not FamilyMembership:
+            return super().save_formset(request, form, formset, change)
+        instances = formset.save(commit=False)
+        for deleted in formset.deleted_objects:
+            deleted.delete()
+        for membership in instances:
+            services.family_membership_save(membership=membership, by=request.user)
+        return None
+
+
 @admin.register(Person)
-class PersonAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixin, admin.ModelAdmin):
+class PersonAdmin(ReadAuditedAdminMixin, MembershipThroughServiceMixin, CrossScriptSearchMixin, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.person_visible_to
     list_display = ["full_name", "sex", "date_of_birth", "date_of_birth_estimated", "nationality", "case_links"]
     list_filter = ["sex", "date_of_birth_estimated", "nationality"]
-    search_fields = ["given_name", "family_name", "patronymic", "names__full_name", "cases__reference"]
+    # Other spellings are searched by their key (CrossScriptSearchMixin), which knows which are sensitive.
+    search_fields = ["given_name", "family_name", "patronymic", "cases__reference"]
     inlines = [PersonNameInline, PersonIdentifierInline, PersonFamilyInline]
     fieldsets = [
         (None, {"fields": [("given_name", "patronymic", "family_name"), "sex"]}),
@@ -154,17 +165,16 @@ def _may_see_sensitive_person(user, person) -> bool:
 
 
 @admin.register(Family)
-class FamilyAdmin(ReadAuditedAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
+class FamilyAdmin(
+    ReadAuditedAdminMixin, MembershipThroughServiceMixin, CrossScriptSearchMixin, ScopedModelAdmin, admin.ModelAdmin
+):
     list_display = ["reference", "label", "operation", "member_count"]
     list_filter = ["operation"]
-    search_fields = ["reference", "label", "persons__given_name", "persons__family_name", "persons__names__full_name"]
+    search_fields = ["reference", "label", "persons__given_name", "persons__family_name"]
+    person_path = "persons__"
     inlines = [FamilyMembershipInline]
 
-    @staticmethod
-    def visible_to(user):
-        if is_administrator(user):
-            return Family.objects.all()
-        return Family.objects.filter(id__in=selectors.case_visible_to(user).values("family_id"))
+    visible_to = selectors.family_visible_to
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("memberships"))
@@ -175,14 +185,15 @@ class FamilyAdmin(ReadAuditedAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(RepatriationOperation)
-class RepatriationOperationAdmin(admin.ModelAdmin):
+class RepatriationOperationAdmin(ScopedModelAdmin, admin.ModelAdmin):
+    # A public catalogue: nothing about a person in it.
     list_display = ["name", "code", "operation_date", "origin_country", "origin_camp"]
     list_filter = ["origin_country"]
     search_fields = ["name", "code", "origin_camp"]
     date_hierarchy = "operation_date"
 
 
-class CaseNoteInline(admin.StackedInline):
+class CaseNoteInline(ScopedInlineMixin, admin.StackedInline):
     model = CaseNote
     extra = 1
     fields = ["body", "author", "created_at"]
@@ -199,7 +210,7 @@ class CaseNoteInline(admin.StackedInline):
         return super().get_queryset(request).select_related("author")
 
 
-class ReferralInline(admin.TabularInline):
+class ReferralInline(ScopedInlineMixin, admin.TabularInline):
     model = Referral
     extra = 0
     fields = ["agency", "purpose", "status", "consent", "stage", "referred_on", "referred_by"]
@@ -210,7 +221,7 @@ class ReferralInline(admin.TabularInline):
         return super().get_queryset(request).select_related("agency", "consent", "stage__stage_type", "referred_by")
 
 
-class CaseStatusChangeInline(admin.TabularInline):
+class CaseStatusChangeInline(ScopedInlineMixin, admin.TabularInline):
     model = CaseStatusChange
     extra = 0
     fields = ["at", "from_status", "to_status", "by", "note"]
@@ -335,8 +346,24 @@ class AgeBandFilter(admin.SimpleListFilter):
 
 
 
+class CaseworkerFilter(admin.SimpleListFilter):
+    """Cases by caseworker: only the staff of the programmes the user works in."""
+
+    title = "caseworker"
+    parameter_name = "caseworker"
+
+    def lookups(self, request, model_admin):
+        return [(str(user.pk), user.get_full_name() or user.username) for user in visibility.assignable_staff(request.user)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(caseworker_id=int(value))
+        return queryset
+
+
 @admin.register(Case)
-class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixin, admin.ModelAdmin):
+class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.case_visible_to
     person_path = "person__"
     change_form_template = "admin/casework/case/change_form.html"
@@ -350,13 +377,12 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixin,
         "status",
         "risk_level",
         "operation",
-        "caseworker",
+        CaseworkerFilter,
     ]
     search_fields = [
         "reference",
         "person__given_name",
         "person__family_name",
-        "person__names__full_name",
     ]
     list_select_related = ["person", "caseworker", "operation"]
     autocomplete_fields = ["person", "family"]
@@ -366,17 +392,36 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixin,
     readonly_fields = ["status", "closed_on"]
     actions = ["record_family_centre_exit", "archive_cases"]
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not is_administrator(request.user):
-            actions.pop("archive_cases", None)
-        return actions
+    def has_archive_permission(self, request):
+        return is_administrator(request.user)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if "caseworker" in form.base_fields:
+            # Only the staff of the case's programmes (of the user's, before enrolment).
+            form.base_fields["caseworker"].queryset = services.caseworker_choices(case=obj, by=request.user)
+        return form
+
+    def save_model(self, request, obj, form, change):
+        caseworker = obj.caseworker
+        if change and "caseworker" in form.changed_data:
+            # Reassignment moves the open work with it, in the service.
+            obj.caseworker_id = form.initial.get("caseworker")
+            super().save_model(request, obj, form, change)
+            try:
+                services.case_assign(case_id=obj.pk, caseworker=caseworker, by=request.user)
+            except (DomainError, ValidationError) as exc:
+                text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                self.message_user(request, f"Caseworker not changed: {text}", messages.ERROR)
+            obj.refresh_from_db()
+            return
+        super().save_model(request, obj, form, change)
 
     def has_delete_permission(self, request, obj=None):
         # Cases are archived by administrators (audited), never deleted.
         return False
 
-    @admin.action(description="Archive selected cases (administrators; replaces deletion)")
+    @admin.action(description="Archive selected cases (administrators; replaces deletion)", permissions=["archive"])
     def archive_cases(self, request, queryset):
         for case in queryset:
             try:
@@ -443,7 +488,9 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixin,
             self.message_user(request, f"{stage.stage_type}: {ACTION_PAST[action]}.", messages.SUCCESS)
         return HttpResponseRedirect(case_url)
 
-    @admin.action(description="Record the centre exit today for the whole family of each selected case")
+    @admin.action(
+        description="Record the centre exit today for the whole family of each selected case", permissions=["change"]
+    )
     def record_family_centre_exit(self, request, queryset):
         from programmes.models import AccommodationStay, StageKind, StageRecord, StageStatus
         from programmes.workflow import stage_complete
@@ -476,21 +523,24 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedAdminMixin,
         for instance in instances:
             if isinstance(instance, CaseNote) and not instance.author_id:
                 instance.author = request.user
-            if isinstance(instance, Referral) and not instance.referred_by_id:
-                instance.referred_by = request.user
-        formset.save()
+            if isinstance(instance, Referral) and instance._state.adding:
+                services.referral_create(referral=instance, by=request.user)
+            else:
+                instance.save()
+        for deleted in formset.deleted_objects:
+            deleted.delete()
+        formset.save_m2m()
 
 
 @admin.register(Consent)
-class ConsentAdmin(admin.ModelAdmin):
+class ConsentAdmin(CrossScriptSearchMixin, ScopedModelAdmin, admin.ModelAdmin):
+    person_path = "person__"
+    visible_to = staticmethod(visibility.rows_for_consents)
     list_display = ["person", "agency", "purpose", "given_by", "given_on", "expires_on", "withdrawn_on"]
     list_filter = ["purpose", "given_by", "agency"]
-    search_fields = ["person__given_name", "person__family_name", "person__names__full_name"]
+    search_fields = ["person__given_name", "person__family_name"]
     autocomplete_fields = ["person"]
     readonly_fields = ["recorded_by", "recorded_at"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(person__in=selectors.person_visible_to(request.user).values("pk"))
 
     actions = ["withdraw_consent"]
 
@@ -499,11 +549,12 @@ class ConsentAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        if not obj.recorded_by_id:
-            obj.recorded_by = request.user
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        services.consent_record(consent=obj, by=request.user)
 
-    @admin.action(description="Withdraw the selected consents today (ends the agencies' access at once)")
+    @admin.action(description="Withdraw the selected consents today (ends the agencies' access at once)", permissions=["change"])
     def withdraw_consent(self, request, queryset):
         for consent in queryset:
             try:
@@ -515,7 +566,8 @@ class ConsentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Agency)
-class AgencyAdmin(admin.ModelAdmin):
+class AgencyAdmin(ScopedModelAdmin, admin.ModelAdmin):
+    visible_to = selectors.agency_visible_to
     list_display = ["name", "code", "kind", "is_active"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "code"]
@@ -523,7 +575,8 @@ class AgencyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Referral)
-class ReferralAdmin(admin.ModelAdmin):
+class ReferralAdmin(ScopedModelAdmin, admin.ModelAdmin):
+    visible_to = staticmethod(visibility.rows_for_referrals)
     list_display = ["case", "agency", "purpose", "status", "referred_on"]
     list_filter = ["status", "purpose", "agency"]
     search_fields = ["case__reference"]
@@ -531,13 +584,11 @@ class ReferralAdmin(admin.ModelAdmin):
     readonly_fields = ["referred_by"]
     list_select_related = ["case", "agency"]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(case__in=selectors.case_visible_to(request.user).values("pk"))
-
     def save_model(self, request, obj, form, change):
-        if not obj.referred_by_id:
-            obj.referred_by = request.user
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        services.referral_create(referral=obj, by=request.user)
 
 
 def _closure_decision(approve: bool, label: str):
@@ -552,11 +603,12 @@ def _closure_decision(approve: bool, label: str):
                 modeladmin.message_user(request, f"{closure_request.case}: {' '.join(text)}", messages.ERROR)
 
     decide.__name__ = f"closure_{'approve' if approve else 'reject'}"
-    return admin.action(description=f"{label} selected closure requests")(decide)
+    return admin.action(description=f"{label} selected closure requests", permissions=["decide"])(decide)
 
 
 @admin.register(ClosureRequest)
-class ClosureRequestAdmin(admin.ModelAdmin):
+class ClosureRequestAdmin(ScopedModelAdmin, admin.ModelAdmin):
+    visible_to = staticmethod(visibility.rows_for_closure_requests)
     list_display = ["case", "status", "requested_by", "requested_at", "decided_by", "decided_at"]
     list_filter = ["status"]
     search_fields = ["case__reference"]
@@ -565,8 +617,13 @@ class ClosureRequestAdmin(admin.ModelAdmin):
     readonly_fields = ["requested_by", "requested_at", "status", "decided_by", "decided_at"]
     actions = [_closure_decision(True, "Approve"), _closure_decision(False, "Reject")]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(case__in=selectors.case_visible_to(request.user).values("pk"))
+    def has_decide_permission(self, request):
+        # Supervisors decide; the service checks the programme of each case.
+        from programmes.models import ProgrammeMembershipRole
+
+        return is_administrator(request.user) or bool(
+            programme_ids_for(request.user, role=ProgrammeMembershipRole.SUPERVISOR)
+        )
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:

@@ -11,3 +11,10 @@ class TransitionNotAllowed(DomainError):
 
 class StaleVersion(DomainError):
     """An edit based on a version of the record that has since changed (HTTP 412)."""
+
+
+class NotVisible(DomainError):
+    """A row the acting user may not see or act on: answered exactly as a missing row (HTTP 404)."""
+
+    def __init__(self, message: str = "Not found."):
+        super().__init__(message)

@@ -15,7 +15,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from casework.admin import ScopedAdminMixin
+from casework import visibility
+from casework.admin_scoping import ScopedInlineMixin, ScopedModelAdmin
 from casework.errors import DomainError
 from casework.overview import MY_WORK
 from casework.roles import is_administrator
@@ -46,13 +47,13 @@ def _may_see_reports(user, programme) -> bool:
     ).exists()
 
 
-class ProgrammeMembershipInline(admin.TabularInline):
+class ProgrammeMembershipInline(ScopedInlineMixin, admin.TabularInline):
     model = ProgrammeMembership
     extra = 0
     autocomplete_fields = ["user"]
 
 
-class StageTypeInline(admin.TabularInline):
+class StageTypeInline(ScopedInlineMixin, admin.TabularInline):
     model = StageType
     extra = 0
     fields = [
@@ -71,7 +72,7 @@ class StageTypeInline(admin.TabularInline):
 
 
 @admin.register(Programme)
-class ProgrammeAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class ProgrammeAdmin(ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.programme_visible_to
     list_display = ["name", "code", "country", "time_zone", "report_frequency", "is_active", "report_links"]
     search_fields = ["name", "code"]
@@ -115,7 +116,16 @@ class ProgrammeAdmin(ScopedAdminMixin, admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description="Send the last complete period's report now")
+    def has_report_permission(self, request):
+        from programmes.models import ProgrammeMembershipRole
+
+        return is_administrator(request.user) or bool(
+            selectors.programme_visible_to(request.user).filter(
+                memberships__user=request.user, memberships__role=ProgrammeMembershipRole.SUPERVISOR
+            ).exists()
+        )
+
+    @admin.action(description="Send the last complete period's report now", permissions=["report"])
     def send_report_now(self, request, queryset):
         for programme in queryset:
             if not _may_see_reports(request.user, programme):
@@ -131,7 +141,7 @@ class ProgrammeAdmin(ScopedAdminMixin, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         reports.report_schedule_ensure(programme=obj)
 
-    @admin.action(description="Install or update the standard stage catalogue")
+    @admin.action(description="Install or update the standard stage catalogue", permissions=["change"])
     def install_standard_catalogue(self, request, queryset):
         for programme in queryset:
             services.stage_catalogue_install(programme=programme)
@@ -139,13 +149,14 @@ class ProgrammeAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(StageType)
-class StageTypeAdmin(admin.ModelAdmin):
+class StageTypeAdmin(ScopedModelAdmin, admin.ModelAdmin):
+    visible_to = selectors.stage_type_visible_to
     list_display = ["name", "programme", "code", "kind", "applies_to", "min_age_years", "max_age_years"]
     list_filter = ["programme", "kind", "applies_to"]
     search_fields = ["name", "code"]
 
 
-class StageRecordInline(admin.TabularInline):
+class StageRecordInline(ScopedInlineMixin, admin.TabularInline):
     model = StageRecord
     extra = 0
     fields = ["stage_type", "status", "planned_start", "due_date", "started_on", "completed_on", "responsible_user"]
@@ -159,7 +170,7 @@ class StageRecordInline(admin.TabularInline):
 
 
 @admin.register(Enrolment)
-class EnrolmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class EnrolmentAdmin(ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.enrolment_visible_to
     list_display = ["case", "programme", "status", "enrolled_on"]
     list_filter = ["programme", "status"]
@@ -189,37 +200,37 @@ class EnrolmentAdmin(ScopedAdminMixin, admin.ModelAdmin):
         obj.enrolled_by = created.enrolled_by
 
 
-class AccommodationStayInline(admin.TabularInline):
+class AccommodationStayInline(ScopedInlineMixin, admin.TabularInline):
     model = AccommodationStay
     extra = 0
 
 
-class PsychologicalSessionInline(admin.TabularInline):
+class PsychologicalSessionInline(ScopedInlineMixin, admin.TabularInline):
     model = PsychologicalSession
     extra = 0
 
 
-class SchoolPlacementInline(admin.TabularInline):
+class SchoolPlacementInline(ScopedInlineMixin, admin.TabularInline):
     model = SchoolPlacement
     extra = 0
 
 
-class DocumentRequestInline(admin.TabularInline):
+class DocumentRequestInline(ScopedInlineMixin, admin.TabularInline):
     model = DocumentRequest
     extra = 0
 
 
-class HousingPlacementInline(admin.StackedInline):
+class HousingPlacementInline(ScopedInlineMixin, admin.StackedInline):
     model = HousingPlacement
     extra = 0
 
 
-class EmploymentPlacementInline(admin.TabularInline):
+class EmploymentPlacementInline(ScopedInlineMixin, admin.TabularInline):
     model = EmploymentPlacement
     extra = 0
 
 
-class FollowUpInline(admin.TabularInline):
+class FollowUpInline(ScopedInlineMixin, admin.TabularInline):
     model = FollowUp
     extra = 0
     fields = ["kind", "due_date", "assignee", "done_on", "outcome"]
@@ -236,7 +247,7 @@ DETAIL_INLINES = {
 }
 
 
-class StageTransitionInline(admin.TabularInline):
+class StageTransitionInline(ScopedInlineMixin, admin.TabularInline):
     model = StageTransition
     extra = 0
     fields = ["at", "action", "from_status", "to_status", "by", "note"]
@@ -294,7 +305,7 @@ def _transition_action(action: str, label: str):
         return None
 
     run.__name__ = f"stage_{action}"
-    return admin.action(description=label)(run)
+    return admin.action(description=label, permissions=["change"])(run)
 
 
 class MyWorkFilter(admin.SimpleListFilter):
@@ -323,7 +334,7 @@ class MyFollowUpsFilter(MyWorkFilter):
 
 
 @admin.register(StageRecord)
-class StageRecordAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class StageRecordAdmin(ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.stage_visible_to
     list_display = ["enrolment", "stage_type", "status", "planned_start", "due_date", "responsible_user"]
     list_filter = [MyStagesFilter, "status", "stage_type__kind", "enrolment__programme"]
@@ -361,11 +372,27 @@ class StageRecordAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return False
 
 
+class AssigneeFilter(admin.SimpleListFilter):
+    """Follow-ups by assignee: only the staff of the programmes the user works in."""
+
+    title = "assignee"
+    parameter_name = "assignee"
+
+    def lookups(self, request, model_admin):
+        return [(str(user.pk), user.get_full_name() or user.username) for user in visibility.assignable_staff(request.user)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(assignee_id=int(value))
+        return queryset
+
+
 @admin.register(FollowUp)
-class FollowUpAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class FollowUpAdmin(ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.follow_up_visible_to
     list_display = ["stage", "kind", "due_date", "assignee", "done_on"]
-    list_filter = [MyFollowUpsFilter, "kind", "stage__stage_type__kind", "assignee"]
+    list_filter = [MyFollowUpsFilter, "kind", "stage__stage_type__kind", AssigneeFilter]
     search_fields = ["stage__enrolment__case__reference"]
     raw_id_fields = ["stage"]
     list_select_related = ["stage__stage_type", "stage__enrolment__case", "assignee"]
@@ -389,7 +416,7 @@ class FollowUpAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(StageReport)
-class StageReportAdmin(admin.ModelAdmin):
+class StageReportAdmin(ScopedModelAdmin, admin.ModelAdmin):
     """Reports as they were sent, for supervisors and auditors. Read-only."""
 
     list_display = ["programme", "period", "period_start", "period_end", "created_at", "view_link"]

@@ -73,7 +73,16 @@ def stage_plan_build(*, enrolment: Enrolment, stage_types: list[StageType] | Non
 def enrolment_create(
     *, case: Case, programme: Programme, by=None, enrolled_on: datetime.date | None = None
 ) -> Enrolment:
-    """Enrol a case in a programme and generate its stage plan, in one transaction."""
+    """Enrol a case in a programme and generate its stage plan, in one transaction.
+
+    The enrolling user must see the case as staff and work in the programme: a forged
+    id of another programme's case (or a programme the user has no role in) is
+    answered as a missing row.
+    """
+    from casework.visibility import require_visible
+
+    require_visible(by, case)
+    require_visible(by, programme)
     enrolment = Enrolment(
         case=case,
         programme=programme,
