@@ -21,6 +21,7 @@ from casework.models import (
     RepatriationOperation,
     validate_printable_text,
 )
+from programmes.models import Programme, StageType
 from tests import factories as f
 from tests.conftest import force_login
 
@@ -42,6 +43,8 @@ GUARDED_FIELDS = [
     (RepatriationOperation, "name"),
     (RepatriationOperation, "origin_camp"),
     (Consent, "guardian_name"),
+    (Programme, "name"),
+    (StageType, "name"),
 ]
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from casework.models import Agency, Person
+from programmes.models import Programme
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +63,11 @@ def test_agency_name_with_a_bidi_override_is_refused_through_the_api(world):
     assert response.status_code == 400, response.content
     assert list(response.json()["errors"]) == ["name"]
     assert not Agency.objects.filter(code="new-agency").exists()
+
+
+def test_programme_name_with_a_newline_is_refused_through_the_api(world):
+    body = {"code": "east", "name": "East\n(test)", "country": "KZ", "time_zone": "Asia/Almaty", "is_active": True}
+    response = world.client("administrator").post(reverse("programme-list"), body, format="json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()["errors"]) == ["name"]
+    assert not Programme.objects.filter(code="east").exists()
