@@ -8,7 +8,8 @@ and schedules or cancels follow-ups from the stage type's interval.
 
 The day an action happened (a start, a completion, a follow-up's ``done_on``;
 today by default) must fall within a window around the programme's today,
-checked in one place (``_action_day``) for every service here:
+checked in one place (``_action_day``) for every service here that takes a
+day (block, unblock, discontinue and reopen act on today):
 
 - not after the programme's today. A transition records what has happened;
   what is intended goes in the stage's planned start and due date. "Today" is
@@ -226,7 +227,7 @@ def stage_unblock(*, stage_id: int, by, expected_version: int | None = None) -> 
     stage.status_reason = ""
     target = S.ACTIVE if stage.started_on else S.PLANNED
     _record(stage, action="unblock", to_status=target, by=by)
-    follow_up_schedule(stage=stage, after=_action_day(stage, None))
+    follow_up_schedule(stage=stage, after=_today(stage))
     return stage
 
 
@@ -236,7 +237,7 @@ def stage_discontinue(*, stage_id: int, by, reason: str, expected_version: int |
     _check(stage, "discontinue", reason)
     stage.status_reason = reason.strip()[:300]
     _record(stage, action="discontinue", to_status=S.DISCONTINUED, by=by, note=stage.status_reason)
-    _cancel_follow_ups(stage, _action_day(stage, None))
+    _cancel_follow_ups(stage, _today(stage))
     return stage
 
 
@@ -244,7 +245,7 @@ def stage_discontinue(*, stage_id: int, by, reason: str, expected_version: int |
 def stage_reopen(*, stage_id: int, by, reason: str, expected_version: int | None = None) -> StageRecord:
     stage = _lock(stage_id, expected_version)
     _check(stage, "reopen", reason)
-    today = _action_day(stage, None)
+    today = _today(stage)
     stage.completed_on = None
     stage.started_on = stage.started_on or today
     stage.status_reason = reason.strip()[:300]
