@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import unicodedata
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -37,6 +38,30 @@ def years_before(day: datetime.date, years: int) -> datetime.date:
         return day.replace(year=day.year - years)
     except ValueError:
         return day.replace(year=day.year - years, day=28)
+
+
+# Control characters (Cc: newlines, tabs, escape), format characters (Cf: bidi overrides
+# and marks, zero-width spaces, the byte-order mark), line and paragraph separators, and
+# lone surrogates (Cs) never belong in a name or a reference: they hide or reorder what a
+# caseworker reads, split lines in logs and exports, and defeat matching. Two format
+# characters are letters' business, though: ZWNJ and ZWJ shape Persian, Arabic and
+# Indic spellings, so they stay.
+REFUSED_CHARACTER_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+SHAPING_JOINERS = frozenset({"\u200c", "\u200d"})  # ZERO WIDTH NON-JOINER, ZERO WIDTH JOINER
+
+
+def validate_printable_text(value: str) -> None:
+    """Refuse control and invisible formatting characters in a name, label or reference.
+
+    A model-field validator, so the admin forms, the API's model validation and
+    ``full_clean()`` in services all apply it. The message never quotes the value.
+    """
+    for character in str(value):
+        if unicodedata.category(character) in REFUSED_CHARACTER_CATEGORIES and character not in SHAPING_JOINERS:
+            raise ValidationError(
+                _("Remove the line breaks, tabs and invisible formatting or direction characters."),
+                code="control_characters",
+            )
 
 
 class Sex(models.TextChoices):
@@ -74,10 +99,10 @@ class RepatriationOperation(models.Model):
     """The transfer that brought a cohort home."""
 
     code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_printable_text])
     operation_date = models.DateField()
     origin_country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2 code, e.g. SY or IQ."))
-    origin_camp = models.CharField(max_length=200, blank=True)
+    origin_camp = models.CharField(max_length=200, blank=True, validators=[validate_printable_text])
     route = models.CharField(max_length=300, blank=True)
 
     class Meta:
@@ -103,8 +128,9 @@ class Agency(models.Model):
 
     Kind = AgencyKind
 
+    # A slug: its own validator already allows nothing but ASCII letters, digits, "-" and "_".
     code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_printable_text])
     kind = models.CharField(max_length=20, choices=Kind.choices)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="agencies", help_text=_("Users who act for this agency.")
@@ -125,15 +151,15 @@ class Agency(models.Model):
 class Person(models.Model):
     """A returnee or a member of a receiving family."""
 
-    given_name = models.CharField(_("given name"), max_length=150)
-    family_name = models.CharField(_("family name"), max_length=150, blank=True)
-    patronymic = models.CharField(_("patronymic"), max_length=150, blank=True)
+    given_name = models.CharField(_("given name"), max_length=150, validators=[validate_printable_text])
+    family_name = models.CharField(_("family name"), max_length=150, blank=True, validators=[validate_printable_text])
+    patronymic = models.CharField(_("patronymic"), max_length=150, blank=True, validators=[validate_printable_text])
     sex = models.CharField(max_length=10, choices=Sex.choices)
     date_of_birth = models.DateField()
     date_of_birth_estimated = models.BooleanField(
         default=False, help_text=_("Tick when the date of birth is an estimate (no document).")
     )
-    place_of_birth = models.CharField(max_length=200, blank=True)
+    place_of_birth = models.CharField(max_length=200, blank=True, validators=[validate_printable_text])
     nationality = models.CharField(max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2 code."))
     languages = models.JSONField(
         default=list, blank=True, help_text=_("Languages spoken, as ISO 639-1 codes, e.g. [\"kk\", \"ru\", \"ar\"].")
@@ -191,7 +217,7 @@ class PersonName(models.Model):
     """One name of a person in one script: spellings, former names and aliases."""
 
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="names")
-    full_name = models.CharField(max_length=300)
+    full_name = models.CharField(max_length=300, validators=[validate_printable_text])
     script = models.CharField(max_length=10, choices=Script.choices)
     kind = models.CharField(max_length=10, choices=NameKind.choices, default=NameKind.SPELLING)
     search_key = models.CharField(max_length=500, blank=True, editable=False, db_index=True)
@@ -279,8 +305,10 @@ class PersonIdentifier(models.Model):
 class Family(models.Model):
     """A household: people who returned together and the relatives who receive them."""
 
-    reference = models.CharField(max_length=40, unique=True)
-    label = models.CharField(max_length=200, blank=True, help_text=_("A short label caseworkers recognise."))
+    reference = models.CharField(max_length=40, unique=True, validators=[validate_printable_text])
+    label = models.CharField(
+        max_length=200, blank=True, help_text=_("A short label caseworkers recognise."), validators=[validate_printable_text]
+    )
     operation = models.ForeignKey(
         RepatriationOperation, on_delete=models.PROTECT, null=True, blank=True, related_name="families"
     )
@@ -367,7 +395,9 @@ class LegalStatus(models.TextChoices):
 class Case(models.Model):
     """One returnee's file."""
 
-    reference = models.CharField(max_length=40, unique=True, help_text=_("Used in e-mails instead of the name."))
+    reference = models.CharField(
+        max_length=40, unique=True, help_text=_("Used in e-mails instead of the name."), validators=[validate_printable_text]
+    )
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="cases")
     family = models.ForeignKey(Family, on_delete=models.PROTECT, null=True, blank=True, related_name="cases")
     operation = models.ForeignKey(
@@ -476,7 +506,7 @@ class Consent(models.Model):
     )
     purpose = models.CharField(max_length=20, choices=ConsentPurpose.choices)
     given_by = models.CharField(max_length=10, choices=GivenBy.choices, default=GivenBy.SUBJECT)
-    guardian_name = models.CharField(max_length=200, blank=True)
+    guardian_name = models.CharField(max_length=200, blank=True, validators=[validate_printable_text])
     given_on = models.DateField()
     expires_on = models.DateField(null=True, blank=True)
     withdrawn_on = models.DateField(null=True, blank=True)

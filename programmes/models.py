@@ -22,6 +22,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from casework.models import validate_printable_text
+
 
 def validate_time_zone(value: str) -> None:
     try:
@@ -34,7 +36,7 @@ class Programme(models.Model):
     """A rehabilitation programme of one country or authority."""
 
     code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_printable_text])
     country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2 code."))
     time_zone = models.CharField(
         max_length=64, validators=[validate_time_zone], help_text=_("e.g. Asia/Almaty; reminders follow its calendar.")
@@ -123,7 +125,7 @@ class StageType(models.Model):
 
     programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="stage_types")
     code = models.SlugField(max_length=40)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_printable_text])
     kind = models.CharField(max_length=20, choices=StageKind.choices)
     position = models.PositiveSmallIntegerField(default=0, help_text=_("Order in the stage plan."))
     start_offset_days = models.PositiveSmallIntegerField(

@@ -11,7 +11,6 @@ reference and caseworkers by username: the report is e-mailed.
 
 from __future__ import annotations
 
-import csv
 import datetime
 import io
 import re
@@ -39,6 +38,7 @@ from django.utils import translation
 from django.utils.translation import gettext, pgettext_lazy
 
 from casework.models import ADULT_AGE, years_before
+from config.spreadsheets import csv_writer
 from programmes.models import (
     OPEN_STAGE_STATUSES,
     AccommodationStay,
@@ -422,9 +422,12 @@ CSV_COLUMNS = [
 
 
 def report_csv(numbers: dict) -> str:
-    """The per-stage table; UTF-8 with a byte-order mark so spreadsheets read any script."""
+    """The per-stage table; UTF-8 with a byte-order mark so spreadsheets read any script.
+
+    Names are written so that a spreadsheet never runs one as a formula (config.spreadsheets).
+    """
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerow(["period", "period_start", "period_end", *CSV_COLUMNS])
     period = numbers["period"]
     for row in numbers["stages"]:

@@ -5,6 +5,26 @@ transaction, locks the stage row (``SELECT ... FOR UPDATE``) so that two
 concurrent transitions cannot both succeed, checks the allowed-transition
 table, records who did it in ``StageTransition``, bumps the stage's version
 and schedules or cancels follow-ups from the stage type's interval.
+
+The day an action happened (a start, a completion, a follow-up's ``done_on``;
+today by default) must fall within a window around the programme's today,
+checked in one place (``_action_day``) for every service here that takes a
+day (block, unblock, discontinue and reopen act on today):
+
+- not after the programme's today. A transition records what has happened;
+  what is intended goes in the stage's planned start and due date. "Today" is
+  the programme's own calendar, so a caseworker in its time zone never meets
+  the limit when recording the same day.
+- not more than 366 days before it. Caseworkers do record late (a week in a
+  camp without a connection, notes typed up after leave, a year's review), so
+  the window covers a full year and a leap day; anything older is a
+  correction of history for an administrator, not a caseworker's action.
+
+Beyond being implausible, a far date breaks the arithmetic of the follow-up
+schedule (``9999-12-30`` plus an interval overflows), so it is refused before
+anything is written. The refusal is a ``ValidationError`` on the date's field,
+which the API answers with 400 and the admin shows as a message; it never
+quotes the date sent.
 """
 
 from __future__ import annotations
@@ -110,6 +130,24 @@ def _today(stage: StageRecord) -> datetime.date:
     return stage.enrolment.programme.local_today()
 
 
+# How far back an action may be recorded (see the module docstring).
+RECORDING_WINDOW_DAYS = 366
+
+
+def _action_day(stage: StageRecord, on: datetime.date | None, *, field: str = "on") -> datetime.date:
+    """The day an action happened: ``on``, or the programme's today; refused outside the window."""
+    today = _today(stage)
+    if on is None:
+        return today
+    if on > today:
+        raise ValidationError({field: _("This day is in the future in the programme's calendar; record what has happened.")})
+    if on < today - datetime.timedelta(days=RECORDING_WINDOW_DAYS):
+        raise ValidationError(
+            {field: _("This day is more than a year ago; an administrator corrects history that old.")}
+        )
+    return on
+
+
 def _assignee(stage: StageRecord):
     return stage.responsible_user or stage.enrolment.case.caseworker
 
@@ -137,7 +175,7 @@ def _cancel_follow_ups(stage: StageRecord, on: datetime.date) -> None:
 def stage_start(*, stage_id: int, by, on: datetime.date | None = None, expected_version: int | None = None) -> StageRecord:
     stage = _lock(stage_id, expected_version)
     _check(stage, "start", "")
-    on = on or _today(stage)
+    on = _action_day(stage, on)
     stage.started_on = on
     _record(stage, action="start", to_status=S.ACTIVE, by=by)
     follow_up_schedule(stage=stage, after=on)
@@ -150,7 +188,7 @@ def stage_complete(
 ) -> StageRecord:
     stage = _lock(stage_id, expected_version)
     _check(stage, "complete", outcome)
-    on = on or _today(stage)
+    on = _action_day(stage, on)
     if on < stage.started_on:
         raise ValidationError({"on": _("A stage cannot be completed before it started.")})
     stage.completed_on = on
@@ -239,10 +277,7 @@ def follow_up_record(*, follow_up_id: int, by, outcome: str, done_on: datetime.d
     if not (outcome or "").strip():
         raise ValidationError({"outcome": _("This field is required.")})
     stage = follow_up.stage
-    today = _today(stage)
-    done_on = done_on or today
-    if done_on > today:
-        raise ValidationError({"done_on": _("A follow-up cannot be done in the future.")})
+    done_on = _action_day(stage, done_on, field="done_on")
     follow_up.done_on = done_on
     follow_up.outcome = outcome.strip()
     follow_up.full_clean()
