@@ -132,3 +132,12 @@ def test_access_log_leaves_query_strings_out(tmp_path):
     text = log.read_text()
     assert '"GET /admin/casework/person/ HTTP/1.1" 302' in text, text
     assert SENTINEL not in text
+
+
+def test_lockout_and_throttle_state_is_never_per_process(settings):
+    # Sign-in lockouts are database rows; throttle counters live in Redis or the database.
+    assert settings.AXES_HANDLER == "axes.handlers.database.AxesDatabaseHandler"
+    assert settings.CACHES["default"]["BACKEND"] in (
+        "django.core.cache.backends.redis.RedisCache",
+        "django.core.cache.backends.db.DatabaseCache",
+    )
