@@ -31,7 +31,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from audit.reads import is_read_audited, record_reads
+from audit.reads import is_read_audited, record_reads, record_refused_read
 from casework.errors import StaleVersion, TransitionNotAllowed
 from casework.roles import is_administrator, programme_ids_for
 from config.api_policies import SyncCursorPagination
@@ -154,11 +154,22 @@ class RoleAwareSerializer(serializers.ModelSerializer):
         return super().to_internal_value(data)
 
     def _clean_and_save(self, instance, validated_data):
-        # The model's own validation (clean() and constraints) decides, as in the admin.
-        for field, value in validated_data.items():
-            setattr(instance, field, value)
-        instance.full_clean()
-        instance.save()
+        # An edit that changes nothing writes nothing: no save, no new updated_at, no audit entry.
+        unchanged = instance.pk is not None and all(
+            getattr(instance, field) == value for field, value in validated_data.items()
+        )
+        if not unchanged:
+            for field, value in validated_data.items():
+                setattr(instance, field, value)
+            # The model's own validation (clean() and constraints) decides, as in the admin.
+            instance.full_clean()
+        # The caller's last check before writing (the view's If-Match): after the input
+        # was found valid, so that bad input answers 400 whatever version it was based on.
+        before_write = self.context.get("before_write")
+        if before_write is not None:
+            before_write()
+        if not unchanged:
+            instance.save()
         return instance
 
     def update(self, instance, validated_data):
@@ -205,37 +216,67 @@ def _django_validation_errors(exc: DjangoValidationError) -> dict:
 
 
 def _submitted_strings(request) -> set[str]:
-    """Every string value of the request body (a name, a number...), to keep them out of error bodies."""
+    """Every value the caller sent, in the body or the query string (a name, a number...),
+    as sent and as a form field would have cleaned it, to keep them out of error bodies."""
     found: set[str] = set()
 
-    def walk(value):
-        if isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item)
-        elif isinstance(value, str) and value.strip():
-            found.add(value)
+    def add(value: str):
+        for variant in (value, value.strip()):
+            if variant:
+                found.add(variant)
 
+    def walk(value):
+        # Iterative: the body may be nested as deep as the parser allows.
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, (list, tuple)):
+                stack.extend(item)
+            elif isinstance(item, str):
+                add(item)
+
+    if request is None:
+        return found
+    try:
+        for key in request.query_params:
+            for value in request.query_params.getlist(key):
+                add(value)
+    except Exception:  # noqa: BLE001 - not a DRF request: no query string to hide
+        pass
     try:
         walk(getattr(request, "data", None))
-    except Exception:  # an unparsable body has no values to hide; its parse error says so
+    except Exception:  # noqa: BLE001 - an unparsable body has no values to hide; its parse error says so
         pass
     return found
 
 
+INVALID_VALUE_MESSAGE = _("This value is not valid.")
+_QUOTES = (('"', '"'), ("'", "'"), ("“", "”"), ("«", "»"), ("‘", "’"))
+
+
+def _message_without(text: str, values: set[str]) -> str:
+    """A message with every submitted value taken out: a quoted one ("X", 'X', “X”) is
+    replaced by an ellipsis; if a value still appears bare ("X is not one of the available
+    choices."), the whole message becomes a fixed one."""
+    for value in sorted(values, key=len, reverse=True):
+        for opening, closing in _QUOTES:
+            text = text.replace(f"{opening}{value}{closing}", f"{opening}…{closing}")
+    if any(value in text for value in values):
+        return str(INVALID_VALUE_MESSAGE)
+    return text
+
+
 def _without_submitted_values(errors, values: set[str]):
-    """DRF's messages quote what was sent ('"X" is not a valid choice.'): replace the quote."""
+    """Django's, DRF's and django-filter's messages quote what was sent: take it out."""
     if isinstance(errors, dict):
         return {key: _without_submitted_values(item, values) for key, item in errors.items()}
     if isinstance(errors, list):
         return [_without_submitted_values(item, values) for item in errors]
     if isinstance(errors, str) and values:
-        text = errors
-        for value in sorted(values, key=len, reverse=True):
-            text = text.replace(f'"{value}"', '"…"')
-        return type(errors)(text) if not hasattr(errors, "code") else exceptions.ErrorDetail(text, errors.code)
+        text = _message_without(str(errors), values)
+        return exceptions.ErrorDetail(text, errors.code) if hasattr(errors, "code") else text
     return errors
 
 
@@ -262,6 +303,12 @@ def exception_handler(exc, context):
     elif isinstance(exc, exceptions.ParseError):
         # The parser's message can quote the body.
         exc = exceptions.ParseError(detail=_("Malformed request body."))
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        # DRF's message quotes the method sent.
+        exc = exceptions.MethodNotAllowed(method="", detail=_("Method not allowed."))
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        # DRF's message quotes the content type sent.
+        exc = exceptions.UnsupportedMediaType(media_type="", detail=_("Unsupported media type."))
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -378,10 +425,21 @@ class ScopedViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         return self.optimise(queryset)
 
     def get_object(self):
+        """The one place where a detail lookup misses: outside the caller's scope or not
+        there at all, the answer is the same 404, and the refusal is audited (kind of row
+        and requested id, nothing of the row)."""
         lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
-        if not re.fullmatch(r"[0-9]{1,19}", str(lookup)) or int(lookup) > MAX_ID:
-            raise exceptions.NotFound()
-        return super().get_object()
+        try:
+            if not re.fullmatch(r"[0-9]{1,19}", str(lookup)) or int(lookup) > MAX_ID:
+                raise exceptions.NotFound()
+            return super().get_object()
+        except (Http404, exceptions.NotFound):
+            method = self.request.method
+            note = "" if method in ("GET", "HEAD") else method
+            # Only a plain number is kept as the requested id; anything else is not written.
+            requested = str(lookup) if re.fullmatch(r"[0-9]{1,18}", str(lookup)) else ""
+            record_refused_read(self.get_queryset().model, requested, door_note=note)
+            raise exceptions.NotFound() from None
 
     # ETags: opaque to clients; derived from what changes on every write.
     def etag_for(self, instance) -> str:
@@ -397,14 +455,21 @@ class ScopedViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         response["ETag"] = f'"{self.etag_for(instance)}"'
         return response
 
-    def check_if_match(self, instance, *, required: bool) -> None:
+    def check_if_match(self, instance, *, required: bool, current_etag: str | None = None) -> None:
+        """An edit names the version it was based on. ``If-Match: *`` names none (it would
+        overwrite whatever is there), so where a version is required it answers 428 like a
+        missing header."""
         header = self.request.headers.get("If-Match")
-        if header is None:
+        tags = parse_if_match(header) if header is not None else []
+        versions = [tag for tag in tags if tag != "*"]
+        if not versions:
+            if header is not None and not required and "*" in tags:
+                return
             if required:
                 raise PreconditionRequired()
-            return
-        tags = parse_if_match(header)
-        if "*" not in tags and self.etag_for(instance) not in tags:
+            if header is None:
+                return
+        if (current_etag or self.etag_for(instance)) not in versions:
             raise PreconditionFailed()
 
     def retrieve(self, request, *args, **kwargs):
@@ -434,14 +499,24 @@ class EditableScopedViewSet(mixins.UpdateModelMixin, ScopedViewSet):
 
     def update(self, request, *args, **kwargs):
         partial = kwargs.pop("partial", False)
+        # Looked up outside the transaction, so that a refused lookup's audit entry stays.
+        instance = self.get_object()
         with transaction.atomic():
-            instance = self.get_object()
             # Lock the row so the version check and the write are one step.
             list(type(instance).objects.select_for_update().filter(pk=instance.pk).values_list("pk", flat=True))
             instance.refresh_from_db()
-            self.check_if_match(instance, required=True)
+            current_etag = self.etag_for(instance)
+
+            def check_version():
+                self.check_if_match(instance, required=True, current_etag=current_etag)
+
             serializer = self.get_serializer(instance, data=request.data, partial=partial)
+            serializer.context["before_write"] = check_version
+            # Bad input answers 400 first; the version is checked before anything is written
+            # (RoleAwareSerializer calls ``before_write`` after its validation).
             serializer.is_valid(raise_exception=True)
+            if not isinstance(serializer, RoleAwareSerializer):
+                check_version()
             serializer.save()
         return self.action_response(instance)
 
@@ -478,3 +553,4 @@ class SyncFeedMixin:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+

@@ -57,10 +57,15 @@ INSTALLED_APPS = [
     "programmes",
     "notifications",
     "accounts",
+    # Content-Security-Policy on every answer.
+    "csp",
+    # Project wiring: makes the database cache's table on migrate.
+    "config.apps.SiteConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -189,6 +194,28 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# --- Cache ---------------------------------------------------------------------
+# API throttle counters live here, so they must be shared by every process (gunicorn
+# runs several workers): Redis when there is one, the database otherwise (its table is
+# made by `manage.py migrate`, see config.apps). Never a per-process memory cache.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "rehab",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+            # Culling drops entries at random: keep it rare, or throttle counters reset early.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+
 # --- REST framework ------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -207,6 +234,12 @@ REST_FRAMEWORK = {
         "token": env.str("API_THROTTLE_TOKEN", default="1200/minute"),
         "anonymous": env.str("API_THROTTLE_ANONYMOUS", default="30/minute"),
     },
+    # JSON nested too deep to be a resource of this API answers 400, not a stack overflow.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.api_parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "config.api_schema.AutoSchema",
     "EXCEPTION_HANDLER": "config.api_base.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -232,6 +265,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema lists every field of every role: for signed-in users and token holders only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "GET_MOCK_REQUEST": "config.api_schema.mock_request",
     "ENUM_NAME_OVERRIDES": {
         "StageKindEnum": "programmes.models.StageKind",
@@ -245,11 +280,38 @@ SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=8 * 3600)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp) for the admin, the API and its docs. Scripts come only
+# from our own static files: neither the admin nor Swagger UI (served as separate files by
+# config.urls) has an inline script. Inline styles are allowed: the admin's own pages and
+# the stage-report preview use them, and a style cannot run code. Images may be data: URLs
+# (the report chart, the two-factor QR code).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: none, use the peer address).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Probes from the orchestrator speak plain HTTP to the container.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    if TRUSTED_PROXY_COUNT > 0:
+        # Only a proxy we run may say the client used HTTPS; without one, any client could.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -304,8 +366,9 @@ AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_address"
 # them. Axes's log lines then mask the username and address and leave out the browser.
 AXES_DISABLE_ACCESS_LOG = env.bool("AXES_DISABLE_ACCESS_LOG", default=True)
 AXES_VERBOSE = False
-# Reverse proxies in front of the app that append to X-Forwarded-For (0: none, use the peer address).
-TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Failed attempts and lockouts are rows in the database, shared by every web process.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_CACHE = "default"
 # Administrators and supervisors give a TOTP code after the password (accounts.two_factor);
 # with this on, every user who signs in with a password does. API tokens are not concerned.
 STAFF_OTP_REQUIRED_FOR_ALL = env.bool("STAFF_OTP_REQUIRED_FOR_ALL", default=False)

@@ -43,8 +43,9 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
-    # Throttle counters live in the cache; each test starts with a full budget.
+def _fresh_throttles(db):
+    # Throttle counters live in the shared cache (the database's without Redis); each
+    # test starts with a full budget.
     cache.clear()
     yield
     cache.clear()

@@ -169,7 +169,11 @@ def _call(world, role, name, method):
     client = world.client(role)
     url = _url(world, name)
     body = _body(world, name, method)
-    headers = {"HTTP_IF_MATCH": "*"} if method in ("PUT", "PATCH") else {}
+    headers = {}
+    if method in ("PUT", "PATCH"):
+        # An edit names the version it is based on (``If-Match: *`` answers 428): the one this
+        # role last read, or none it could have read.
+        headers["HTTP_IF_MATCH"] = client.get(url).get("ETag", '"unseen"')
     return client.generic(method, url, data=None if body is None else __import__("json").dumps(body),
                           content_type="application/json", **headers)
 

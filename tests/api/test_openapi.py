@@ -46,7 +46,9 @@ def test_committed_schema_matches_the_generated_one(tmp_path):
     )
 
 
-def test_schema_and_docs_are_served(client):
+def test_schema_and_docs_are_served(client, caseworker):
+    # Both are for signed-in users (tests/api/test_api_hardening.py: not for anonymous callers).
+    client.force_login(caseworker)
     assert client.get("/api/schema/").status_code == 200
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
