@@ -32,7 +32,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from audit.reads import is_read_audited, record_reads, record_refused_read
-from casework.errors import StaleVersion, TransitionNotAllowed
+from casework.errors import NotVisible, StaleVersion, TransitionNotAllowed
 from casework.roles import is_administrator, programme_ids_for
 from config.api_policies import SyncCursorPagination
 
@@ -286,7 +286,10 @@ def exception_handler(exc, context):
     Bodies carry a fixed message, a code and, for 400, field errors: never the
     submitted values, so no personal data ends up in error bodies or logs.
     """
-    if isinstance(exc, TransitionNotAllowed):
+    if isinstance(exc, NotVisible):
+        # A row the caller may not see answers exactly as a missing one.
+        exc = exceptions.NotFound()
+    elif isinstance(exc, TransitionNotAllowed):
         exc = Conflict(detail=str(exc), code="transition_not_allowed")
     elif isinstance(exc, StaleVersion):
         exc = PreconditionFailed(detail=str(exc))

@@ -198,11 +198,26 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # API throttle counters live here, so they must be shared by every process (gunicorn
 # runs several workers): Redis when there is one, the database otherwise (its table is
 # made by `manage.py migrate`, see config.apps). Never a per-process memory cache.
-if REDIS_URL:
+
+
+def _next_redis_database(url: str) -> str:
+    """The broker's Redis URL with the next database number: the cache never shares the
+    broker's database, so clearing the cache can never drop queued tasks."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    current = parts.path.strip("/")
+    number = int(current) if current.isdigit() else 0
+    return urlunsplit(parts._replace(path=f"/{(number + 1) % 16}"))
+
+
+# REDIS_CACHE_URL overrides where the cache lives (by default the broker's server, next database).
+REDIS_CACHE_URL = env.str("REDIS_CACHE_URL", default=_next_redis_database(REDIS_URL) if REDIS_URL else "")
+if REDIS_CACHE_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": REDIS_CACHE_URL,
             "KEY_PREFIX": "rehab",
         }
     }

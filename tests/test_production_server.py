@@ -115,7 +115,9 @@ def test_anonymous_throttle_is_shared_by_every_worker(tmp_path):
 def test_anonymous_throttle_is_shared_by_every_worker_through_redis(tmp_path):
     import redis
 
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
     for key in client.scan_iter("*throttle_anonymous_*"):
         client.delete(key)
     with gunicorn(tmp_path, redis_url=os.environ["REDIS_URL"]) as (base, _):

@@ -48,3 +48,11 @@ def test_unknown_time_zone_is_refused():
     result = start(TIME_ZONE="Mars/Olympus")
     assert result.returncode != 0
     assert "TIME_ZONE" in result.stderr
+
+
+def test_the_cache_never_shares_the_brokers_redis_database():
+    from config.settings import _next_redis_database
+
+    assert _next_redis_database("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/1"
+    assert _next_redis_database("redis://:secret@cache:6379") == "redis://:secret@cache:6379/1"
+    assert _next_redis_database("redis://127.0.0.1:6379/15") == "redis://127.0.0.1:6379/0"
