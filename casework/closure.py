@@ -4,6 +4,11 @@ Only an approved request closes a case; a closed case can be reopened. Every
 change leaves a ``CaseStatusChange`` row, and a new request tells the
 programme's supervisors through the notification outbox (in the same
 transaction, so the request and its notice exist together or not at all).
+
+Only programme staff who see a case (or an administrator) may ask for or decide
+its closure; to anyone else the case does not exist. Closing a case ends its
+sharing: its referrals end in the same transaction, and reopening the case does
+not bring them back (a new referral, with consent, does).
 """
 
 from __future__ import annotations
@@ -13,9 +18,34 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.context import acting_as
 from casework.errors import TransitionNotAllowed
-from casework.models import Case, CaseStatus, CaseStatusChange, ClosureRequest, ClosureRequestStatus
+from casework.models import (
+    Case,
+    CaseStatus,
+    CaseStatusChange,
+    ClosureRequest,
+    ClosureRequestStatus,
+    Referral,
+    ReferralStatus,
+)
 from casework.roles import is_administrator
+from casework.selectors import staff_cases_of
+
+# What closing a case does to its referrals that are still open: the agency's work
+# is over (accepted → completed); one never taken on is withdrawn by the programme.
+REFERRAL_END_ON_CLOSURE = {
+    ReferralStatus.ACCEPTED: ReferralStatus.COMPLETED,
+    ReferralStatus.PENDING: ReferralStatus.WITHDRAWN,
+}
+
+
+def _cases_staff_see(user):
+    """The cases a user may ask about as programme staff: partners see none here."""
+    if is_administrator(user):
+        return Case.objects.all()
+    cases = staff_cases_of(user)
+    return Case.objects.none() if cases is None else cases
 
 
 def case_supervisors(case: Case):
@@ -39,6 +69,10 @@ def _local_today(case: Case):
 
 @transaction.atomic
 def case_closure_request(*, case_id: int, by, reason: str) -> ClosureRequest:
+    """File a request to close a case. A case ``by`` may not see as staff raises
+    ``Case.DoesNotExist``, as a missing one does: nothing is created or sent."""
+    if not _cases_staff_see(by).filter(pk=case_id).exists():
+        raise Case.DoesNotExist("No case matches the given query.")
     case = Case.objects.select_for_update().get(pk=case_id)
     if case.status == CaseStatus.CLOSED:
         raise TransitionNotAllowed(_("The case is already closed."))
@@ -73,7 +107,11 @@ def _may_decide(user, case: Case) -> bool:
 
 @transaction.atomic
 def case_closure_decide(*, request_id: int, by, approve: bool, comment: str = "") -> ClosureRequest:
+    """Approve or reject a pending request. A request on a case ``by`` may not see as
+    staff raises ``ClosureRequest.DoesNotExist``, as a missing one does."""
     request = ClosureRequest.objects.select_for_update().select_related("case").get(pk=request_id)
+    if not _cases_staff_see(by).filter(pk=request.case_id).exists():
+        raise ClosureRequest.DoesNotExist("No closure request matches the given query.")
     case = Case.objects.select_for_update().get(pk=request.case_id)
     if request.status != ClosureRequestStatus.PENDING:
         raise TransitionNotAllowed(_("This closure request has already been decided."))
@@ -101,13 +139,26 @@ def _close(case: Case, *, by, request: ClosureRequest) -> None:
     case.status = CaseStatus.CLOSED
     case.closed_on = max(today, case.opened_on)
     case.full_clean()
-    case.save()
+    with acting_as(by):
+        case.save()
+        _referrals_end(case, on=today)
     Enrolment.objects.filter(case=case, status=EnrolmentStatus.ACTIVE).update(
         status=EnrolmentStatus.COMPLETED, ended_on=case.closed_on
     )
     CaseStatusChange.objects.create(
         case=case, from_status=previous, to_status=CaseStatus.CLOSED, by=by, note=request.reason, closure_request=request
     )
+
+
+def _referrals_end(case: Case, *, on) -> None:
+    """End the case's open referrals, one audited save each (not a bulk update), so the
+    agencies lose access on their next request and the trail says who ended them."""
+    referrals = Referral.objects.select_for_update().filter(case=case, status__in=REFERRAL_END_ON_CLOSURE)
+    for referral in referrals.order_by("pk"):
+        referral.status = REFERRAL_END_ON_CLOSURE[referral.status]
+        if referral.status == ReferralStatus.COMPLETED and referral.responded_on is None:
+            referral.responded_on = max(on, referral.referred_on)
+        referral.save(update_fields=["status", "responded_on", "updated_at"])
 
 
 @transaction.atomic

@@ -26,17 +26,30 @@ def referrals_granting_access(*, agency_ids: list[int], day: datetime.date | Non
 
 
 def _staff_case_filter(user) -> Q | None:
-    """Cases a caseworker or supervisor may see: their programmes' and those assigned to them."""
+    """Cases a caseworker or supervisor may see: those enrolled in their programmes, and
+    those assigned to them that are not enrolled anywhere yet. None for a user who holds
+    no programme membership: being named a case's caseworker alone gives no access.
+
+    A case assigned to the user and enrolled in one of their programmes is already
+    theirs through the enrolment, so the assignment only adds the cases not enrolled
+    anywhere; an assignment to a case of another programme gives nothing. The role is
+    read once here, so removing a membership ends access on the next request.
+    """
     if not user.is_authenticated or not user.is_active:
         return None
-    allowed = Q(caseworker=user)
     programme_ids = programme_ids_for(user)
-    if programme_ids:
-        from programmes.models import Enrolment
+    if not programme_ids:
+        return None
+    from programmes.models import Enrolment
 
-        allowed |= Q(id__in=Enrolment.objects.filter(programme_id__in=programme_ids).values("case_id"))
+    enrolled_here = Q(id__in=Enrolment.objects.filter(programme_id__in=programme_ids).values("case_id"))
+    # The cases assigned to the user (the caseworker index) less those of them enrolled
+    # somewhere: a small set, computed once, not a subquery per case.
+    assigned_not_enrolled = Q(caseworker=user) & ~Q(
+        id__in=Enrolment.objects.filter(case__caseworker=user).values("case_id")
+    )
     # An archived case (an administrator's deletion) is seen by administrators only.
-    return allowed & Q(archived_at__isnull=True)
+    return (enrolled_here | assigned_not_enrolled) & Q(archived_at__isnull=True)
 
 
 def _partner_case_filter(user) -> Q | None:

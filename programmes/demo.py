@@ -131,6 +131,14 @@ DEMO_TOTP_DEVICE_NAME = "Demo authenticator (demo key)"
 
 MAX_FOLLOW_UPS_PER_STAGE = 6
 
+# What the partner agency is asked to do for a referred child, and the note it reads.
+REFERRAL_PURPOSES = [
+    (ConsentPurpose.PSYCHOSOCIAL, "Psychosocial support for a child (demo)."),
+    (ConsentPurpose.SCHOOLING, "Help with school enrolment and language support (demo)."),
+    (ConsentPurpose.DOCUMENTS, "Help with a birth certificate issued abroad (demo)."),
+    (ConsentPurpose.GENERAL, "Support across the rehabilitation plan (demo)."),
+]
+
 
 @dataclass
 class DemoResult:
@@ -608,6 +616,9 @@ class _Builder:
     # --- consent, referrals, notes ----------------------------------------------------
 
     def sharing(self) -> None:
+        """Consents and referrals of northern children to the partner agency, for several
+        purposes and in every answer: the partner sees the stages an accepted referral's
+        purpose covers, the case alone while it is pending, nothing once it is over."""
         rng = self.rng
         consents, referrals, notes = [], [], []
         partner_agency = self.agency["childrens-fund"]
@@ -621,10 +632,11 @@ class _Builder:
             if not (child and spec["programme"] is self.north) or rng.random() > 0.4:
                 continue
             withdrawn = rng.random() < 0.1
+            purpose, note = rng.choices(REFERRAL_PURPOSES, weights=[50, 25, 15, 10])[0]
             consent = Consent(
                 person=person,
                 agency=partner_agency,
-                purpose=ConsentPurpose.PSYCHOSOCIAL,
+                purpose=purpose,
                 given_by=ConsentGivenBy.GUARDIAN,
                 guardian_name="Mother of the child (demo)",
                 given_on=case.arrival_date,
@@ -632,16 +644,21 @@ class _Builder:
                 recorded_by=spec["caseworker"],
             )
             consents.append(consent)
+            status = rng.choices(
+                [ReferralStatus.ACCEPTED, ReferralStatus.PENDING, ReferralStatus.COMPLETED, ReferralStatus.DECLINED],
+                weights=[55, 20, 15, 10],
+            )[0]
             referrals.append(
                 Referral(
                     case=case,
                     agency=partner_agency,
-                    purpose=ConsentPurpose.PSYCHOSOCIAL,
+                    purpose=purpose,
                     consent=consent,
-                    status=rng.choices([ReferralStatus.ACCEPTED, ReferralStatus.PENDING, ReferralStatus.DECLINED], weights=[70, 20, 10])[0],
+                    status=status,
                     referred_by=spec["caseworker"],
                     referred_on=case.arrival_date,
-                    note="Psychosocial support for a child (demo).",
+                    responded_on=None if status == ReferralStatus.PENDING else case.arrival_date,
+                    note=note,
                 )
             )
         Consent.objects.bulk_create(consents, batch_size=1000)

@@ -22,7 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from casework.models import validate_printable_text
+from casework.models import ConsentPurpose, validate_printable_text
 
 
 def validate_time_zone(value: str) -> None:
@@ -114,6 +114,32 @@ class StageKind(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+# What a referral for each purpose covers when a catalogue says nothing else: the
+# standard catalogue (fixtures/stage_catalogue.json) lists the same, stage type by
+# stage type. "All rehabilitation services" covers every kind.
+DEFAULT_REFERRAL_PURPOSES = {
+    StageKind.ACCOMMODATION: (ConsentPurpose.GENERAL,),
+    StageKind.PSYCHOLOGICAL: (ConsentPurpose.GENERAL, ConsentPurpose.PSYCHOSOCIAL, ConsentPurpose.HEALTH),
+    StageKind.SCHOOLING: (ConsentPurpose.GENERAL, ConsentPurpose.SCHOOLING),
+    StageKind.DOCUMENTS: (ConsentPurpose.GENERAL, ConsentPurpose.DOCUMENTS),
+    StageKind.HOUSING: (ConsentPurpose.GENERAL, ConsentPurpose.HOUSING),
+    StageKind.EMPLOYMENT: (ConsentPurpose.GENERAL, ConsentPurpose.EMPLOYMENT),
+    StageKind.OTHER: (ConsentPurpose.GENERAL,),
+}
+
+
+def validate_referral_purposes(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError(_("List the referral purposes, e.g. [\"general\", \"schooling\"]."))
+    unknown = sorted(set(value) - set(ConsentPurpose.values))
+    if unknown:
+        raise ValidationError(
+            _("Unknown referral purpose: %(purposes)s."), params={"purposes": ", ".join(unknown)}
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError(_("Each referral purpose is listed once."))
+
+
 class AppliesTo(models.TextChoices):
     EVERYONE = "everyone", _("Everyone")
     ADULTS = "adults", _("Adults only (18 and over)")
@@ -147,6 +173,15 @@ class StageType(models.Model):
     min_age_years = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("Inclusive, at arrival."))
     max_age_years = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("Inclusive, at arrival."))
     is_active = models.BooleanField(default=True)
+    referral_purposes = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_referral_purposes],
+        help_text=_(
+            "The referral purposes that cover this stage: a partner agency referred for one of them "
+            "sees and works on this stage, once it has accepted the referral. Empty: no partner does."
+        ),
+    )
 
     class Meta:
         ordering = ["programme", "position", "code"]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from collections import defaultdict
 
-from casework.models import AgencyKind
+from django.db.models import F, Q, QuerySet
+
+from casework.models import AgencyKind, ReferralStatus
 from casework.roles import is_administrator, programme_ids_for
-from casework.selectors import case_visible_to, partner_agencies_of, referrals_granting_access, staff_cases_of
+from casework.selectors import partner_agencies_of, referrals_granting_access, staff_cases_of
 from programmes.models import Enrolment, FollowUp, Programme, StageKind, StageRecord, StageType
 
-# What a specialised agency works on: a school sees schooling, not psychology.
-# Agencies of other kinds (UN agencies, the Red Cross, NGOs) work across
-# stages and see every stage of a case referred to them.
+# What a specialised agency works on: a school sees schooling, not psychology, even
+# under a referral for "all rehabilitation services". Agencies of other kinds (UN
+# agencies, the Red Cross, NGOs) see whatever their referrals' purposes cover
+# (``StageType.referral_purposes``, from the catalogue).
 AGENCY_STAGE_KINDS = {
     AgencyKind.SCHOOL: (StageKind.SCHOOLING,),
     AgencyKind.HEALTH: (StageKind.PSYCHOLOGICAL,),
@@ -33,22 +36,67 @@ def stage_type_visible_to(user) -> QuerySet[StageType]:
 
 
 def enrolment_visible_to(user) -> QuerySet[Enrolment]:
+    """Staff see the enrolments of their cases; a partner only those holding a stage it
+    works on (none while its referral is pending)."""
     if is_administrator(user):
         return Enrolment.objects.all()
-    return Enrolment.objects.filter(case__in=case_visible_to(user).values("id"))
+    allowed = Q(pk__in=[])
+    staff_cases = staff_cases_of(user)
+    if staff_cases is not None:
+        allowed |= Q(case_id__in=staff_cases.values("id"))
+    agencies = partner_agencies_of(user)
+    if agencies:
+        allowed |= Q(id__in=StageRecord.objects.filter(_partner_stage_filter(agencies)).values("enrolment_id"))
+    return Enrolment.objects.filter(allowed)
 
 
-def _partner_stage_filter(agency_id: int, kind: str) -> Q:
-    """Stages one agency may see: of a case referred to it as a whole, or the one stage
-    referred; in both cases only stages of the kinds the agency works on."""
-    referrals = referrals_granting_access(agency_ids=[agency_id])
-    allowed = Q(enrolment__case_id__in=referrals.filter(stage__isnull=True).values("case_id")) | Q(
-        id__in=referrals.filter(stage__isnull=False).values("stage_id")
+def _stage_types_by_purpose() -> dict[str, list[tuple[int, str]]]:
+    """For each referral purpose, the (id, kind) of the stage types that cover it.
+
+    The catalogues decide (``StageType.referral_purposes``); stage types are few, so
+    they are read in one small query rather than joined into every stage scan.
+    """
+    covered: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for stage_type_id, kind, purposes in StageType.objects.values_list("id", "kind", "referral_purposes"):
+        for purpose in purposes or ():
+            covered[purpose].append((stage_type_id, kind))
+    return covered
+
+
+def _partner_stage_filter(agencies: list[tuple[int, str]]) -> Q:
+    """Stages a partner may see and act on: for each referral its agencies have
+    accepted (and that still grants access), the stages its purpose covers, of the
+    case referred as a whole or the one stage referred; and of those only the kinds
+    the agency works on. A pending referral shows no stage: the agency has not taken
+    the work on yet.
+    """
+    referral = "enrolment__case__referrals__"
+    covers = Q(pk__in=[])
+    by_purpose = _stage_types_by_purpose()
+    for agency_id, agency_kind in agencies:
+        kinds = AGENCY_STAGE_KINDS.get(agency_kind)
+        # Purposes that cover the same stage types make one condition.
+        purposes_by_stage_types: dict[tuple[int, ...], list[str]] = defaultdict(list)
+        for purpose, stage_types in sorted(by_purpose.items()):
+            stage_type_ids = tuple(sorted(pk for pk, kind in stage_types if not kinds or kind in kinds))
+            if stage_type_ids:
+                purposes_by_stage_types[stage_type_ids].append(purpose)
+        for stage_type_ids, purposes in purposes_by_stage_types.items():
+            covers |= Q(
+                **{f"{referral}agency_id": agency_id, f"{referral}purpose__in": purposes},
+                stage_type_id__in=stage_type_ids,
+            )
+    accepted = referrals_granting_access(agency_ids=[agency_id for agency_id, _kind in agencies]).filter(
+        status=ReferralStatus.ACCEPTED
     )
-    kinds = AGENCY_STAGE_KINDS.get(kind)
-    if kinds:
-        allowed &= Q(stage_type__kind__in=kinds)
-    return allowed
+    # One filter() call: every condition on the referral applies to the same referral
+    # row (one join), so the subquery is the stages of the agency's accepted referrals.
+    stage_ids = StageRecord.objects.filter(
+        covers,
+        Q(**{f"{referral}stage__isnull": True}) | Q(**{f"{referral}stage": F("pk")}),
+        **{f"{referral}in": accepted},
+    ).values("id")
+    return Q(id__in=stage_ids)
 
 
 def stage_visible_to(user) -> QuerySet[StageRecord]:
@@ -58,8 +106,9 @@ def stage_visible_to(user) -> QuerySet[StageRecord]:
     staff_cases = staff_cases_of(user)
     if staff_cases is not None:
         allowed |= Q(enrolment__case_id__in=staff_cases.values("id"))
-    for agency_id, kind in partner_agencies_of(user):
-        allowed |= _partner_stage_filter(agency_id, kind)
+    agencies = partner_agencies_of(user)
+    if agencies:
+        allowed |= _partner_stage_filter(agencies)
     return StageRecord.objects.filter(allowed)
 
 

@@ -23,7 +23,14 @@ STANDARD_CATALOGUE = Path(settings.BASE_DIR) / "fixtures" / "stage_catalogue.jso
 
 
 def stage_catalogue_install(*, programme: Programme, path: Path = STANDARD_CATALOGUE) -> list[StageType]:
-    """Create or update the programme's stage types from a catalogue file (idempotent)."""
+    """Create or update the programme's stage types from a catalogue file (idempotent).
+
+    An entry's ``referral_purposes`` says which referrals cover the stage (what a
+    partner agency may see and do); a new stage type whose entry does not say gets
+    the standard ones of its kind, an existing one keeps its own.
+    """
+    from programmes.models import DEFAULT_REFERRAL_PURPOSES
+
     entries = json.loads(Path(path).read_text(encoding="utf-8"))
     installed = []
     with transaction.atomic():
@@ -33,6 +40,8 @@ def stage_catalogue_install(*, programme: Programme, path: Path = STANDARD_CATAL
             stage_type = StageType.objects.filter(programme=programme, code=code).first() or StageType(
                 programme=programme, code=code
             )
+            if stage_type._state.adding and "referral_purposes" not in entry:
+                entry["referral_purposes"] = list(DEFAULT_REFERRAL_PURPOSES.get(entry.get("kind"), ()))
             for field, value in entry.items():
                 setattr(stage_type, field, value)
             stage_type.full_clean()

@@ -12,8 +12,8 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from casework.models import CaseNote, Family, FamilyMembership, LegalStatus, PersonIdentifier, PersonName
-from programmes.models import FollowUp
+from casework.models import CaseNote, Family, FamilyMembership, LegalStatus, PersonIdentifier, PersonName, ReferralStatus
+from programmes.models import FollowUp, StageKind
 from tests import factories as f
 
 # Strings that must never reach a partner agency.
@@ -91,9 +91,11 @@ def world(programme, other_programme, caseworker, other_caseworker, supervisor, 
     case.save()
     CaseNote.objects.create(case=case, author=caseworker, body=NOTE_BODY)
 
-    stage = case.enrolments.get().stages.order_by("stage_type__position").first()
+    # The partner's referral is for psychosocial support and accepted: it works on the
+    # psychological stage (the one its purpose covers) and on nothing else.
+    stage = case.enrolments.get().stages.get(stage_type__kind=StageKind.PSYCHOLOGICAL)
     follow_up = FollowUp.objects.create(stage=stage, kind="visit", due_date=timezone.localdate(), assignee=caseworker)
-    referral = f.ReferralFactory(case=case, agency=agency, referred_by=caseworker)
+    referral = f.ReferralFactory(case=case, agency=agency, referred_by=caseworker, status=ReferralStatus.ACCEPTED)
 
     # A partner whose referral of the same case lost its consent.
     revoked_agency = f.AgencyFactory(code="revoked-agency")

@@ -67,9 +67,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("referral-list", "GET"): LIST,
     ("referral-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
     ("referral-changes", "GET"): LIST,
-    ("referral-accept", "POST"): row("401 404 404 404 200 403 403 403"),
-    ("referral-decline", "POST"): row("401 404 404 404 200 403 403 403"),
-    ("referral-complete", "POST"): row("401 404 404 404 409 409 409 409"),
+    # The world's referral is accepted: it can be completed, no longer answered.
+    ("referral-accept", "POST"): row("401 404 404 404 409 403 403 403"),
+    ("referral-decline", "POST"): row("401 404 404 404 409 403 403 403"),
+    ("referral-complete", "POST"): row("401 404 404 404 200 200 200 200"),
     ("programme-list", "GET"): LIST,
     ("programme-list", "POST"): ADMIN_ONLY_CREATE,
     ("programme-detail", "GET"): SEEN_BY_STAFF,

@@ -66,6 +66,8 @@ def test_refused_transition_answers_409(world):
 
 
 def test_referral_answers_follow_their_table(world):
+    world.referral.status = ReferralStatus.PENDING
+    world.referral.save()
     client = world.client("partner")
     url = detail("referral-detail", world.referral)
     assert client.post(url + "accept/").status_code == 200
@@ -224,7 +226,7 @@ def test_a_school_sees_schooling_not_psychology(programme, caseworker, db):
     child = f.PersonFactory(date_of_birth=f.born_years_ago(9))
     case = f.CaseFactory(person=child, caseworker=caseworker)
     f.enrol(case, programme, by=caseworker)
-    f.ReferralFactory(case=case, agency=school, purpose="schooling", referred_by=caseworker)
+    f.ReferralFactory(case=case, agency=school, purpose="schooling", referred_by=caseworker, status=ReferralStatus.ACCEPTED)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(teacher)[1]}")
     kinds = {stage["stage_type"]["kind"] for stage in client.get(reverse("stage-list")).json()["results"]}
