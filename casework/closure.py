@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.context import acting_as
-from casework.errors import TransitionNotAllowed
+from casework.errors import NotVisible, TransitionNotAllowed
 from casework.models import (
     Case,
     CaseStatus,
@@ -70,9 +70,9 @@ def _local_today(case: Case):
 @transaction.atomic
 def case_closure_request(*, case_id: int, by, reason: str) -> ClosureRequest:
     """File a request to close a case. A case ``by`` may not see as staff raises
-    ``Case.DoesNotExist``, as a missing one does: nothing is created or sent."""
+    ``NotVisible``, answered as a missing one (404): nothing is created or sent."""
     if not _cases_staff_see(by).filter(pk=case_id).exists():
-        raise Case.DoesNotExist("No case matches the given query.")
+        raise NotVisible()
     case = Case.objects.select_for_update().get(pk=case_id)
     if case.status == CaseStatus.CLOSED:
         raise TransitionNotAllowed(_("The case is already closed."))
@@ -108,10 +108,10 @@ def _may_decide(user, case: Case) -> bool:
 @transaction.atomic
 def case_closure_decide(*, request_id: int, by, approve: bool, comment: str = "") -> ClosureRequest:
     """Approve or reject a pending request. A request on a case ``by`` may not see as
-    staff raises ``ClosureRequest.DoesNotExist``, as a missing one does."""
+    staff raises ``NotVisible``, answered as a missing one (404)."""
     request = ClosureRequest.objects.select_for_update().select_related("case").get(pk=request_id)
     if not _cases_staff_see(by).filter(pk=request.case_id).exists():
-        raise ClosureRequest.DoesNotExist("No closure request matches the given query.")
+        raise NotVisible()
     case = Case.objects.select_for_update().get(pk=request.case_id)
     if request.status != ClosureRequestStatus.PENDING:
         raise TransitionNotAllowed(_("This closure request has already been decided."))

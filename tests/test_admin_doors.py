@@ -320,7 +320,7 @@ def test_refused_admin_change_page_is_audited_without_personal_data(client, othe
     assert north_case.reference not in entry.object_repr
 
 
-@pytest.mark.xfail(strict=True, reason="the selectors' caseworker rule lands with the partner-scope change")
+
 def test_removed_membership_ends_admin_access_on_the_next_request(client, caseworker, case):
     login(client, caseworker)
     url = reverse("admin:casework_case_change", args=[case.pk])

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from casework import closure
-from casework.errors import TransitionNotAllowed
+from casework.errors import NotVisible, TransitionNotAllowed
 from casework.models import CaseStatus, ClosureRequest, ClosureRequestStatus
 from notifications.models import Notification, NotificationKind
 from programmes.models import EnrolmentStatus, ProgrammeMembershipRole
@@ -58,7 +58,7 @@ def test_only_another_supervisor_of_the_programme_decides(request_, caseworker, 
     else:
         user = f.add_member(programme, caseworker, ProgrammeMembershipRole.SUPERVISOR)
     # A supervisor of another programme does not see the case: to them the request does not exist.
-    refusal = ClosureRequest.DoesNotExist if who == "other_supervisor" else TransitionNotAllowed
+    refusal = NotVisible if who == "other_supervisor" else TransitionNotAllowed
     with pytest.raises(refusal):
         closure.case_closure_decide(request_id=request_.pk, by=user, approve=True)
     request_.refresh_from_db()

@@ -4,6 +4,8 @@ case may ask for or decide its closure."""
 from __future__ import annotations
 
 import pytest
+
+from casework.errors import NotVisible
 from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
@@ -76,7 +78,7 @@ def test_a_rejected_closure_leaves_the_referrals_as_they_were(world):
 
 @pytest.mark.parametrize("role", ["other_caseworker", "partner", "partner_without_referral"])
 def test_a_closure_request_on_a_case_the_user_may_not_see_is_refused(world, role):
-    with pytest.raises(Case.DoesNotExist):
+    with pytest.raises(NotVisible):
         closure.case_closure_request(case_id=world.case.pk, by=world.users[role], reason="Moved away (test).")
     assert not ClosureRequest.objects.exists()
     assert not Notification.objects.exists()
@@ -100,9 +102,9 @@ def test_a_closure_decision_by_a_supervisor_who_may_not_see_the_case_is_refused(
     request = closure.case_closure_request(case_id=world.case.pk, by=world.users["caseworker"], reason="Test.")
     outsider = f.add_member(world.case.enrolments.get().programme, f.UserFactory(), "supervisor")
     Case.objects.filter(pk=world.case.pk).update(archived_at="2026-01-01T00:00:00Z")
-    with pytest.raises(ClosureRequest.DoesNotExist):
+    with pytest.raises(NotVisible):
         closure.case_closure_decide(request_id=request.pk, by=outsider, approve=True)
-    with pytest.raises(ClosureRequest.DoesNotExist):
+    with pytest.raises(NotVisible):
         closure.case_closure_decide(request_id=request.pk, by=world.users["other_caseworker"], approve=True)
     request.refresh_from_db()
     assert request.status == "pending"
