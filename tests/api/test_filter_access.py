@@ -7,8 +7,12 @@ and every declared one is tried for every role against the serializers' ``Meta.a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import django_filters
 import pytest
+import yaml
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 from django_filters import MultipleChoiceFilter
@@ -32,6 +36,7 @@ ACTORS = {
     "partner": ApiRole.PARTNER,
 }
 
+SCHEMA_FILE = Path(settings.BASE_DIR) / "docs" / "openapi.yaml"
 VIEWSETS = {basename: viewset for _, viewset, basename in router.registry}
 
 
@@ -214,3 +219,21 @@ def test_a_filter_without_a_declaration_cannot_be_defined():
                 model = Case
                 fields = ["status", "risk_level"]
                 reveals = {"status": "status"}
+
+
+def test_the_schema_says_which_roles_may_use_each_filter():
+    from config.api_schema import roles_that_may_read
+
+    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    parameters = {p["name"]: p for p in schema["paths"]["/api/v1/cases/"]["get"]["parameters"]}
+    staff = ["administrator", "supervisor", "caseworker"]
+    for name in ("risk_level", "family", "caseworker", "operation"):
+        assert parameters[name]["x-roles"] == staff
+        assert "Only for: administrator, supervisor, caseworker" in parameters[name]["description"]
+    assert "x-roles" not in parameters["status"]
+    assert parameters["ordering"]["x-roles"] == {"opened_on": staff}
+    follow_ups = {p["name"]: p for p in schema["paths"]["/api/v1/follow-ups/"]["get"]["parameters"]}
+    assert follow_ups["assignee"]["x-roles"] == staff
+    # The schema's table and the runtime check read the same declarations.
+    viewset = VIEWSETS["stage"]
+    assert roles_that_may_read(viewset(), viewset.filterset_class.Meta.reveals["caseworker"]) == staff
