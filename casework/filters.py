@@ -37,8 +37,10 @@ from casework.models import (
     RiskLevel,
     Sex,
 )
+from casework.selectors import referral_visible_to
 from config.api_policies import RoleAwareFilterSet, field_of
 from programmes.api.serializers import EnrolmentSerializer, StageSerializer
+from programmes.selectors import stage_visible_to
 
 MAX_ID = 2**63 - 1
 
@@ -227,14 +229,18 @@ class CaseFilterSet(RoleAwareFilterSet):
             "updated_since": "updated_at",
         }
 
+    # Both look only at the rows the caller may see itself: a partner must not learn
+    # that its case is referred to another agency, or that a stage hidden from it is late.
     def filter_agency(self, queryset, name, value):
-        referrals = Referral.objects.filter(agency_id=value, status__in=ACTIVE_REFERRAL_STATUSES, case_id=OuterRef("pk"))
+        referrals = referral_visible_to(self.request.user).filter(
+            agency_id=value, status__in=ACTIVE_REFERRAL_STATUSES, case_id=OuterRef("pk")
+        )
         return queryset.filter(Exists(referrals))
 
     def filter_overdue(self, queryset, name, value):
-        from programmes.models import OPEN_STAGE_STATUSES, StageRecord
+        from programmes.models import OPEN_STAGE_STATUSES
 
-        overdue = StageRecord.objects.filter(
+        overdue = stage_visible_to(self.request.user).filter(
             enrolment__case_id=OuterRef("pk"), status__in=OPEN_STAGE_STATUSES, due_date__lt=timezone.localdate()
         )
         return queryset.filter(Exists(overdue)) if value else queryset.exclude(Exists(overdue))

@@ -7,6 +7,7 @@ and every declared one is tried for every role against the serializers' ``Meta.a
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import django_filters
@@ -16,6 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 from django_filters import MultipleChoiceFilter
+from knox.models import AuthToken
+from rest_framework.test import APIClient
 
 from casework.models import Case, RiskLevel
 from config.api import router
@@ -237,3 +240,34 @@ def test_the_schema_says_which_roles_may_use_each_filter():
     # The schema's table and the runtime check read the same declarations.
     viewset = VIEWSETS["stage"]
     assert roles_that_may_read(viewset(), viewset.filterset_class.Meta.reveals["caseworker"]) == staff
+
+
+def test_partner_cannot_learn_other_agencies_referrals_through_filter(world):
+    # The case is also referred to another agency, whose referral the partner cannot see.
+    other_agency = f.AgencyFactory(code="another-agency")
+    f.ReferralFactory(case=world.case, agency=other_agency, referred_by=world.users["caseworker"])
+    client = world.client("partner")
+    assert client.get(reverse("case-list"), {"agency": other_agency.pk}).json()["count"] == 0
+    assert client.get(reverse("case-list"), {"agency": world.agency.pk}).json()["count"] == 1
+    # Staff see both referrals, so both filters find the case.
+    staff = world.client("caseworker")
+    assert staff.get(reverse("case-list"), {"agency": other_agency.pk}).json()["count"] == 1
+
+
+def test_school_cannot_learn_hidden_stages_are_late_through_filter(programme, caseworker):
+    school = f.AgencyFactory(code="school-9", kind="school")
+    teacher = f.UserFactory(username="teacher", is_staff=False)
+    school.members.add(teacher)
+    case = f.CaseFactory(person=f.PersonFactory(date_of_birth=f.born_years_ago(9)), caseworker=caseworker)
+    f.enrol(case, programme, by=caseworker)
+    f.ReferralFactory(case=case, agency=school, purpose="schooling", referred_by=caseworker)
+    stages = case.enrolments.get().stages
+    stages.exclude(stage_type__kind="schooling").update(planned_start=datetime.date(2000, 1, 1), due_date=datetime.date(2000, 2, 1))
+    stages.filter(stage_type__kind="schooling").update(due_date=datetime.date(2999, 1, 1))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(teacher)[1]}")
+    assert client.get(reverse("case-list"), {"overdue": "true"}).json()["count"] == 0
+    assert client.get(reverse("case-list"), {"overdue": "false"}).json()["count"] == 1
+    staff = APIClient()
+    staff.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(caseworker)[1]}")
+    assert staff.get(reverse("case-list"), {"overdue": "true"}).json()["count"] == 1
