@@ -3,6 +3,10 @@
 Filters by related ids take the id without checking that the row exists, so
 a filter never reveals whether someone else's programme or caseworker exists;
 the queryset they narrow is already scoped by the selectors.
+
+Each filterset declares in ``Meta.reveals`` which serializer fields each filter
+reveals: a role may use only the filters on fields it may read (see
+``config.api_policies.RoleAwareFilterSet``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from casework.api.serializers import CaseSerializer, PersonSerializer, ReferralSerializer
 from casework.models import (
     ACTIVE_REFERRAL_STATUSES,
     Agency,
@@ -32,6 +37,10 @@ from casework.models import (
     RiskLevel,
     Sex,
 )
+from casework.selectors import referral_visible_to
+from config.api_policies import RoleAwareFilterSet, field_of
+from programmes.api.serializers import EnrolmentSerializer, StageSerializer
+from programmes.selectors import stage_visible_to
 
 MAX_ID = 2**63 - 1
 
@@ -136,7 +145,7 @@ def _in_programme(case_field: str):
     return method
 
 
-class PersonFilterSet(django_filters.FilterSet):
+class PersonFilterSet(RoleAwareFilterSet):
     sex = django_filters.ChoiceFilter(choices=Sex.choices)
     age_band = AgeBandFilter(birth_field="date_of_birth")
     programme = IdFilter(method="filter_programme", label="Has a case enrolled in this programme (id)")
@@ -146,6 +155,14 @@ class PersonFilterSet(django_filters.FilterSet):
     class Meta:
         model = Person
         fields = ["sex", "age_band", "programme", "operation", "updated_since"]
+        reveals = {
+            "sex": "sex",
+            "age_band": "date_of_birth",
+            # The person's case is enrolled there: its enrolments say so.
+            "programme": field_of(EnrolmentSerializer, "programme"),
+            "operation": field_of(CaseSerializer, "operation"),
+            "updated_since": "updated_at",
+        }
 
     def filter_programme(self, queryset, name, value):
         from programmes.models import Enrolment
@@ -158,16 +175,17 @@ class PersonFilterSet(django_filters.FilterSet):
         return queryset.filter(Exists(Case.objects.filter(operation_id=value, person_id=OuterRef("pk"))))
 
 
-class FamilyFilterSet(django_filters.FilterSet):
+class FamilyFilterSet(RoleAwareFilterSet):
     operation = IdFilter(field_name="operation_id")
     updated_since = UpdatedSinceFilter()
 
     class Meta:
         model = Family
         fields = ["operation", "updated_since"]
+        reveals = {"operation": "operation", "updated_since": "updated_at"}
 
 
-class CaseFilterSet(django_filters.FilterSet):
+class CaseFilterSet(RoleAwareFilterSet):
     q = django_filters.CharFilter(
         field_name="reference", lookup_expr="istartswith", max_length=40, label="Case reference starts with"
     )
@@ -197,21 +215,38 @@ class CaseFilterSet(django_filters.FilterSet):
             "overdue",
             "updated_since",
         ]
+        reveals = {
+            "q": "reference",
+            "status": "status",
+            "risk_level": "risk_level",
+            "programme": field_of(EnrolmentSerializer, "programme"),
+            "caseworker": "caseworker",
+            "agency": field_of(ReferralSerializer, "agency"),
+            "operation": "operation",
+            "family": "family",
+            "age_band": field_of(PersonSerializer, "date_of_birth"),
+            "overdue": field_of(StageSerializer, "is_overdue"),
+            "updated_since": "updated_at",
+        }
 
+    # Both look only at the rows the caller may see itself: a partner must not learn
+    # that its case is referred to another agency, or that a stage hidden from it is late.
     def filter_agency(self, queryset, name, value):
-        referrals = Referral.objects.filter(agency_id=value, status__in=ACTIVE_REFERRAL_STATUSES, case_id=OuterRef("pk"))
+        referrals = referral_visible_to(self.request.user).filter(
+            agency_id=value, status__in=ACTIVE_REFERRAL_STATUSES, case_id=OuterRef("pk")
+        )
         return queryset.filter(Exists(referrals))
 
     def filter_overdue(self, queryset, name, value):
-        from programmes.models import OPEN_STAGE_STATUSES, StageRecord
+        from programmes.models import OPEN_STAGE_STATUSES
 
-        overdue = StageRecord.objects.filter(
+        overdue = stage_visible_to(self.request.user).filter(
             enrolment__case_id=OuterRef("pk"), status__in=OPEN_STAGE_STATUSES, due_date__lt=timezone.localdate()
         )
         return queryset.filter(Exists(overdue)) if value else queryset.exclude(Exists(overdue))
 
 
-class ReferralFilterSet(django_filters.FilterSet):
+class ReferralFilterSet(RoleAwareFilterSet):
     status = django_filters.ChoiceFilter(choices=ReferralStatus.choices)
     purpose = django_filters.ChoiceFilter(choices=ConsentPurpose.choices)
     agency = IdFilter(field_name="agency_id")
@@ -222,12 +257,21 @@ class ReferralFilterSet(django_filters.FilterSet):
     class Meta:
         model = Referral
         fields = ["status", "purpose", "agency", "case", "stage", "updated_since"]
+        reveals = {
+            "status": "status",
+            "purpose": "purpose",
+            "agency": "agency",
+            "case": "case",
+            "stage": "stage",
+            "updated_since": "updated_at",
+        }
 
 
-class AgencyFilterSet(django_filters.FilterSet):
+class AgencyFilterSet(RoleAwareFilterSet):
     kind = django_filters.ChoiceFilter(choices=AgencyKind.choices)
     is_active = django_filters.BooleanFilter()
 
     class Meta:
         model = Agency
         fields = ["kind", "is_active"]
+        reveals = {"kind": "kind", "is_active": "is_active"}

@@ -1,5 +1,6 @@
 """How the API describes itself (drf-spectacular): error answers on every operation,
-the token scheme, and each resource's field access by role."""
+the token scheme, each resource's field access by role, and the roles that may use
+each filter and ordering key."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from drf_spectacular.plumbing import build_mock_request
 from rest_framework import serializers
 
 from config.api_base import ALL, ApiRole
+from config.api_policies import FieldOf, RoleAwareFilterSet, StableOrderingFilter, revealed_fields
 
 
 def mock_request(method, path, view, original_request, **kwargs):
@@ -82,6 +84,33 @@ class AutoSchema(SpectacularAutoSchema):
         if schema.get("format") == "int64" and -(2**31) <= schema["minimum"] and schema["maximum"] < 2**31:
             del schema["format"]
 
+    def _get_filter_parameters(self):
+        # Filters and ordering keys that only some roles may use say which: the others get 400.
+        parameters = super()._get_filter_parameters()
+        filterset = getattr(self.view, "filterset_class", None)
+        if filterset is None or not issubclass(filterset, RoleAwareFilterSet):
+            return parameters
+        for parameter in parameters:
+            name = parameter.get("name")
+            if name in filterset.Meta.reveals:
+                roles = roles_that_may_read(self.view, filterset.Meta.reveals[name])
+                if len(roles) < len(ApiRole):
+                    parameter["x-roles"] = roles
+                    _append(parameter, f"Only for: {_roles_text(roles)} (others get 400).")
+            elif name == StableOrderingFilter.ordering_param and getattr(self.view, "ordering_fields", None):
+                restricted = {
+                    key: roles
+                    for key in self.view.ordering_fields
+                    if len(roles := roles_that_may_read(self.view, StableOrderingFilter.reveals(self.view, key)))
+                    < len(ApiRole)
+                }
+                if restricted:
+                    parameter["x-roles"] = restricted
+                    _append(parameter, "Keys only some roles may use (others get 400): " + "; ".join(
+                        f"{key} ({_roles_text(roles)})" for key, roles in restricted.items()
+                    ) + ".")
+        return parameters
+
     def _error_codes(self) -> list[str]:
         codes = ["400", "401", "403", "404", "429"]
         if self.method in ("POST", "PUT", "PATCH"):
@@ -127,6 +156,27 @@ class AutoSchema(SpectacularAutoSchema):
                 ),
             ]
         return parameters
+
+
+def roles_that_may_read(view, declaration) -> list[str]:
+    """The roles whose ``Meta.access`` lets them read every field a filter or ordering key reveals."""
+    own = view.get_serializer_class()
+    fields = [(ref.serializer, ref.field) if isinstance(ref, FieldOf) else (own, ref) for ref in revealed_fields(declaration)]
+    roles = []
+    for role in ApiRole:
+        reads = [serializer.access_for(role).read for serializer, _ in fields]
+        if all(read == ALL or field in read for read, (_, field) in zip(reads, fields)):
+            roles.append(role.value)
+    return roles
+
+
+def _roles_text(roles: list[str]) -> str:
+    return ", ".join(roles) if roles else "no role"
+
+
+def _append(parameter: dict, text: str) -> None:
+    description = (parameter.get("description") or "").rstrip()
+    parameter["description"] = f"{description}\n\n{text}" if description else text
 
 
 class TokenScheme(OpenApiAuthenticationExtension):

@@ -1,4 +1,8 @@
-"""FilterSets for the programmes API: enrolments, stages, follow-ups, stage types."""
+"""FilterSets for the programmes API: enrolments, stages, follow-ups, stage types, programmes.
+
+As in ``casework.filters``, ``Meta.reveals`` says which serializer fields each
+filter reveals, and a role may use only the filters on fields it may read.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,17 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
+from casework.api.serializers import CaseSerializer, PersonSerializer
 from casework.filters import AgeBandFilter, BoundedDateFilter, IdFilter, UpdatedSinceFilter
+from config.api_policies import RoleAwareFilterSet, field_of
+from programmes.api.serializers import StageSerializer
 from programmes.models import (
     OPEN_STAGE_STATUSES,
     Enrolment,
     EnrolmentStatus,
     FollowUp,
     FollowUpKind,
+    Programme,
     StageKind,
     StageRecord,
     StageStatus,
@@ -20,16 +28,26 @@ from programmes.models import (
 )
 
 
-class StageTypeFilterSet(django_filters.FilterSet):
+class ProgrammeFilterSet(RoleAwareFilterSet):
+    """No filters: it checks the programmes' ordering keys like every other list's."""
+
+    class Meta:
+        model = Programme
+        fields = []
+        reveals = {}
+
+
+class StageTypeFilterSet(RoleAwareFilterSet):
     programme = IdFilter(field_name="programme_id")
     kind = django_filters.ChoiceFilter(choices=StageKind.choices)
 
     class Meta:
         model = StageType
         fields = ["programme", "kind"]
+        reveals = {"programme": "programme", "kind": "kind"}
 
 
-class EnrolmentFilterSet(django_filters.FilterSet):
+class EnrolmentFilterSet(RoleAwareFilterSet):
     programme = IdFilter(field_name="programme_id")
     case = IdFilter(field_name="case_id")
     status = django_filters.ChoiceFilter(choices=EnrolmentStatus.choices)
@@ -37,9 +55,10 @@ class EnrolmentFilterSet(django_filters.FilterSet):
     class Meta:
         model = Enrolment
         fields = ["programme", "case", "status"]
+        reveals = {"programme": "programme", "case": "case", "status": "status"}
 
 
-class StageFilterSet(django_filters.FilterSet):
+class StageFilterSet(RoleAwareFilterSet):
     programme = IdFilter(field_name="enrolment__programme_id")
     case = IdFilter(field_name="enrolment__case_id")
     stage_type = IdFilter(field_name="stage_type_id")
@@ -71,13 +90,28 @@ class StageFilterSet(django_filters.FilterSet):
             "age_band",
             "updated_since",
         ]
+        reveals = {
+            "programme": "programme",
+            "case": "case",
+            "stage_type": "stage_type",
+            "kind": "stage_type",
+            "status": "status",
+            "overdue": "is_overdue",
+            "due_after": "due_date",
+            "due_before": "due_date",
+            "caseworker": "responsible_user",
+            "agency": "responsible_agency",
+            "operation": field_of(CaseSerializer, "operation"),
+            "age_band": field_of(PersonSerializer, "date_of_birth"),
+            "updated_since": "updated_at",
+        }
 
     def filter_overdue(self, queryset, name, value):
         overdue = Q(status__in=OPEN_STAGE_STATUSES, due_date__lt=timezone.localdate())
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
 
-class FollowUpFilterSet(django_filters.FilterSet):
+class FollowUpFilterSet(RoleAwareFilterSet):
     programme = IdFilter(field_name="stage__enrolment__programme_id")
     stage = IdFilter(field_name="stage_id")
     stage_type = IdFilter(field_name="stage__stage_type_id")
@@ -103,6 +137,18 @@ class FollowUpFilterSet(django_filters.FilterSet):
             "due_before",
             "updated_since",
         ]
+        reveals = {
+            "programme": field_of(StageSerializer, "programme"),
+            "stage": "stage",
+            "stage_type": field_of(StageSerializer, "stage_type"),
+            "kind": "kind",
+            "assignee": "assignee",
+            "open": ("done_on", "cancelled_on"),
+            "overdue": "is_overdue",
+            "due_after": "due_date",
+            "due_before": "due_date",
+            "updated_since": "updated_at",
+        }
 
     def filter_open(self, queryset, name, value):
         is_open = Q(done_on__isnull=True, cancelled_on__isnull=True)

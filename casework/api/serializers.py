@@ -30,10 +30,26 @@ from programmes.api.serializers import StageSummarySerializer, stage_summary
 
 # What the API's viewsets attach to each row beside the model's fields, as plain
 # values in the output's shape (see casework.api.views): a person's names and
-# identifiers, a case's open stages.
+# identifiers, a case's open stages, and whether the caller may see the row's
+# sensitive details (casework.selectors.sensitive_person_visible_to and
+# sensitive_case_visible_to decide).
 NAME_LIST = "api_names"
 IDENTIFIER_LIST = "api_identifiers"
 CURRENT_STAGE_LIST = "api_current_stages"
+SENSITIVE_VISIBLE = "api_sensitive_visible"
+
+# Printed only for the rows whose sensitive details the caller may see.
+SENSITIVE_PERSON_FIELDS = ("former_names", "identifiers")
+SENSITIVE_CASE_FIELDS = ("legal_status",)
+
+
+def without_sensitive_fields(data: dict, instance, fields) -> dict:
+    """The answer without ``fields`` unless the viewset found the caller may see this
+    row's sensitive details; a row it did not look at keeps them hidden."""
+    if not getattr(instance, SENSITIVE_VISIBLE, False):
+        for name in fields:
+            data.pop(name, None)
+    return data
 
 
 def _name_value(name) -> dict:
@@ -151,14 +167,18 @@ class PersonSerializer(DirectColumnsMixin, RoleAwareSerializer):
     """A returnee or family member.
 
     ``names`` holds current names and spellings; ``former_names`` (former names
-    and aliases) and ``identifiers`` are sensitive and reach staff only.
+    and aliases) and ``identifiers`` are sensitive: staff read them, and only for
+    the people whose sensitive details they may see (the case's own caseworker,
+    the programme's supervisors, administrators); for others they are left out.
     """
 
     full_name = serializers.CharField(read_only=True)
     age = serializers.SerializerMethodField(help_text="Full years today (from an estimated date when flagged).")
     names = serializers.SerializerMethodField(help_text="Primary names and other spellings, in every script.")
-    former_names = serializers.SerializerMethodField(help_text="Former names and aliases. Staff only.")
-    identifiers = PersonIdentifierSerializer(many=True, read_only=True, help_text="Staff only.")
+    former_names = serializers.SerializerMethodField(
+        help_text="Former names and aliases. Sensitive (see above)."
+    )
+    identifiers = PersonIdentifierSerializer(many=True, read_only=True, help_text="Sensitive (see above).")
 
     class Meta:
         model = Person
@@ -213,6 +233,9 @@ class PersonSerializer(DirectColumnsMixin, RoleAwareSerializer):
                 ),
             ),
         )
+
+    def to_representation(self, instance):
+        return without_sensitive_fields(super().to_representation(instance), instance, SENSITIVE_PERSON_FIELDS)
 
     @cached_property
     def _today(self):
@@ -296,7 +319,8 @@ class CaseSerializer(DirectColumnsMixin, RoleAwareSerializer):
 
     Partners see the person (redacted), the status, the arrival date and the
     open stages they may see; never the legal status, the risk level, the
-    operation or the family.
+    operation or the family. Staff read the legal status only of the cases whose
+    sensitive details they may see.
     """
 
     person = PersonSerializer(read_only=True)
@@ -313,6 +337,9 @@ class CaseSerializer(DirectColumnsMixin, RoleAwareSerializer):
             staff=Access(read=ALL, write=("risk_level", "legal_status", "arrival_date")),
             partner=Access(read=("id", "reference", "person", "status", "arrival_date", "current_stages", "updated_at")),
         )
+
+    def to_representation(self, instance):
+        return without_sensitive_fields(super().to_representation(instance), instance, SENSITIVE_CASE_FIELDS)
 
     @cached_property
     def _today(self):

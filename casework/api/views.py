@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, status
@@ -16,6 +16,7 @@ from casework.api.serializers import (
     CURRENT_STAGE_LIST,
     IDENTIFIER_LIST,
     NAME_LIST,
+    SENSITIVE_VISIBLE,
     AgencySerializer,
     CaseSerializer,
     FamilySerializer,
@@ -24,7 +25,7 @@ from casework.api.serializers import (
     ReferralSerializer,
 )
 from casework.filters import AgencyFilterSet, CaseFilterSet, FamilyFilterSet, PersonFilterSet, ReferralFilterSet
-from casework.models import SENSITIVE_NAME_KINDS, FamilyMembership, PersonIdentifier, PersonName
+from casework.models import SENSITIVE_NAME_KINDS, Case, FamilyMembership, PersonIdentifier, PersonName
 from casework.subject_access import person_export
 from config.api_base import (
     STAFF_ROLES,
@@ -33,7 +34,6 @@ from config.api_base import (
     EditableScopedViewSet,
     ScopedViewSet,
     SyncFeedMixin,
-    is_partner_request,
     request_role,
 )
 from programmes.api.serializers import STAGE_SUMMARY_VALUES
@@ -59,30 +59,42 @@ PERSON_FIELDS = (
 )
 
 
-def attach_person_details(persons, request) -> None:
-    """Give each person the names and identifiers that PersonSerializer prints: two
-    queries for a whole page, whatever its size.
+def sensitive_person_ids(persons, request) -> set[int]:
+    """The people of a page whose sensitive details the caller may see, in one query."""
+    page_ids = {person.pk for person in persons}
+    visible = selectors.sensitive_person_visible_to(request.user).filter(pk__in=page_ids)
+    return set(visible.values_list("pk", flat=True))
+
+
+def attach_person_details(persons, request, *, sensitive_ids: set[int] | None = None) -> None:
+    """Give each person the names and identifiers that PersonSerializer prints: three
+    queries for a whole page, whatever its size (two when no one on it has sensitive
+    details the caller may see).
 
     Plain values rather than prefetched model rows: a model instance and a queryset
-    per name were most of the cost of a page of cases. Partners' pages never load
-    sensitive names or identifiers.
+    per name were most of the cost of a page of cases. Former names, aliases and
+    identifiers are loaded only for the people in ``sensitive_ids`` (by default, those
+    of ``casework.selectors.sensitive_person_visible_to``).
     """
     by_id: dict[int, list] = {}
     for person in persons:
         by_id.setdefault(person.pk, []).append(person)
+    if sensitive_ids is None:
+        sensitive_ids = sensitive_person_ids(persons, request)
     names = {pk: [] for pk in by_id}
     identifiers = {pk: [] for pk in by_id}
     # By person_id, not the models' "person" ordering, which joins and sorts by the
     # people's names for the same order within each person.
-    name_rows = PersonName.objects.filter(person_id__in=by_id).order_by("person_id", "kind", "script", "id")
-    partner = is_partner_request(request)
-    if partner:
-        name_rows = name_rows.exclude(kind__in=SENSITIVE_NAME_KINDS)
+    name_rows = (
+        PersonName.objects.filter(person_id__in=by_id)
+        .filter(~Q(kind__in=SENSITIVE_NAME_KINDS) | Q(person_id__in=sensitive_ids))
+        .order_by("person_id", "kind", "script", "id")
+    )
     for person_id, full_name, script, kind in name_rows.values_list("person_id", "full_name", "script", "kind"):
         names[person_id].append({"full_name": full_name, "script": script, "kind": kind})
-    if not partner:
+    if sensitive_ids:
         identifier_rows = (
-            PersonIdentifier.objects.filter(person_id__in=by_id)
+            PersonIdentifier.objects.filter(person_id__in=sensitive_ids)
             .order_by("person_id", "kind", "id")
             .values_list("person_id", "kind", "value", "issuing_country")
         )
@@ -92,6 +104,31 @@ def attach_person_details(persons, request) -> None:
         for person in same_person:
             setattr(person, NAME_LIST, names[pk])
             setattr(person, IDENTIFIER_LIST, identifiers[pk])
+            setattr(person, SENSITIVE_VISIBLE, pk in sensitive_ids)
+
+
+def attach_sensitive_case_details(cases, request) -> None:
+    """Mark each case, and its person, with whether the caller may see their sensitive
+    details, by ``casework.selectors``' one rule, in one query for the page; then attach
+    the people's names and identifiers accordingly."""
+    user = request.user
+    case_rule = selectors.sensitive_case_visible_to(user).filter(pk=OuterRef("pk"))
+    person_rule = selectors.sensitive_person_visible_to(user).filter(pk=OuterRef("person_id"))
+    rows = (
+        Case.objects.filter(pk__in={case.pk for case in cases})
+        .order_by()
+        .annotate(case_visible=Exists(case_rule), person_visible=Exists(person_rule))
+        .values_list("pk", "person_id", "case_visible", "person_visible")
+    )
+    visible_cases, visible_persons = set(), set()
+    for case_id, person_id, case_visible, person_visible in rows:
+        if case_visible:
+            visible_cases.add(case_id)
+        if person_visible:
+            visible_persons.add(person_id)
+    for case in cases:
+        setattr(case, SENSITIVE_VISIBLE, case.pk in visible_cases)
+    attach_person_details([case.person for case in cases], request, sensitive_ids=visible_persons)
 
 
 def attach_current_stages(cases, request) -> None:
@@ -156,7 +193,7 @@ class PersonViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSe
         description=(
             "Search people by any of their names or spellings. The name goes in the request body, "
             "never in the URL, so that it stays out of access logs. Former names and aliases are "
-            "searched only for staff."
+            "searched only for the people whose sensitive details the caller may see."
         ),
     )
     @action(detail=False, methods=["post"])
@@ -164,9 +201,12 @@ class PersonViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSe
         body = PersonSearchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         name = body.validated_data["name"]
-        names = PersonName.objects.filter(full_name__icontains=name)
-        if is_partner_request(request):
-            names = names.exclude(kind__in=SENSITIVE_NAME_KINDS)
+        # A match on a former name or alias would tell who bore it: only where the
+        # caller may see the person's sensitive details.
+        names = PersonName.objects.filter(full_name__icontains=name).filter(
+            ~Q(kind__in=SENSITIVE_NAME_KINDS)
+            | Q(person_id__in=selectors.sensitive_person_visible_to(request.user).values("pk"))
+        )
         matches = (
             Q(given_name__icontains=name)
             | Q(family_name__icontains=name)
@@ -231,7 +271,7 @@ class CaseViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet)
         return queryset
 
     def attach_details(self, rows):
-        attach_person_details([case.person for case in rows], self.request)
+        attach_sensitive_case_details(rows, self.request)
         attach_current_stages(rows, self.request)
 
 

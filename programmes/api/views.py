@@ -31,7 +31,13 @@ from programmes.api.serializers import (
     StageStartSerializer,
     StageTypeSerializer,
 )
-from programmes.filters import EnrolmentFilterSet, FollowUpFilterSet, StageFilterSet, StageTypeFilterSet
+from programmes.filters import (
+    EnrolmentFilterSet,
+    FollowUpFilterSet,
+    ProgrammeFilterSet,
+    StageFilterSet,
+    StageTypeFilterSet,
+)
 from programmes.models import StageType
 from programmes.selectors import (
     enrolment_visible_to,
@@ -47,6 +53,7 @@ class ProgrammeViewSet(CatalogueViewSet):
 
     visible_to = programme_visible_to
     serializer_class = ProgrammeSerializer
+    filterset_class = ProgrammeFilterSet
     ordering_fields = ["name", "code", "id"]
 
     def optimise(self, queryset):
