@@ -111,9 +111,11 @@ def agency_id_for(user, context) -> int | None:
     cache = getattr(request, "_audit_agency", None) if request is not None else None
     if cache is not None and cache[0] == user.pk:
         return cache[1]
-    from casework.models import Agency
+    from casework.roles import agency_ids_for
 
-    agency_id = Agency.objects.filter(members=user).order_by("pk").values_list("pk", flat=True).first()
+    # The same answer the scoping used for this request (asked once per request).
+    agency_ids = agency_ids_for(user)
+    agency_id = min(agency_ids) if agency_ids else None
     if request is not None:
         request._audit_agency = (user.pk, agency_id)
     return agency_id

@@ -9,32 +9,81 @@ ends access on the next request.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextvars import ContextVar
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 ADMINISTRATORS_GROUP = "Administrators"
+
+# Within one request, each answer below is looked up once: a page asks the same
+# questions of the same user from the role check, the selectors, the filters and
+# the serializers. Outside a request (services called by commands, tasks and
+# tests) nothing is cached, so a changed membership counts at once.
+_request_answers: ContextVar[dict | None] = ContextVar("role_answers", default=None)
+
+
+@contextlib.contextmanager
+def roles_resolved_once():
+    """Within this block, each role question about a user is asked of the database once."""
+    token = _request_answers.set({})
+    try:
+        yield
+    finally:
+        _request_answers.reset(token)
+
+
+class RolesOncePerRequestMiddleware:
+    """Every request answers each role question once, and forgets the answers after it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with roles_resolved_once():
+            return self.get_response(request)
+
+
+def _answer(user, question: tuple, compute: Callable):
+    answers = _request_answers.get()
+    if answers is None:
+        return compute()
+    key = (user.pk, *question)
+    if key not in answers:
+        answers[key] = compute()
+    return answers[key]
 
 
 def is_administrator(user: AbstractBaseUser | AnonymousUser) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
-    return user.is_superuser or user.groups.filter(name=ADMINISTRATORS_GROUP).exists()
+    if user.is_superuser:
+        return True
+    return _answer(user, ("administrator",), lambda: user.groups.filter(name=ADMINISTRATORS_GROUP).exists())
 
 
 def programme_ids_for(user, *, role: str | None = None) -> list[int]:
     """Programmes the user works in (as caseworker or supervisor, or the given role)."""
     if not user.is_authenticated or not user.is_active:
         return []
-    memberships = user.programme_memberships.all()
-    if role:
-        memberships = memberships.filter(role=role)
-    return list(memberships.values_list("programme_id", flat=True).distinct())
+
+    def compute():
+        memberships = user.programme_memberships.all()
+        if role:
+            memberships = memberships.filter(role=role)
+        return tuple(memberships.values_list("programme_id", flat=True).distinct())
+
+    return list(_answer(user, ("programmes", role or ""), compute))
 
 
 def agency_ids_for(user) -> list[int]:
     """Active agencies the user acts for."""
     if not user.is_authenticated or not user.is_active:
         return []
-    return list(user.agencies.filter(is_active=True).values_list("id", flat=True))
+    return list(
+        _answer(user, ("agencies",), lambda: tuple(user.agencies.filter(is_active=True).values_list("id", flat=True)))
+    )
 
 
 CASEWORKERS_GROUP = "Caseworkers"
