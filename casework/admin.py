@@ -18,7 +18,7 @@ from django.utils.html import format_html_join
 
 from audit.reads import ReadAuditedAdminMixin
 from casework import closure, selectors, services, visibility
-from casework.admin_scoping import ScopedInlineMixin, ScopedModelAdmin
+from casework.admin_scoping import ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
 from casework.errors import DomainError
 from casework.names import name_key
 from casework.overview import case_overview, may_see_sensitive
@@ -346,20 +346,7 @@ class AgeBandFilter(admin.SimpleListFilter):
 
 
 
-class CaseworkerFilter(admin.SimpleListFilter):
-    """Cases by caseworker: only the staff of the programmes the user works in."""
-
-    title = "caseworker"
-    parameter_name = "caseworker"
-
-    def lookups(self, request, model_admin):
-        return [(str(user.pk), user.get_full_name() or user.username) for user in visibility.assignable_staff(request.user)]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value and value.isdigit():
-            return queryset.filter(caseworker_id=int(value))
-        return queryset
+CaseworkerFilter = staff_list_filter("caseworker", "caseworker")
 
 
 @admin.register(Case)

@@ -19,6 +19,7 @@ inline of the project builds on:
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.contrib.admin import widgets
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
@@ -127,3 +128,27 @@ class ScopedModelAdmin(ScopedFieldsMixin):
         # Fail closed: an action that declares no permission is offered to no one.
         declared = [action for action in actions if getattr(action[0], "allowed_permissions", None)]
         return super()._filter_actions_by_permissions(request, declared)
+
+
+def staff_list_filter(field: str, title: str) -> type[admin.SimpleListFilter]:
+    """A list filter by a user field (caseworker, assignee) that lists only the staff of the
+    programmes the user works in, never every account."""
+
+    class StaffFilter(admin.SimpleListFilter):
+        parameter_name = field
+
+        def lookups(self, request, model_admin):
+            return [
+                (str(user.pk), user.get_full_name() or user.username)
+                for user in visibility.assignable_staff(request.user)
+            ]
+
+        def queryset(self, request, queryset):
+            value = self.value()
+            if value and value.isdigit():
+                return queryset.filter(**{f"{field}_id": int(value)})
+            return queryset
+
+    StaffFilter.title = title
+    StaffFilter.__name__ = StaffFilter.__qualname__ = f"{field.title()}StaffFilter"
+    return StaffFilter

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from casework import visibility
-from casework.admin_scoping import ScopedInlineMixin, ScopedModelAdmin
+from casework.admin_scoping import ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
 from casework.errors import DomainError
 from casework.overview import MY_WORK
 from casework.roles import is_administrator
@@ -372,20 +372,7 @@ class StageRecordAdmin(ScopedModelAdmin, admin.ModelAdmin):
         return False
 
 
-class AssigneeFilter(admin.SimpleListFilter):
-    """Follow-ups by assignee: only the staff of the programmes the user works in."""
-
-    title = "assignee"
-    parameter_name = "assignee"
-
-    def lookups(self, request, model_admin):
-        return [(str(user.pk), user.get_full_name() or user.username) for user in visibility.assignable_staff(request.user)]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value and value.isdigit():
-            return queryset.filter(assignee_id=int(value))
-        return queryset
+AssigneeFilter = staff_list_filter("assignee", "assignee")
 
 
 @admin.register(FollowUp)
