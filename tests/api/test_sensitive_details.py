@@ -111,3 +111,30 @@ def test_colleague_still_sees_the_case_and_current_names(doors):
     assert {name["full_name"] for name in person["names"]} == {"Testgiven Samplova", "Тестгивен Сэмплова"}
     case = client.get(reverse("case-detail", kwargs={"pk": doors.case.pk})).json()
     assert case["risk_level"] == doors.case.risk_level and case["person"]["id"] == doors.person.pk
+
+
+def test_sensitive_fields_same_answer_in_the_admin_as_in_the_api(doors):
+    """The admin's case page, person pages and search give each actor what the API gives."""
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from casework.roles import role_groups_sync
+    from tests.conftest import force_login
+
+    role_groups_sync()
+    world = doors
+    for actor in ("colleague", "caseworker", "supervisor", "administrator"):
+        user = world.users[actor]
+        sees = may_see_sensitive_person(user, world.person)
+        user.groups.add(Group.objects.get(name="Supervisors" if actor == "supervisor" else "Caseworkers"))
+        client = force_login(Client(), user)
+        case_page = client.get(reverse("admin:casework_case_change", args=[world.case.pk])).content.decode()
+        assert (ALIAS_NAME in case_page) is sees, actor
+        person_page = client.get(reverse("admin:casework_person_change", args=[world.person.pk])).content.decode()
+        assert all((value in person_page) is sees for value in (FORMER_NAME, ALIAS_NAME)), actor
+        relative_page = client.get(reverse("admin:casework_person_change", args=[world.relative.pk])).content.decode()
+        assert (RELATIVE_FORMER_NAME in relative_page) is may_see_sensitive_person(user, world.relative), actor
+        found = client.get(reverse("admin:casework_case_changelist"), {"mine": "all", "q": ALIAS_NAME})
+        assert (world.case.reference in found.content.decode()) is sees, actor
+        api = [str(answer) for answer in person_answers(world, actor, world.person)]
+        assert all((ALIAS_NAME in answer) is sees for answer in api), actor
