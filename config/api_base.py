@@ -142,7 +142,25 @@ class RoleAwareSerializer(serializers.ModelSerializer):
             elif name not in writable and not fields[name].read_only:
                 fields[name].read_only = True
                 fields[name].required = False
+            else:
+                self._scope_related_field(name, fields[name])
         return fields
+
+    def _scope_related_field(self, name: str, field) -> None:
+        """A writable foreign key accepts only the rows the caller may pick: the same rule
+        (``casework.visibility``) as every admin form; another row answers like a missing one."""
+        if field.read_only:
+            return
+        related = field.child_relation if isinstance(field, serializers.ManyRelatedField) else field
+        if not isinstance(related, serializers.RelatedField) or related.queryset is None:
+            return
+        from casework.visibility import rows_for_field
+
+        # Fields are not bound yet: their source is the declared one, or their name.
+        model_field = self.Meta.model._meta.get_field(field.source or name)
+        allowed = rows_for_field(self.context["request"].user, model_field)
+        if allowed is not None:
+            related.queryset = allowed
 
     def to_internal_value(self, data):
         role = self._role()
