@@ -116,20 +116,16 @@ def per_programme_today(
 # --- overdue --------------------------------------------------------------------------
 
 
-def stage_pending_q(prefix: str = "") -> Q:
-    """A stage that still has work ahead of it: open, in an active enrolment."""
-    return Q(**{f"{prefix}status__in": OPEN_STAGE_STATUSES, f"{prefix}enrolment__status": EnrolmentStatus.ACTIVE})
+def stage_pending_q() -> Q:
+    """A stage that still has work ahead of it: open, in an active enrolment (overdue once
+    its due date is before its programme's today)."""
+    return Q(status__in=OPEN_STAGE_STATUSES, enrolment__status=EnrolmentStatus.ACTIVE)
 
 
-def follow_up_pending_q(prefix: str = "") -> Q:
-    """A follow-up still to be done: neither done nor cancelled, its stage's enrolment active."""
-    return Q(
-        **{
-            f"{prefix}done_on__isnull": True,
-            f"{prefix}cancelled_on__isnull": True,
-            f"{prefix}stage__enrolment__status": EnrolmentStatus.ACTIVE,
-        }
-    )
+def follow_up_pending_q() -> Q:
+    """A follow-up still to be done: neither done nor cancelled, its stage's enrolment active
+    (overdue once its due date is before its programme's today)."""
+    return Q(done_on__isnull=True, cancelled_on__isnull=True, stage__enrolment__status=EnrolmentStatus.ACTIVE)
 
 
 def stage_overdue_q(
