@@ -13,7 +13,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html_join
 
 from audit.reads import ReadAuditedAdminMixin
@@ -23,6 +22,8 @@ from casework.errors import DomainError
 from casework.names import name_key
 from casework.overview import case_overview, may_see_sensitive
 from casework.roles import is_administrator, programme_ids_for
+from programmes import rules
+from programmes.selectors import follow_up_visible_to, programme_visible_to, stage_visible_to
 from casework.models import (
     Agency,
     Case,
@@ -39,7 +40,6 @@ from casework.models import (
     RepatriationOperation,
     SENSITIVE_NAME_KINDS,
     identifier_digest,
-    years_before,
 )
 
 
@@ -260,17 +260,18 @@ class MyCasesFilter(admin.SimpleListFilter):
 
 
 class ProgrammeFilter(admin.SimpleListFilter):
+    """Cases enrolled in the programme, now or before: the API's ``programme`` filter (``programmes.rules``)."""
+
     title = "programme"
     parameter_name = "programme"
 
     def lookups(self, request, model_admin):
-        from programmes.selectors import programme_visible_to
-
         return [(p.pk, p.name) for p in programme_visible_to(request.user)]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(enrolments__programme_id=self.value(), enrolments__status="active")
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(rules.case_in_programme(int(value)))
         return queryset
 
 
@@ -301,6 +302,9 @@ class StageFilter(admin.SimpleListFilter):
 
 
 class OverdueFilter(admin.SimpleListFilter):
+    """Cases with an overdue stage (the API's ``overdue=true``), or with an overdue follow-up:
+    ``programmes.rules``' definitions, over the stages and follow-ups the user may see."""
+
     title = "overdue"
     parameter_name = "overdue"
 
@@ -308,42 +312,31 @@ class OverdueFilter(admin.SimpleListFilter):
         return [("stage", "A stage past its due date"), ("follow_up", "A follow-up past its due date")]
 
     def queryset(self, request, queryset):
-        from programmes.models import OPEN_STAGE_STATUSES
-
-        today = timezone.localdate()
         if self.value() == "stage":
-            return queryset.filter(
-                enrolments__status="active",
-                enrolments__stages__status__in=OPEN_STAGE_STATUSES,
-                enrolments__stages__due_date__lt=today,
-            ).distinct()
+            return queryset.filter(rules.case_has_overdue_stage(stages=stage_visible_to(request.user)))
         if self.value() == "follow_up":
-            return queryset.filter(
-                enrolments__status="active",
-                enrolments__stages__follow_ups__done_on__isnull=True,
-                enrolments__stages__follow_ups__cancelled_on__isnull=True,
-                enrolments__stages__follow_ups__due_date__lt=today,
-            ).distinct()
+            return queryset.filter(rules.case_has_overdue_follow_up(follow_ups=follow_up_visible_to(request.user)))
         return queryset
 
 
 class AgeBandFilter(admin.SimpleListFilter):
+    """The API's age bands (``programmes.rules.AGE_BANDS``); the former values (``0-5``,
+    ``6-17``, ``18+``) still work in links and bookmarks."""
+
     title = "age band"
     parameter_name = "age"
-    BANDS = {"0-5": (0, 5), "6-17": (6, 17), "18+": (18, 150)}
 
     def lookups(self, request, model_admin):
-        return [(band, band) for band in self.BANDS]
+        return [(band, limits.label) for band, limits in rules.AGE_BANDS.items()]
+
+    def value(self):
+        value = super().value()
+        return rules.FORMER_AGE_BAND_KEYS.get(value, value)
 
     def queryset(self, request, queryset):
-        if self.value() not in self.BANDS:
+        if self.value() not in rules.AGE_BANDS:
             return queryset
-        youngest, oldest = self.BANDS[self.value()]
-        today = timezone.localdate()
-        born_after = years_before(today, oldest + 1)
-        born_by = years_before(today, youngest)
-        return queryset.filter(person__date_of_birth__gt=born_after, person__date_of_birth__lte=born_by)
-
+        return queryset.filter(rules.age_band_q(self.value(), birth_field="person__date_of_birth"))
 
 
 CaseworkerFilter = staff_list_filter("caseworker", "caseworker")

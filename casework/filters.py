@@ -16,8 +16,7 @@ import datetime
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -39,6 +38,7 @@ from casework.models import (
 )
 from casework.selectors import referral_visible_to
 from config.api_policies import RoleAwareFilterSet, field_of
+from programmes import rules
 from programmes.api.serializers import EnrolmentSerializer, StageSerializer
 from programmes.selectors import stage_visible_to
 
@@ -95,52 +95,27 @@ class BoundedDateFilter(django_filters.DateFilter):
     field_class = BoundedDateField
 
 
-AGE_BANDS = {
-    # band: (minimum age, maximum age) in full years, inclusive; None for open.
-    "preschool": (0, 5),
-    "school": (6, 17),
-    "adult": (18, None),
-}
-
-
-def age_band_q(band: str, *, birth_field: str, today: datetime.date | None = None) -> Q:
-    """People whose age today falls in the band, as a filter on their date of birth."""
-    today = today or timezone.localdate()
-    low, high = AGE_BANDS[band]
-
-    def years_ago(years: int) -> datetime.date:
-        try:
-            return today.replace(year=today.year - years)
-        except ValueError:  # 29 February
-            return today.replace(year=today.year - years, day=28)
-
-    q = Q(**{f"{birth_field}__lte": years_ago(low)})
-    if high is not None:
-        q &= Q(**{f"{birth_field}__gt": years_ago(high + 1)})
-    return q
-
-
 class AgeBandFilter(django_filters.ChoiceFilter):
-    """preschool (0 to 5), school (6 to 17) or adult (18 and over), by age today."""
+    """An age band of ``programmes.rules.AGE_BANDS``, by age today."""
 
     def __init__(self, *args, birth_field: str, **kwargs):
-        kwargs.setdefault("choices", [(band, band) for band in AGE_BANDS])
-        kwargs.setdefault("label", "Age band today: preschool (0-5), school (6-17), adult (18+)")
+        kwargs.setdefault("choices", [(band, band) for band in rules.AGE_BANDS])
+        kwargs.setdefault(
+            "label",
+            "Age band today: " + ", ".join(f"{band} ({limits.span})" for band, limits in rules.AGE_BANDS.items()),
+        )
         self.birth_field = birth_field
         super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
         if not value:
             return qs
-        return qs.filter(age_band_q(value, birth_field=self.birth_field))
+        return qs.filter(rules.age_band_q(value, birth_field=self.birth_field))
 
 
 def _in_programme(case_field: str):
     def method(queryset, name, value):
-        from programmes.models import Enrolment
-
-        enrolments = Enrolment.objects.filter(programme_id=value, case_id=OuterRef(case_field))
-        return queryset.filter(Exists(enrolments))
+        return queryset.filter(rules.case_in_programme(value, case_field=case_field))
 
     return method
 
@@ -165,11 +140,8 @@ class PersonFilterSet(RoleAwareFilterSet):
         }
 
     def filter_programme(self, queryset, name, value):
-        from programmes.models import Enrolment
-
-        return queryset.filter(
-            Exists(Enrolment.objects.filter(programme_id=value, case__person_id=OuterRef("pk")))
-        )
+        cases = Case.objects.filter(rules.case_in_programme(value), person_id=OuterRef("pk"))
+        return queryset.filter(Exists(cases))
 
     def filter_operation(self, queryset, name, value):
         return queryset.filter(Exists(Case.objects.filter(operation_id=value, person_id=OuterRef("pk"))))
@@ -238,12 +210,8 @@ class CaseFilterSet(RoleAwareFilterSet):
         return queryset.filter(Exists(referrals))
 
     def filter_overdue(self, queryset, name, value):
-        from programmes.models import OPEN_STAGE_STATUSES
-
-        overdue = stage_visible_to(self.request.user).filter(
-            enrolment__case_id=OuterRef("pk"), status__in=OPEN_STAGE_STATUSES, due_date__lt=timezone.localdate()
-        )
-        return queryset.filter(Exists(overdue)) if value else queryset.exclude(Exists(overdue))
+        overdue = rules.case_has_overdue_stage(stages=stage_visible_to(self.request.user))
+        return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
 
 class ReferralFilterSet(RoleAwareFilterSet):

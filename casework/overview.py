@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Prefetch, Q
 
 from casework.models import Case, CaseNote, FamilyMembership, Referral
+from programmes import rules
+from programmes.models import FollowUp, StageRecord, StageStatus
+from programmes.workflow import TRANSITIONS, allowed_actions
 
 RECENT_NOTES = 5
 UPCOMING_FOLLOW_UPS = 10
@@ -24,16 +27,6 @@ def may_see_sensitive(user, case: Case) -> bool:
     return may_see_sensitive_case(user, case)
 
 
-ACTION_LABELS = {
-    "start": "Start",
-    "complete": "Complete",
-    "block": "Block",
-    "unblock": "Unblock",
-    "discontinue": "Discontinue",
-    "reopen": "Reopen",
-}
-
-
 @dataclass(frozen=True)
 class StageButton:
     name: str
@@ -44,7 +37,7 @@ class StageButton:
 @dataclass
 class CaseOverview:
     case: Case
-    today: datetime.date
+    today: datetime.date  # the first enrolment's programme's; each stage is judged by its own programme's
     members: list = field(default_factory=list)
     stages: list = field(default_factory=list)
     follow_ups: list = field(default_factory=list)
@@ -56,8 +49,6 @@ class CaseOverview:
 
 def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
     """Everything the case page shows above the form, in a fixed number of queries."""
-    from programmes.models import FollowUp, StageRecord
-
     case = (
         visible_cases.filter(pk=case_id)
         .select_related("person", "family", "operation", "caseworker")
@@ -78,15 +69,17 @@ def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
     if case is None:
         return None
     enrolments = list(case.enrolments.all())
-    today = enrolments[0].programme.local_today() if enrolments else datetime.date.today()
+    todays = {enrolment.programme_id: rules.programme_today(enrolment.programme) for enrolment in enrolments}
+    today = todays[enrolments[0].programme_id] if enrolments else rules.site_today()
     overview = CaseOverview(case=case, today=today, show_sensitive=may_see_sensitive(user, case))
-    from programmes.workflow import TRANSITIONS, allowed_actions
-
     for enrolment in enrolments:
         for stage in enrolment.stages.all():
-            stage.overdue = stage.is_overdue(today)
+            stage.overdue = rules.stage_is_overdue(
+                stage, enrolment_status=enrolment.status, today=todays[enrolment.programme_id]
+            )
             stage.allowed = [
-                StageButton(name, ACTION_LABELS[name], TRANSITIONS[name].needs_note) for name in allowed_actions(stage)
+                StageButton(name, rules.TRANSITION_LABELS[name], TRANSITIONS[name].needs_note)
+                for name in allowed_actions(stage)
             ]
             overview.stages.append(stage)
     if case.family_id:
@@ -98,11 +91,14 @@ def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
         )
     overview.follow_ups = list(
         FollowUp.objects.filter(stage__enrolment__case=case, done_on__isnull=True, cancelled_on__isnull=True)
-        .select_related("stage__stage_type", "assignee")
+        .select_related("stage__stage_type", "stage__enrolment", "assignee")
         .order_by("due_date")[:UPCOMING_FOLLOW_UPS]
     )
     for follow_up in overview.follow_ups:
-        follow_up.overdue = follow_up.due_date < today
+        enrolment = follow_up.stage.enrolment
+        follow_up.overdue = rules.follow_up_is_overdue(
+            follow_up, enrolment_status=enrolment.status, today=todays.get(enrolment.programme_id, today)
+        )
     overview.referrals = list(case.referrals.all())
     overview.consents = list(case.person.consents.all())
     overview.notes = list(CaseNote.objects.filter(case=case).select_related("author")[:RECENT_NOTES])
@@ -119,48 +115,50 @@ class Dashboard:
     blocked_list: list
 
 
-def my_overdue_follow_ups(user, today: datetime.date):
-    from programmes.models import EnrolmentStatus, FollowUp
+# The dashboard's questions, as querysets. ``today``: one day for every programme (to
+# pin a day); by default each row is judged on its own programme's today.
 
+
+def my_overdue_follow_ups(user, today: datetime.date | None = None):
     return FollowUp.objects.filter(
         Q(assignee=user) | Q(assignee__isnull=True, stage__enrolment__case__caseworker=user),
-        done_on__isnull=True,
-        cancelled_on__isnull=True,
-        due_date__lt=today,
-        stage__enrolment__status=EnrolmentStatus.ACTIVE,
+        rules.follow_up_overdue_q(today=today),
     )
 
 
 def _my_stages(user):
-    from programmes.models import EnrolmentStatus, StageRecord
-
     return StageRecord.objects.filter(
         Q(responsible_user=user) | Q(responsible_user__isnull=True, enrolment__case__caseworker=user),
-        enrolment__status=EnrolmentStatus.ACTIVE,
+        rules.stage_pending_q(),
     )
 
 
-def my_stages_due_this_week(user, today: datetime.date):
-    from programmes.models import OPEN_STAGE_STATUSES
+def my_overdue_stages(user, today: datetime.date | None = None):
+    return _my_stages(user).filter(rules.stage_overdue_q(today=today))
 
+
+def _this_week(today: datetime.date) -> Q:
     week_end = today + datetime.timedelta(days=6 - today.weekday())
-    return _my_stages(user).filter(status__in=OPEN_STAGE_STATUSES, due_date__range=(today, week_end))
+    return Q(due_date__range=(today, week_end))
 
 
-def my_blocked_stages(user):
-    from programmes.models import StageStatus
+def my_stages_due_this_week(user, today: datetime.date | None = None):
+    due = _this_week(today) if today else rules.per_programme_today("enrolment__programme_id", _this_week)
+    return _my_stages(user).filter(due)
 
+
+def my_blocked_stages(user, today: datetime.date | None = None):
     return _my_stages(user).filter(status=StageStatus.BLOCKED)
 
 
+# The admin's "my work" filters (``?mine=...``), by the model they list.
 MY_WORK = {
-    "overdue": lambda user, today: my_overdue_follow_ups(user, today),
-    "due_this_week": my_stages_due_this_week,
-    "blocked": lambda user, today: my_blocked_stages(user),
+    "follow_ups": {"overdue": my_overdue_follow_ups},
+    "stages": {"overdue": my_overdue_stages, "due_this_week": my_stages_due_this_week, "blocked": my_blocked_stages},
 }
 
 
-def caseworker_dashboard(*, user, today: datetime.date, limit: int = 10) -> Dashboard:
+def caseworker_dashboard(*, user, today: datetime.date | None = None, limit: int = 10) -> Dashboard:
     """My overdue follow-ups, my stages due this week, my blocked stages: three counts, three short lists."""
     follow_ups = my_overdue_follow_ups(user, today)
     due = my_stages_due_this_week(user, today)

@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from casework import visibility
@@ -309,10 +308,15 @@ def _transition_action(action: str, label: str):
 
 
 class MyWorkFilter(admin.SimpleListFilter):
-    """The dashboard's links: my overdue follow-ups, my stages due this week, my blocked stages."""
+    """The dashboard's links: my overdue follow-ups, my stages overdue, due this week or blocked.
+
+    The same querysets as the dashboard (``casework.overview.MY_WORK``), each row judged
+    on its own programme's today (``programmes.rules``).
+    """
 
     title = "my work"
     parameter_name = "mine"
+    work = ""  # the key of MY_WORK: "stages" or "follow_ups"
     options: dict[str, str] = {}
 
     def lookups(self, request, model_admin):
@@ -320,16 +324,18 @@ class MyWorkFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in self.options:
-            mine = MY_WORK[self.value()](request.user, timezone.localdate())
+            mine = MY_WORK[self.work][self.value()](request.user)
             return queryset.filter(pk__in=mine.values("pk"))
         return queryset
 
 
 class MyStagesFilter(MyWorkFilter):
-    options = {"due_this_week": "Due this week", "blocked": "Blocked"}
+    work = "stages"
+    options = {"overdue": "Overdue", "due_this_week": "Due this week", "blocked": "Blocked"}
 
 
 class MyFollowUpsFilter(MyWorkFilter):
+    work = "follow_ups"
     options = {"overdue": "Overdue"}
 
 

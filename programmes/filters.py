@@ -2,20 +2,20 @@
 
 As in ``casework.filters``, ``Meta.reveals`` says which serializer fields each
 filter reveals, and a role may use only the filters on fields it may read.
+"Overdue" is ``programmes.rules``' definition, the one the admin and the reminders use.
 """
 
 from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
-from django.utils import timezone
 
 from casework.api.serializers import CaseSerializer, PersonSerializer
 from casework.filters import AgeBandFilter, BoundedDateFilter, IdFilter, UpdatedSinceFilter
 from config.api_policies import RoleAwareFilterSet, field_of
+from programmes import rules
 from programmes.api.serializers import StageSerializer
 from programmes.models import (
-    OPEN_STAGE_STATUSES,
     Enrolment,
     EnrolmentStatus,
     FollowUp,
@@ -107,7 +107,7 @@ class StageFilterSet(RoleAwareFilterSet):
         }
 
     def filter_overdue(self, queryset, name, value):
-        overdue = Q(status__in=OPEN_STAGE_STATUSES, due_date__lt=timezone.localdate())
+        overdue = rules.stage_overdue_q()
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
 
@@ -155,5 +155,5 @@ class FollowUpFilterSet(RoleAwareFilterSet):
         return queryset.filter(is_open) if value else queryset.exclude(is_open)
 
     def filter_overdue(self, queryset, name, value):
-        overdue = Q(done_on__isnull=True, cancelled_on__isnull=True, due_date__lt=timezone.localdate())
+        overdue = rules.follow_up_overdue_q()
         return queryset.filter(overdue) if value else queryset.exclude(overdue)

@@ -70,7 +70,8 @@ class Programme(models.Model):
         return ZoneInfo(self.time_zone)
 
     def local_today(self, now=None):
-        """The programme's calendar day at ``now`` (default: now)."""
+        """The programme's calendar day at ``now`` (default: now); read it through
+        ``programmes.rules.programme_today``, which also compares rows across programmes."""
         return timezone.localtime(now, timezone=self.zone).date()
 
 
@@ -344,6 +345,8 @@ class StageRecord(models.Model):
         return f"{self.stage_type} ({self.get_status_display()})"
 
     def is_overdue(self, today) -> bool:
+        """Open and due before ``today``: the stage's own part of the rule. The whole rule
+        (its enrolment active too, on its programme's today) is ``programmes.rules``."""
         return self.status in OPEN_STAGE_STATUSES and self.due_date < today
 
 

@@ -1,9 +1,9 @@
 """Which reminders are due: upcoming, overdue and escalation, on the programme's calendar.
 
-For every open follow-up and open stage with a due date D, on the programme's
-local day:
+For every follow-up and stage still pending (``programmes.rules``: open, in an
+active enrolment) with a due date D, on the programme's today (``rules.programme_today``):
 - *upcoming* to the assignee from D - N (N = the stage type's ``remind_days_before``) until D itself;
-- *overdue* to the assignee from D + 1;
+- *overdue* to the assignee from D + 1, the first day ``rules`` calls it overdue;
 - *escalation* to the programme's supervisors from D + M (M = ``escalate_after_days``).
 Each reminder's due day is fixed by D, so the (kind, subject, recipient, due
 day) key of the outbox makes materialising twice create it once. A reminder
@@ -20,9 +20,8 @@ from django.db.models import F, Max
 from django.db.models.functions import Coalesce
 
 from notifications.models import Notification, NotificationKind, SubjectType
+from programmes import rules
 from programmes.models import (
-    OPEN_STAGE_STATUSES,
-    EnrolmentStatus,
     FollowUp,
     Programme,
     ProgrammeMembershipRole,
@@ -67,12 +66,10 @@ def _window(programme: Programme, today: datetime.date) -> tuple[datetime.date, 
 def _deadlines(programme: Programme, earliest: datetime.date, latest: datetime.date):
     follow_ups = (
         FollowUp.objects.filter(
-            done_on__isnull=True,
-            cancelled_on__isnull=True,
+            rules.follow_up_pending_q(),
             due_date__gte=earliest,
             due_date__lte=latest,
             stage__enrolment__programme=programme,
-            stage__enrolment__status=EnrolmentStatus.ACTIVE,
         )
         .annotate(
             recipient=Coalesce("assignee_id", "stage__responsible_user_id", "stage__enrolment__case__caseworker_id"),
@@ -85,11 +82,10 @@ def _deadlines(programme: Programme, earliest: datetime.date, latest: datetime.d
         yield Deadline(SubjectType.FOLLOW_UP, *row)
     stages = (
         StageRecord.objects.filter(
-            status__in=OPEN_STAGE_STATUSES,
+            rules.stage_pending_q(),
             due_date__gte=earliest,
             due_date__lte=latest,
             enrolment__programme=programme,
-            enrolment__status=EnrolmentStatus.ACTIVE,
         )
         .annotate(
             recipient=Coalesce("responsible_user_id", "enrolment__case__caseworker_id"),
@@ -107,7 +103,7 @@ def reminders_materialize(*, now: datetime.datetime | None = None) -> int:
     created = 0
     User = get_user_model()
     for programme in Programme.objects.filter(is_active=True):
-        today = programme.local_today(now)
+        today = rules.programme_today(programme, now)
         earliest, latest = _window(programme, today)
         supervisor_ids = list(
             User.objects.filter(

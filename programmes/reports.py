@@ -37,10 +37,9 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext, pgettext_lazy
 
-from casework.models import ADULT_AGE, years_before
 from config.spreadsheets import csv_writer
+from programmes import rules
 from programmes.models import (
-    OPEN_STAGE_STATUSES,
     AccommodationStay,
     DocumentRequest,
     DocumentRequestStatus,
@@ -104,7 +103,7 @@ def period_containing(day: datetime.date, kind: str) -> Period:
 
 def period_last_complete(programme: Programme, kind: str, now: datetime.datetime | None = None) -> Period:
     """The last whole period before today on the programme's calendar."""
-    return period_containing(programme.local_today(now), kind).previous()
+    return period_containing(rules.programme_today(programme, now), kind).previous()
 
 
 # --- numbers ----------------------------------------------------------------------------
@@ -158,7 +157,7 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
     active enrolments for the attention counts. The medians are computed here from
     the durations counted per day.
     """
-    today = today or programme.local_today()
+    today = today or rules.programme_today(programme)
     previous = period.previous()
     stage_types = list(programme.stage_types.filter(is_active=True).order_by("position", "code"))
     # Only the active stage types have a row. A stage type belongs to one programme, so
@@ -172,13 +171,15 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
     # Grouped by start date too for the active stages (a few hundred groups per stage
     # type): their median days in stage comes from these counts, in the same pass.
     since = Case(When(status=StageStatus.ACTIVE, then=F("started_on")), output_field=DateField())
+    # "Overdue" is the rules' (programmes.rules), on the programme's today; the stages are
+    # already those of active enrolments.
+    overdue_stage = rules.stage_overdue_q(today=today, enrolment_active=Q())
     for row in stages.values("stage_type_id", "status", since=since).annotate(
-        n=Count("*"), overdue=Count("pk", filter=Q(due_date__lt=today))
+        n=Count("*"), overdue=Count("pk", filter=overdue_stage)
     ):
         counts = per_type[row["stage_type_id"]]
         counts[row["status"]] = counts.get(row["status"], 0) + row["n"]
-        if row["status"] in OPEN_STAGE_STATUSES:
-            counts["overdue_stages"] = counts.get("overdue_stages", 0) + row["overdue"]
+        counts["overdue_stages"] = counts.get("overdue_stages", 0) + row["overdue"]
         if row["since"] is not None:
             counts["days_active"][(today - row["since"]).days] = row["n"]
     # Starts and completions of both periods, whatever the enrolment's status now:
@@ -209,12 +210,9 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
         days[duration] = days.get(duration, 0) + row["n"]
     overdue_follow_ups = dict(
         FollowUp.objects.filter(
-            _enrolment_active(programme, "stage__enrolment_id"),
+            rules.follow_up_overdue_q(today=today, enrolment_active=_enrolment_active(programme, "stage__enrolment_id")),
             stage__stage_type__programme=programme,
             stage__stage_type__is_active=True,
-            done_on__isnull=True,
-            cancelled_on__isnull=True,
-            due_date__lt=today,
         )
         .order_by()
         .values("stage__stage_type_id")
@@ -254,7 +252,7 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
         ]
 
     totals = {key: sum(row[key] for row in rows) for key in [*STATUSES, *counted, "overdue_follow_ups"]}
-    overdue_list = stage_list(listed.filter(status__in=OPEN_STAGE_STATUSES, due_date__lt=today))
+    overdue_list = stage_list(listed.filter(rules.stage_overdue_q(today=today)))
     blocked_list = stage_list(listed.filter(status=StageStatus.BLOCKED))
     return {
         "programme": {"code": programme.code, "name": programme.name, "time_zone": programme.time_zone},
@@ -304,7 +302,7 @@ def _attention(programme: Programme, today: datetime.date) -> dict[str, int]:
     side costs less than probing every person.
     """
     enrolments = Enrolment.objects.filter(programme=programme, status=EnrolmentStatus.ACTIVE).order_by()
-    child = Q(case__person__date_of_birth__gt=years_before(today, ADULT_AGE))
+    child = rules.child_q(birth_field="case__person__date_of_birth", today=today)
     # Stage types belong to one programme: filtering on them spares a join with the enrolments.
     in_programme = Q(stage__stage_type__programme=programme)
     with_schooling = StageRecord.objects.filter(
@@ -452,7 +450,7 @@ def report_render(numbers: dict) -> tuple[str, str, str]:
 def report_build(*, programme: Programme, period: Period, now: datetime.datetime | None = None) -> dict:
     """Compute a report without storing it (preview, dry run, API)."""
     previous = StageReport.objects.filter(programme=programme, period=period.previous().label).first()
-    numbers = report_numbers(programme=programme, period=period, today=programme.local_today(now))
+    numbers = report_numbers(programme=programme, period=period, today=rules.programme_today(programme, now))
     return numbers_with_changes(numbers, previous.numbers if previous else None)
 
 

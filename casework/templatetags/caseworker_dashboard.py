@@ -1,7 +1,6 @@
-"""The caseworker's dashboard on the admin index."""
+"""The caseworker's dashboard on the admin index (each programme's rows on its own today)."""
 
 from django import template
-from django.utils import timezone
 
 from casework.overview import caseworker_dashboard
 
@@ -11,4 +10,4 @@ register = template.Library()
 @register.inclusion_tag("admin/casework/dashboard.html", takes_context=True)
 def dashboard(context):
     user = context["request"].user
-    return {"dashboard": caseworker_dashboard(user=user, today=timezone.localdate()), "request": context["request"]}
+    return {"dashboard": caseworker_dashboard(user=user), "request": context["request"]}
