@@ -90,6 +90,28 @@ def retention_plan(*, today: datetime.date | None = None) -> RetentionPlan:
     return plan
 
 
+@dataclass
+class RetentionDue:
+    """A programme's cases whose retention ends within the coming days."""
+
+    programme_id: int | None
+    overdue: list[tuple[str, datetime.date]] = field(default_factory=list)  # reference, ended: tried again next run
+    due: list[tuple[str, datetime.date]] = field(default_factory=list)  # reference, ends
+
+
+def retention_due(*, today: datetime.date | None = None, days: int = 30) -> dict[int | None, RetentionDue]:
+    """Per programme (by id; None for cases never enrolled), the closed cases to be
+    anonymised in the next ``days`` days, and those past their date still waiting."""
+    today = today or timezone.localdate()
+    plan = retention_plan(today=today + datetime.timedelta(days=days))
+    due: dict[int | None, RetentionDue] = {}
+    for case_id, (reference, _closed, expires) in zip(plan.case_ids, plan.cases):
+        programme_id = plan.programme_of_case.get(case_id)
+        row = due.setdefault(programme_id, RetentionDue(programme_id=programme_id))
+        (row.overdue if expires < today else row.due).append((reference, expires))
+    return due
+
+
 def _persons_released(case_ids: list[int]) -> list[int]:
     """People none of whose data is needed any more once these cases are anonymised:
     returnees whose every case is (or will be) anonymised, and receiving relatives

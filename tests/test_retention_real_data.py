@@ -4,9 +4,11 @@ values in any column of any table; one case that fails does not stop the others.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
+from unittest import mock
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -14,6 +16,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEntry
 from casework import closure, retention
@@ -52,6 +55,13 @@ pytestmark = pytest.mark.django_db
 
 D = datetime.date
 RETENTION_DAYS = 365
+
+
+@contextlib.contextmanager
+def freeze_today(day):
+    """The admin page's "today" (the server's calendar day)."""
+    with mock.patch("casework.admin_retention.timezone.localdate", return_value=day):
+        yield
 
 
 def stage(case, code) -> StageRecord:
@@ -360,3 +370,28 @@ def test_find_personal_data_command(household):
     assert "Zarinqa" not in out.getvalue()
     with pytest.raises(CommandError, match="No person"):
         call_command("find_personal_data", "--person", "999999")
+
+
+def test_administrators_see_what_is_due_and_the_last_run_with_its_failures(
+    programme, other_programme, administrator, caseworker, household, client
+):
+    role_groups_sync()
+    due_on = household.retention_day - datetime.timedelta(days=1)  # the last day kept
+    RetentionRun.objects.create(
+        started_at=timezone.now(), finished_at=timezone.now(), today=timezone.localdate(), cases_anonymised=4,
+        persons_anonymised=5, failures=[{"case": "N-OLD-9", "programme": programme.pk, "step": "follow-ups",
+                                         "error": "IntegrityError: follow_up_done_has_outcome"}],
+    )
+    url = reverse("admin:casework_retentionrun_changelist")
+    force_login(client, administrator)
+    with freeze_today(due_on - datetime.timedelta(days=10)):
+        page = client.get(url).content.decode()
+    assert "North (test)" in page and "South (test)" in page
+    assert household.cases[0].reference in page and household.cases[1].reference in page
+    assert "follow_up_done_has_outcome" in page and "N-OLD-9" in page
+    assert "Zarinqa" not in page
+    # Thirty days is the horizon: seen from further away, nothing is due yet.
+    with freeze_today(due_on - datetime.timedelta(days=40)):
+        assert household.cases[0].reference not in client.get(url).content.decode()
+    force_login(client, caseworker)
+    assert client.get(url).status_code == 403
