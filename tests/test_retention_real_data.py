@@ -23,6 +23,7 @@ from casework import closure, retention
 from casework.models import (
     Case,
     CaseNote,
+    ClosureRequest,
     Consent,
     Family,
     FamilyMembership,
@@ -395,3 +396,24 @@ def test_administrators_see_what_is_due_and_the_last_run_with_its_failures(
         assert household.cases[0].reference not in client.get(url).content.decode()
     force_login(client, caseworker)
     assert client.get(url).status_code == 403
+
+
+def test_the_demo_data_has_real_closed_cases_and_retention_runs_through_them():
+    from programmes.demo import demo_seed
+
+    day = D(2026, 11, 23)
+    demo_seed(size=300, seed=2026, today=day)
+    closed = Case.objects.filter(status="closed")
+    stages = StageRecord.objects.filter(enrolment__case__in=closed)
+    assert closed.exists() and ClosureRequest.objects.filter(case__in=closed, status="approved").count() == closed.count()
+    assert FollowUp.objects.filter(stage__in=stages, done_on__isnull=False).exists()
+    for model in (AccommodationStay, PsychologicalSession, SchoolPlacement, DocumentRequest, HousingPlacement):
+        assert model.objects.filter(stage__in=stages).exists(), model.__name__
+    # Some are already past the southern programme's retention period.
+    assert retention.retention_plan(today=day)
+
+    result = retention.retention_apply(today=day + datetime.timedelta(days=6 * 365))
+
+    assert result.failures == []
+    assert sorted(result.case_ids) == sorted(closed.values_list("pk", flat=True))
+    assert not Case.objects.filter(status="closed", anonymised_at__isnull=True).exists()
