@@ -44,6 +44,7 @@ from casework.retention import ANONYMISED, ANONYMISED_NAME
 
 # Shorter values match inside too many unrelated words to mean anything.
 MIN_LENGTH = 3
+FREE_TEXT = "free text"
 TEXT_FIELD_TYPES = frozenset({"CharField", "TextField", "JSONField", "SlugField", "EmailField"})
 
 
@@ -99,7 +100,7 @@ def person_values(person) -> dict[str, set[str]]:
         *FollowUp.objects.filter(stage__in=stages).values_list("outcome", flat=True),
         *DocumentRequest.objects.filter(stage__in=stages).values_list("note", flat=True),
     ]
-    add("free text", *free_text)
+    add(FREE_TEXT, *free_text)
     add("family label", *Family.objects.filter(memberships__person=person).values_list("label", flat=True))
     markers = {ANONYMISED.lower(), ANONYMISED_NAME.lower()}
     return {

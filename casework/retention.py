@@ -20,7 +20,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
@@ -200,10 +200,9 @@ def retention_apply(*, today: datetime.date | None = None, plan: RetentionPlan |
         try:
             with transaction.atomic():
                 persons = case_anonymise(case_id=case_id, step=step)
-        except (DatabaseError, ValueError, TypeError, LookupError, AttributeError) as exc:
-            # An error on one case is recorded and the case is tried again on the next
-            # run; the others go on. Errors outside these kinds (a lost connection
-            # surfaces as DatabaseError too) are bugs and stop the run loudly.
+        except Exception as exc:  # noqa: BLE001 - one case never stops the others
+            # Whatever the error, the case's transaction is rolled back whole; the case
+            # is recorded and tried again on the next run, and the others go on.
             failure = {
                 "case": reference,
                 "programme": plan.programme_of_case.get(case_id),
@@ -219,8 +218,10 @@ def retention_apply(*, today: datetime.date | None = None, plan: RetentionPlan |
         step = _Step()
         try:
             with transaction.atomic():
+                step.name = "admin log"
+                admin_log_scrub(person_ids=[person_id])
                 persons_anonymise(person_ids=[person_id], step=step)
-        except (DatabaseError, ValueError, TypeError, LookupError, AttributeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one person never stops the others
             result.failures.append({"person": person_id, "programme": None, "step": step.name, "error": failure_reason(exc)})
             logger.warning("Retention failed for person %s at %s", person_id, step.name)
             continue
@@ -246,10 +247,11 @@ def case_anonymise(*, case_id: int, step: _Step | None = None) -> list[int]:
     if case.anonymised_at is not None:
         return []
     person_ids = _persons_released([case_id])
-    cases_anonymise(case_ids=[case_id], step=step)
-    persons_anonymise(person_ids=person_ids, step=step)
+    # First, while the names still exist: the admin log's rows are found through them.
     step.name = "admin log"
     admin_log_scrub(person_ids=[case.person_id, *person_ids])
+    cases_anonymise(case_ids=[case_id], step=step)
+    persons_anonymise(person_ids=person_ids, step=step)
     return person_ids
 
 
@@ -308,13 +310,12 @@ def cases_anonymise(*, case_ids: list[int], step: _Step | None = None) -> None:
 
 
 def persons_anonymise(*, person_ids: list[int], step: _Step | None = None) -> None:
+    """Erase what identifies these people; the caller scrubs the admin log first."""
     step = step or _Step()
     if not person_ids:
         return
     now = timezone.now()
     step.name = "names"
-    # Before the names go: the admin log's rows about them are found through their ids.
-    admin_log_scrub(person_ids=person_ids)
     PersonName.objects.filter(person_id__in=person_ids).delete()
     step.name = "identifiers"
     PersonIdentifier.objects.filter(person_id__in=person_ids).delete()

@@ -33,7 +33,7 @@ from casework.models import (
     Referral,
 )
 
-from casework.personal_data_scan import person_values, personal_data_find
+from casework.personal_data_scan import FREE_TEXT, person_values, personal_data_find
 
 JSON_ENCODER = DjangoJSONEncoder
 
@@ -77,7 +77,10 @@ def person_export(*, person: Person) -> dict:
         .order_by("timestamp", "pk")
     )
     admin_log = admin_log_entries_for(person_ids=[person.pk]).select_related("user", "content_type")
-    where_found = [finding.as_dict() for finding in personal_data_find(values=person_values(person))]
+    # Identifying values only: free text shared with other people's records (a stock
+    # outcome) would point at their rows.
+    identifying = {kind: found for kind, found in person_values(person).items() if kind != FREE_TEXT}
+    where_found = [finding.as_dict() for finding in personal_data_find(values=identifying)]
     record_reads([person], detail=True)
     return {
         "exported_at": timezone.now(),
