@@ -15,6 +15,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -417,3 +418,26 @@ def test_the_demo_data_has_real_closed_cases_and_retention_runs_through_them():
     assert result.failures == []
     assert sorted(result.case_ids) == sorted(closed.values_list("pk", flat=True))
     assert not Case.objects.filter(status="closed", anonymised_at__isnull=True).exists()
+
+
+def test_entries_written_before_keep_only_the_year_of_birth(case):
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("audit.migrations.0003_withhold_day_and_month_of_birth")
+    old = AuditEntry.objects.create(
+        content_type=ContentType.objects.get_for_model(Person), object_pk=str(case.person_id), object_id=case.person_id,
+        object_repr=f"person #{case.person_id}", action=1,
+        changes={"date_of_birth": ["1990-05-17", "1991-08-23"], "sex": ["male", "female"]},
+    )
+    # The migration uses only the schema editor's connection.
+    migration.withhold_day_and_month(apps, SimpleNamespace(connection=connection))
+    old = AuditEntry.objects.get(pk=old.pk)
+    assert old.changes == {"date_of_birth": ["1990-[withheld]", "1991-[withheld]"], "sex": ["male", "female"]}
+    # And the trail is append-only again.
+    with pytest.raises(Exception), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE audit_auditentry SET object_repr = 'x' WHERE id = %s", [old.pk])
