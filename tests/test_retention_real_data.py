@@ -441,3 +441,11 @@ def test_entries_written_before_keep_only_the_year_of_birth(case):
     with pytest.raises(Exception), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("UPDATE audit_auditentry SET object_repr = 'x' WHERE id = %s", [old.pk])
+
+
+def test_a_person_left_behind_by_an_earlier_run_is_anonymised_on_the_next(case):
+    """Every case of the person anonymised, the person not (an earlier run stopped between)."""
+    Case.objects.filter(pk=case.pk).update(status="closed", closed_on=case.opened_on, anonymised_at=timezone.now())
+    result = retention.retention_apply()
+    assert result.case_ids == [] and result.person_ids == [case.person_id] and result.failures == []
+    assert Person.objects.get(pk=case.person_id).given_name == retention.ANONYMISED_NAME
