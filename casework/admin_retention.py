@@ -8,6 +8,8 @@ runs are written by the nightly task and ``apply_retention``, never here.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.contrib import admin
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -44,19 +46,21 @@ class RetentionRunAdmin(admin.ModelAdmin):
         today = timezone.localdate()
         due = retention_due(today=today, days=DUE_WITHIN_DAYS)
         names = dict(Programme.objects.values_list("pk", "name"))
+        last = RetentionRun.objects.order_by("-started_at", "-pk").first()
+        failed = Counter(failure.get("programme") for failure in (last.failures if last else []) if "case" in failure)
         programmes = [
             {
                 "name": names.get(programme_id, _("Not enrolled in a programme")),
                 "retention_days": retention_days,
                 "due": due[programme_id].due if programme_id in due else [],
                 "overdue": due[programme_id].overdue if programme_id in due else [],
+                "failed": failed.get(programme_id, 0),
             }
             for programme_id, retention_days in [
                 *Programme.objects.order_by("name").values_list("pk", "retention_days"),
                 *([(None, None)] if None in due else []),
             ]
         ]
-        last = RetentionRun.objects.order_by("-started_at", "-pk").first()
         failures = [
             {
                 "subject": failure["case"] if "case" in failure else f"person #{failure.get('person')}",

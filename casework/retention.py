@@ -212,6 +212,8 @@ def retention_apply(*, today: datetime.date | None = None, plan: RetentionPlan |
             result.failures.append(failure)
             logger.warning("Retention failed for case %s at %s: %s", reference, step.name, failure["error"])
             continue
+        if persons is None:
+            continue  # reopened or already anonymised since the plan was made
         result.case_ids.append(case_id)
         result.person_ids.extend(persons)
     for person_id in _persons_left_behind():
@@ -238,14 +240,15 @@ def retention_apply(*, today: datetime.date | None = None, plan: RetentionPlan |
     return result
 
 
-def case_anonymise(*, case_id: int, step: _Step | None = None) -> list[int]:
-    """Anonymise one case and the people none of whose data is kept once it is; the
-    caller holds the transaction. Returns the ids of the people anonymised."""
+def case_anonymise(*, case_id: int, step: _Step | None = None) -> list[int] | None:
+    """Anonymise one closed case and the people none of whose data is kept once it is;
+    the caller holds the transaction. Returns the ids of the people anonymised, or
+    None when the case, once locked, is no longer closed or is anonymised already."""
     step = step or _Step()
     step.name = "lock"
     case = Case.objects.select_for_update().get(pk=case_id)
-    if case.anonymised_at is not None:
-        return []
+    if case.anonymised_at is not None or case.status != CaseStatus.CLOSED:
+        return None
     person_ids = _persons_released([case_id])
     # First, while the names still exist: the admin log's rows are found through them.
     step.name = "admin log"

@@ -449,3 +449,12 @@ def test_a_person_left_behind_by_an_earlier_run_is_anonymised_on_the_next(case):
     result = retention.retention_apply()
     assert result.case_ids == [] and result.person_ids == [case.person_id] and result.failures == []
     assert Person.objects.get(pk=case.person_id).given_name == retention.ANONYMISED_NAME
+
+
+def test_a_case_reopened_after_the_plan_was_made_is_left_alone(programme, caseworker, household):
+    plan = retention.retention_plan(today=household.retention_day)
+    closure.case_reopen(case_id=household.cases[0].pk, by=caseworker, reason="Back for support (test)")
+    result = retention.retention_apply(plan=plan)
+    assert result.case_ids == [household.cases[1].pk] and result.failures == []
+    assert Person.objects.get(pk=household.mother.pk).anonymised_at is None
+    assert Case.objects.get(pk=household.cases[0].pk).anonymised_at is None
