@@ -1,12 +1,14 @@
 """Which models the change log follows, which of their values it withholds, and whom each row concerns.
 
 Values that identify a person or are free text (names, identifiers, addresses,
-notes, reasons, outcomes) are recorded as changed but not copied: the trail
-says who changed the name and when, and the person's data lives in one place
+notes, reasons, outcomes) are recorded as changed but not copied, and a date of
+birth keeps only its year: the trail says who changed the name and when, and the person's data lives in one place
 only, where retention can erase it.
 """
 
 from __future__ import annotations
+
+import re
 
 from auditlog.registry import auditlog
 from django.apps import apps
@@ -20,9 +22,25 @@ def withhold(value: str) -> str:
     return WITHHELD if value not in ("", "None", None) else ""
 
 
+_ISO_DATE = re.compile(r"(\d{4})-\d{2}-\d{2}")
+
+
+def withhold_keeping_year(value: str) -> str:
+    """The mask for a person's row: a date (of birth) keeps its year, which age
+    statistics need, and withholds the day and month, which could identify; other
+    values are withheld whole."""
+    match = _ISO_DATE.fullmatch(value or "")
+    if match:
+        return f"{match.group(1)}-{WITHHELD}"
+    return withhold(value)
+
+
+# Masks by model, where a model needs another than ``withhold``.
+MASKS = {"casework.Person": "audit.registration.withhold_keeping_year"}
+
 # model label -> (fields whose values are withheld, path from the row to its person's id)
 AUDITED: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "casework.Person": (("given_name", "family_name", "patronymic", "place_of_birth"), "id"),
+    "casework.Person": (("given_name", "family_name", "patronymic", "place_of_birth", "date_of_birth"), "id"),
     "casework.PersonName": (("full_name",), "person_id"),
     "casework.PersonIdentifier": (("value", "value_digest"), "person_id"),
     "casework.Family": (("label",), "memberships__person_id"),
@@ -59,7 +77,7 @@ def register_models() -> None:
             model,
             exclude_fields=[name for name in EXCLUDED_FIELDS if name in names],
             mask_fields=[name for name in withheld if name in names],
-            mask_callable="audit.registration.withhold",
+            mask_callable=MASKS.get(label, "audit.registration.withhold"),
         )
     # Accounts and their roles: who may do what is audited too; secrets never are.
     auditlog.register(

@@ -683,3 +683,34 @@ class CaseStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case}: {self.from_status} → {self.to_status}"
+
+
+class RetentionRun(models.Model):
+    """The report of one retention run: what it anonymised and what failed.
+
+    A failure names the case by reference, the step and the kind of error (with the
+    database constraint's name): never a value of the person.
+    """
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    today = models.DateField(help_text=_("The day the run took as today."))
+    cases_anonymised = models.PositiveIntegerField(default=0)
+    persons_anonymised = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(
+        default=list, blank=True, help_text=_("One row per case that could not be anonymised; tried again next run.")
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            # The admin's retention page: the latest run.
+            models.Index(fields=["-started_at"], name="retention_run_latest_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Retention run of {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def failure_count(self) -> int:
+        return len(self.failures or [])

@@ -2,8 +2,11 @@
 
 The export is plain JSON: each kind of record as a list of rows with every field
 (identifier values decrypted), plus the audit trail of who changed or read the
-person's data, through which door and for which agency. Producing it is itself
-recorded in the audit trail as a read of the person.
+person's data, through which door and for which agency, the entries of Django's
+admin log about the person and their records, and, from a search of every text
+column of every table (``casework.personal_data_scan``), every place where one of
+the person's values is stored, so that nothing held about them is left out.
+Producing it is itself recorded in the audit trail as a read of the person.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.admin_log import admin_log_entries_for
 from audit.models import AuditEntry, persons_key
 from audit.reads import record_reads
 from casework.models import (
@@ -28,6 +32,8 @@ from casework.models import (
     PersonName,
     Referral,
 )
+
+from casework.personal_data_scan import FREE_TEXT, person_values, personal_data_find
 
 JSON_ENCODER = DjangoJSONEncoder
 
@@ -70,6 +76,11 @@ def person_export(*, person: Person) -> dict:
         .select_related("actor", "agency", "content_type")
         .order_by("timestamp", "pk")
     )
+    admin_log = admin_log_entries_for(person_ids=[person.pk]).select_related("user", "content_type")
+    # Identifying values only: free text shared with other people's records (a stock
+    # outcome) would point at their rows.
+    identifying = {kind: found for kind, found in person_values(person).items() if kind != FREE_TEXT}
+    where_found = [finding.as_dict() for finding in personal_data_find(values=identifying)]
     record_reads([person], detail=True)
     return {
         "exported_at": timezone.now(),
@@ -108,4 +119,19 @@ def person_export(*, person: Person) -> dict:
             }
             for entry in trail
         ],
+        "admin_log": [
+            {
+                "at": entry.action_time,
+                "action": {1: "addition", 2: "change", 3: "deletion"}.get(entry.action_flag, str(entry.action_flag)),
+                "by": entry.user.get_username() if entry.user_id else None,
+                "record": f"{entry.content_type.app_label}.{entry.content_type.model}" if entry.content_type_id else None,
+                "object_id": entry.object_id,
+                "object": entry.object_repr,
+                "change_message": entry.get_change_message(),
+            }
+            for entry in admin_log.order_by("action_time", "pk")
+        ],
+        # Every column and row holding one of the person's values (the kind of value, not
+        # the value: the value is in the records above).
+        "where_found": where_found,
     }

@@ -2,7 +2,10 @@
 
 Mostly mothers returning with several children, some men (most of them
 convicted), a few unaccompanied children received by grandparents; several
-operations; two programmes; stages in every status with overdue follow-ups.
+operations; two programmes; stages in every status with overdue follow-ups;
+closed cases as the workflow leaves them (an approved closure request, done
+follow-ups and every kind of stage detail), some of them past the southern
+programme's retention period, so that retention meets real data.
 Every family name is an invented "sample" name so that no record can be
 mistaken for a real person. The same seed and day always give the same data.
 """
@@ -27,6 +30,9 @@ from casework.models import (
     Case,
     CaseNote,
     CaseStatus,
+    CaseStatusChange,
+    ClosureRequest,
+    ClosureRequestStatus,
     Consent,
     ConsentGivenBy,
     ConsentPurpose,
@@ -130,6 +136,7 @@ DEMO_TOTP_DEVICE_NAME = "Demo authenticator (demo key)"
 
 
 MAX_FOLLOW_UPS_PER_STAGE = 6
+SOUTH_RETENTION_DAYS = 3 * 365
 
 # What the partner agency is asked to do for a referred child, and the note it reads.
 REFERRAL_PURPOSES = [
@@ -181,6 +188,8 @@ def demo_data_reset() -> None:
             Referral,
             StageRecord,
             Enrolment,
+            CaseStatusChange,
+            ClosureRequest,
             CaseNote,
             Consent,
             Case,
@@ -267,7 +276,12 @@ class _Builder:
             code="north", name="Northern region rehabilitation (demo)", country="KZ", time_zone="Asia/Almaty"
         )
         self.south = Programme.objects.create(
-            code="south", name="Southern region rehabilitation (demo)", country="KZ", time_zone="Asia/Aqtobe"
+            code="south",
+            name="Southern region rehabilitation (demo)",
+            country="KZ",
+            time_zone="Asia/Aqtobe",
+            # Shorter than the default, so that the oldest closed cases are due for anonymisation.
+            retention_days=SOUTH_RETENTION_DAYS,
         )
         self.stage_types = {}
         for programme in (self.north, self.south):
@@ -587,6 +601,8 @@ class _Builder:
                 rows[EmploymentPlacement].append(EmploymentPlacement(stage=stage, kind=EmploymentPlacementKind.JOB if job else EmploymentPlacementKind.TRAINING, organisation="Sewing workshop (demo)" if job else "Vocational college (demo)", started_on=stage.started_on, ended_on=stage.completed_on, outcome=EmploymentPlacementOutcome.COMPLETED if stage.completed_on else EmploymentPlacementOutcome.ONGOING))
             if stage.status == StageStatus.ACTIVE and stage.stage_type.follow_up_interval_days:
                 rows[FollowUp].extend(self.follow_ups(stage))
+            elif stage.status in (StageStatus.COMPLETED, StageStatus.DISCONTINUED) and stage.stage_type.follow_up_interval_days:
+                rows[FollowUp].extend(self.past_follow_ups(stage))
         for model, objs in rows.items():
             model.objects.bulk_create(objs, batch_size=1000)
         self.counts = {model.__name__: len(objs) for model, objs in rows.items()}
@@ -612,6 +628,59 @@ class _Builder:
         if not missed_last:
             follow_ups.append(FollowUp(stage=stage, kind=kind, due_date=day, assignee=assignee))
         return follow_ups
+
+    def past_follow_ups(self, stage: StageRecord) -> list[FollowUp]:
+        """The follow-ups of a stage that has ended: done while it ran, the one after it cancelled."""
+        interval = datetime.timedelta(days=stage.stage_type.follow_up_interval_days)
+        kind = FOLLOW_UP_KIND_BY_STAGE[stage.stage_type.kind]
+        assignee = stage.enrolment.case.caseworker
+        end = stage.completed_on or min(stage.started_on + interval * MAX_FOLLOW_UPS_PER_STAGE, self.today)
+        follow_ups = []
+        day = stage.started_on + interval
+        while day <= end and len(follow_ups) < MAX_FOLLOW_UPS_PER_STAGE - 1:
+            outcome = self.rng.choice(
+                ["Held as planned; no concerns (demo).", "Held; the family asked for help with school (demo).", "Held by phone; settling well (demo)."]
+            )
+            follow_ups.append(FollowUp(stage=stage, kind=kind, due_date=day, assignee=assignee, done_on=day, outcome=outcome))
+            day += interval
+        follow_ups.append(FollowUp(stage=stage, kind=kind, due_date=day, assignee=assignee, cancelled_on=end))
+        return follow_ups
+
+    def closures(self) -> None:
+        """Closed cases as the workflow leaves them: a request approved by a supervisor (an
+        administrator where the programme has none), the status change, a closing note."""
+        supervisor_of = {self.north.pk: self.users["supervisor"], self.south.pk: self.users["admin"]}
+        requests, changes, notes = [], [], []
+        for case, spec in zip(self.case_rows, self.cases):
+            if case.status != CaseStatus.CLOSED:
+                continue
+            decided = datetime.datetime.combine(case.closed_on, datetime.time(10), tzinfo=datetime.UTC)
+            requests.append(
+                ClosureRequest(
+                    case=case,
+                    requested_by=spec["caseworker"],
+                    requested_at=decided - datetime.timedelta(days=2),
+                    reason=self.rng.choice(
+                        ["Every stage is done; the family is settled (demo).", "Moved in with relatives; no further support needed (demo)."]
+                    ),
+                    status=ClosureRequestStatus.APPROVED,
+                    decided_by=supervisor_of[spec["programme"].pk],
+                    decided_at=decided,
+                    comment="Agreed (demo).",
+                )
+            )
+            notes.append(CaseNote(case=case, author=spec["caseworker"], body="Closing visit held; the family is settled (demo)."))
+        ClosureRequest.objects.bulk_create(requests, batch_size=1000)
+        for request in requests:
+            changes.append(
+                CaseStatusChange(
+                    case=request.case, from_status=CaseStatus.OPEN, to_status=CaseStatus.CLOSED, by=request.decided_by,
+                    at=request.decided_at, note=request.reason, closure_request=request,
+                )
+            )
+        CaseStatusChange.objects.bulk_create(changes, batch_size=1000)
+        CaseNote.objects.bulk_create(notes, batch_size=1000)
+        self.counts.update(ClosureRequest=len(requests))
 
     # --- consent, referrals, notes ----------------------------------------------------
 
@@ -689,6 +758,7 @@ def demo_seed(*, size: int = 700, seed: int = 2026, today: datetime.date | None 
         builder.save_people()
         builder.save_cases()
         builder.details()
+        builder.closures()
         builder.sharing()
     counts = {
         "Person": len(builder.persons),
