@@ -7,6 +7,8 @@ transaction, so the request and its notice exist together or not at all).
 
 Only programme staff who see a case (or an administrator) may ask for or decide
 its closure; to anyone else the case does not exist. Closing a case ends its
+enrolments through ``programmes.services`` (open stages discontinued, follow-ups
+cancelled, each audited), and no stage of a closed case moves again. It ends its
 sharing: its referrals end in the same transaction, and reopening the case does
 not bring them back (a new referral, with consent, does).
 """
@@ -31,6 +33,7 @@ from casework.models import (
 )
 from casework.roles import is_administrator
 from casework.selectors import staff_cases_of
+from programmes.services import enrolments_end_on_closure
 
 # What closing a case does to its referrals that are still open: the agency's work
 # is over (accepted → completed); one never taken on is withdrawn by the programme.
@@ -132,19 +135,23 @@ def case_closure_decide(*, request_id: int, by, approve: bool, comment: str = ""
 
 
 def _close(case: Case, *, by, request: ClosureRequest) -> None:
-    from programmes.models import Enrolment, EnrolmentStatus
+    """Close a locked case: its enrolments end through the programmes' service (their
+    open stages discontinued through the workflow, their follow-ups cancelled), its
+    referrals end, then the case is marked closed; one audited save per row.
 
+    The enrolments end before the case is marked closed: the workflow refuses every
+    transition on a closed case, the closure's own included.
+    """
     today = _local_today(case)
     previous = case.status
+    closed_on = max(today, case.opened_on)
+    enrolments_end_on_closure(case=case, by=by, on=closed_on)
     case.status = CaseStatus.CLOSED
-    case.closed_on = max(today, case.opened_on)
+    case.closed_on = closed_on
     case.full_clean()
     with acting_as(by):
         case.save()
         _referrals_end(case, on=today)
-    Enrolment.objects.filter(case=case, status=EnrolmentStatus.ACTIVE).update(
-        status=EnrolmentStatus.COMPLETED, ended_on=case.closed_on
-    )
     CaseStatusChange.objects.create(
         case=case, from_status=previous, to_status=CaseStatus.CLOSED, by=by, note=request.reason, closure_request=request
     )

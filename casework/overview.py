@@ -80,11 +80,13 @@ def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
     enrolments = list(case.enrolments.all())
     today = enrolments[0].programme.local_today() if enrolments else datetime.date.today()
     overview = CaseOverview(case=case, today=today, show_sensitive=may_see_sensitive(user, case))
-    from programmes.workflow import TRANSITIONS, allowed_actions
+    from programmes.workflow import TRANSITIONS, allowed_actions, frozen_reason
 
     for enrolment in enrolments:
         for stage in enrolment.stages.all():
             stage.overdue = stage.is_overdue(today)
+            # A closed case (or an ended enrolment) offers no button; the workflow refuses them too.
+            stage.frozen = frozen_reason(stage)
             stage.allowed = [
                 StageButton(name, ACTION_LABELS[name], TRANSITIONS[name].needs_note) for name in allowed_actions(stage)
             ]
