@@ -84,7 +84,7 @@ def case_closure_request(*, case_id: int, by, reason: str) -> ClosureRequest:
     if ClosureRequest.objects.filter(case=case, status=ClosureRequestStatus.PENDING).exists():
         raise TransitionNotAllowed(_("This case already has a pending closure request."))
     try:
-        with transaction.atomic():
+        with transaction.atomic(), acting_as(by):
             request = ClosureRequest.objects.create(case=case, requested_by=by, reason=reason.strip())
     except IntegrityError as exc:
         raise TransitionNotAllowed(_("This case already has a pending closure request.")) from exc
@@ -128,7 +128,8 @@ def case_closure_decide(*, request_id: int, by, approve: bool, comment: str = ""
     request.decided_by = by
     request.decided_at = timezone.now()
     request.comment = (comment or "").strip()
-    request.save()
+    with acting_as(by):
+        request.save()
     if approve:
         _close(case, by=by, request=request)
     return request
@@ -170,6 +171,11 @@ def _referrals_end(case: Case, *, on) -> None:
 
 @transaction.atomic
 def case_reopen(*, case_id: int, by, reason: str) -> Case:
+    """Reopen a closed case. A case ``by`` may not see as staff raises ``NotVisible``
+    (404). Its enrolments, stages and referrals stay ended: a new enrolment (or
+    referral) starts the work again."""
+    if not _cases_staff_see(by).filter(pk=case_id).exists():
+        raise NotVisible()
     case = Case.objects.select_for_update().get(pk=case_id)
     if case.status != CaseStatus.CLOSED:
         raise TransitionNotAllowed(_("Only a closed case can be reopened."))
@@ -182,6 +188,7 @@ def case_reopen(*, case_id: int, by, reason: str) -> Case:
     except ValidationError as exc:
         # The person has another open case: the database allows one.
         raise TransitionNotAllowed(" ".join(exc.messages)) from exc
-    case.save()
+    with acting_as(by):
+        case.save()
     CaseStatusChange.objects.create(case=case, from_status=CaseStatus.CLOSED, to_status=CaseStatus.REOPENED, by=by, note=reason.strip())
     return case

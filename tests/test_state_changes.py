@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from audit.models import AuditEntry
 from casework import closure, services as casework_services
+from casework.errors import NotVisible, TransitionNotAllowed
 from casework.models import Case, CaseStatus, Family, ReferralStatus
 from casework.roles import role_groups_sync
 from programmes import workflow
@@ -136,7 +137,7 @@ def test_enrolment_withdrawn_in_the_admin_ends_its_stages_and_follow_ups(client,
         follow=True,
     )
     assert f"{case.reference}: This enrolment has already ended." in messages_of(response)
-    with pytest.raises(workflow.TransitionNotAllowed):
+    with pytest.raises(TransitionNotAllowed):
         workflow.stage_reopen(stage_id=stage.pk, by=caseworker, reason="Back (test).")
 
 
@@ -192,6 +193,17 @@ def test_closed_case_page_offers_no_stage_action_and_the_action_view_refuses_it(
         assert any("The case is closed" in message for message in messages_of(response))
     stage.refresh_from_db()
     assert stage.status == StageStatus.DISCONTINUED and StageTransition.objects.count() == before
+
+
+def test_reopening_a_closed_case_is_audited_and_refused_to_other_programmes(closed_case, caseworker, other_caseworker):
+    case, stage = closed_case
+    with pytest.raises(NotVisible):
+        closure.case_reopen(case_id=case.pk, by=other_caseworker, reason="Not mine (test).")
+    closure.case_reopen(case_id=case.pk, by=caseworker, reason="The family asked (test).")
+    assert entries_for(case).latest("timestamp").actor == caseworker
+    # Its enrolment stays ended: its stages do not move until the case is enrolled again.
+    with pytest.raises(TransitionNotAllowed):
+        workflow.stage_reopen(stage_id=stage.pk, by=caseworker, reason="Again (test).")
 
 
 def test_open_case_page_still_offers_its_stage_actions(client, caseworker, case):
