@@ -6,6 +6,10 @@ concurrent transitions cannot both succeed, checks the allowed-transition
 table, records who did it in ``StageTransition``, bumps the stage's version
 and schedules or cancels follow-ups from the stage type's interval.
 
+No stage of a closed case or of an ended enrolment moves (``frozen_reason``):
+closure and ``programmes.services.enrolment_end`` end the open stages through
+these same functions before they mark the case or the enrolment ended.
+
 The day an action happened (a start, a completion, a follow-up's ``done_on``;
 today by default) must fall within a window around the programme's today,
 checked in one place (``_action_day``) for every service here that takes a
@@ -316,6 +320,9 @@ def follow_up_record(*, follow_up_id: int, by, outcome: str, done_on: datetime.d
     )
     if not follow_up.is_open:
         raise TransitionNotAllowed(_("This follow-up is already done or cancelled."))
+    reason = frozen_reason(follow_up.stage)
+    if reason is not None:
+        raise TransitionNotAllowed(reason)
     if not (outcome or "").strip():
         raise ValidationError({"outcome": _("This field is required.")})
     stage = follow_up.stage
@@ -364,6 +371,9 @@ def _follow_up_plan_save(follow_up: FollowUp, *, by) -> bool:
 
     if follow_up.pk is None:
         require_visible(by, follow_up.stage)
+        reason = frozen_reason(follow_up.stage)
+        if reason is not None:
+            raise TransitionNotAllowed(reason)
         follow_up.done_on, follow_up.outcome, follow_up.cancelled_on = None, "", None
         follow_up.full_clean()
         with acting_as(by):
