@@ -22,7 +22,6 @@ from casework.errors import DomainError
 from casework.names import name_key
 from casework.overview import case_overview, may_see_sensitive
 from casework.roles import is_administrator, programme_ids_for
-from programmes import services as programme_services
 from casework.models import (
     Agency,
     Case,
@@ -41,6 +40,7 @@ from casework.models import (
     identifier_digest,
     years_before,
 )
+from programmes import services as programme_services
 
 
 # The index shows the caseworker's dashboard above the applications.
