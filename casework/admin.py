@@ -9,7 +9,6 @@ from django.db.models import Count
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
@@ -41,6 +40,7 @@ from casework.models import (
     SENSITIVE_NAME_KINDS,
     identifier_digest,
 )
+from programmes import services as programme_services
 
 
 # The index shows the caseworker's dashboard above the applications.
@@ -472,23 +472,12 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedModelAdmin,
         description="Record the centre exit today for the whole family of each selected case", permissions=["change"]
     )
     def record_family_centre_exit(self, request, queryset):
-        from programmes.models import AccommodationStay, StageKind, StageRecord, StageStatus
-        from programmes.workflow import stage_complete
-
+        """All of the families or none (``programmes.services.centre_exit_record``): a blocked
+        centre stage anywhere refuses the whole exit, naming the blocked cases by reference."""
         families = queryset.exclude(family__isnull=True).values("family_id")
         cases = self.get_queryset(request).filter(Q(family_id__in=families) | Q(pk__in=queryset.values("pk")))
-        stages = StageRecord.objects.filter(
-            enrolment__case__in=cases, stage_type__kind=StageKind.ACCOMMODATION, status=StageStatus.ACTIVE
-        ).select_related("enrolment__case", "enrolment__programme")
-        done = []
         try:
-            # One family leaves together: all of it is recorded, or none.
-            with transaction.atomic():
-                for stage in stages:
-                    today = stage.enrolment.programme.local_today()
-                    stage_complete(stage_id=stage.pk, by=request.user, outcome="Left the centre with the family.", on=today)
-                    AccommodationStay.objects.filter(stage=stage, exited_on__isnull=True).update(exited_on=today)
-                    done.append(stage.enrolment.case.reference)
+            done = programme_services.centre_exit_record(case_ids=list(cases.values_list("pk", flat=True)), by=request.user)
         except (DomainError, ValidationError) as exc:
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             self.message_user(request, f"Nothing recorded: {text}", messages.ERROR)

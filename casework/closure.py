@@ -7,6 +7,8 @@ transaction, so the request and its notice exist together or not at all).
 
 Only programme staff who see a case (or an administrator) may ask for or decide
 its closure; to anyone else the case does not exist. Closing a case ends its
+enrolments through ``programmes.services`` (open stages discontinued, follow-ups
+cancelled, each audited), and no stage of a closed case moves again. It ends its
 sharing: its referrals end in the same transaction, and reopening the case does
 not bring them back (a new referral, with consent, does).
 """
@@ -31,6 +33,7 @@ from casework.models import (
 )
 from casework.roles import is_administrator
 from casework.selectors import staff_cases_of
+from programmes.services import enrolments_end_on_closure
 
 # What closing a case does to its referrals that are still open: the agency's work
 # is over (accepted → completed); one never taken on is withdrawn by the programme.
@@ -81,7 +84,7 @@ def case_closure_request(*, case_id: int, by, reason: str) -> ClosureRequest:
     if ClosureRequest.objects.filter(case=case, status=ClosureRequestStatus.PENDING).exists():
         raise TransitionNotAllowed(_("This case already has a pending closure request."))
     try:
-        with transaction.atomic():
+        with transaction.atomic(), acting_as(by):
             request = ClosureRequest.objects.create(case=case, requested_by=by, reason=reason.strip())
     except IntegrityError as exc:
         raise TransitionNotAllowed(_("This case already has a pending closure request.")) from exc
@@ -125,26 +128,31 @@ def case_closure_decide(*, request_id: int, by, approve: bool, comment: str = ""
     request.decided_by = by
     request.decided_at = timezone.now()
     request.comment = (comment or "").strip()
-    request.save()
+    with acting_as(by):
+        request.save()
     if approve:
         _close(case, by=by, request=request)
     return request
 
 
 def _close(case: Case, *, by, request: ClosureRequest) -> None:
-    from programmes.models import Enrolment, EnrolmentStatus
+    """Close a locked case: its enrolments end through the programmes' service (their
+    open stages discontinued through the workflow, their follow-ups cancelled), its
+    referrals end, then the case is marked closed; one audited save per row.
 
+    The enrolments end before the case is marked closed: the workflow refuses every
+    transition on a closed case, the closure's own included.
+    """
     today = _local_today(case)
     previous = case.status
+    closed_on = max(today, case.opened_on)
+    enrolments_end_on_closure(case=case, by=by, on=closed_on)
     case.status = CaseStatus.CLOSED
-    case.closed_on = max(today, case.opened_on)
+    case.closed_on = closed_on
     case.full_clean()
     with acting_as(by):
         case.save()
         _referrals_end(case, on=today)
-    Enrolment.objects.filter(case=case, status=EnrolmentStatus.ACTIVE).update(
-        status=EnrolmentStatus.COMPLETED, ended_on=case.closed_on
-    )
     CaseStatusChange.objects.create(
         case=case, from_status=previous, to_status=CaseStatus.CLOSED, by=by, note=request.reason, closure_request=request
     )
@@ -163,6 +171,11 @@ def _referrals_end(case: Case, *, on) -> None:
 
 @transaction.atomic
 def case_reopen(*, case_id: int, by, reason: str) -> Case:
+    """Reopen a closed case. A case ``by`` may not see as staff raises ``NotVisible``
+    (404). Its enrolments, stages and referrals stay ended: a new enrolment (or
+    referral) starts the work again."""
+    if not _cases_staff_see(by).filter(pk=case_id).exists():
+        raise NotVisible()
     case = Case.objects.select_for_update().get(pk=case_id)
     if case.status != CaseStatus.CLOSED:
         raise TransitionNotAllowed(_("Only a closed case can be reopened."))
@@ -175,6 +188,7 @@ def case_reopen(*, case_id: int, by, reason: str) -> Case:
     except ValidationError as exc:
         # The person has another open case: the database allows one.
         raise TransitionNotAllowed(" ".join(exc.messages)) from exc
-    case.save()
+    with acting_as(by):
+        case.save()
     CaseStatusChange.objects.create(case=case, from_status=CaseStatus.CLOSED, to_status=CaseStatus.REOPENED, by=by, note=reason.strip())
     return case

@@ -14,7 +14,7 @@ from django.db.models import Count, Prefetch, Q
 from casework.models import Case, CaseNote, FamilyMembership, Referral
 from programmes import rules
 from programmes.models import FollowUp, StageRecord, StageStatus
-from programmes.workflow import TRANSITIONS, allowed_actions
+from programmes.workflow import TRANSITIONS, allowed_actions, frozen_reason
 
 RECENT_NOTES = 5
 UPCOMING_FOLLOW_UPS = 10
@@ -77,6 +77,8 @@ def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
             stage.overdue = rules.stage_is_overdue(
                 stage, enrolment_status=enrolment.status, today=todays[enrolment.programme_id]
             )
+            # A closed case (or an ended enrolment) offers no button; the workflow refuses them too.
+            stage.frozen = frozen_reason(stage)
             stage.allowed = [
                 StageButton(name, rules.TRANSITION_LABELS[name], TRANSITIONS[name].needs_note)
                 for name in allowed_actions(stage)

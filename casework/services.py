@@ -37,7 +37,10 @@ REFERRAL_TRANSITIONS = {
 }
 
 
-def _referral_move(*, referral_id: int, action: str, on: datetime.date | None) -> Referral:
+def _referral_move(*, referral_id: int, action: str, by, on: datetime.date | None) -> Referral:
+    """Move a referral by one answer. The referral has no field for who answered; the
+    audit entry of the save names ``by`` (an agency's user through the API, staff in
+    the admin, a task's or command's actor), whichever door called."""
     transition = REFERRAL_TRANSITIONS[action]
     with transaction.atomic():
         referral = Referral.objects.select_for_update().get(pk=referral_id)
@@ -49,23 +52,24 @@ def _referral_move(*, referral_id: int, action: str, on: datetime.date | None) -
         referral.status = transition.target
         if referral.responded_on is None or action != "complete":
             referral.responded_on = on or timezone.localdate()
-        referral.save(update_fields=["status", "responded_on", "updated_at"])
+        with acting_as(by):
+            referral.save(update_fields=["status", "responded_on", "updated_at"])
     return referral
 
 
 def referral_accept(*, referral_id: int, by, on: datetime.date | None = None) -> Referral:
     """The agency takes the referral on."""
-    return _referral_move(referral_id=referral_id, action="accept", on=on)
+    return _referral_move(referral_id=referral_id, action="accept", by=by, on=on)
 
 
 def referral_decline(*, referral_id: int, by, on: datetime.date | None = None) -> Referral:
     """The agency will not take the referral; it loses access to the case."""
-    return _referral_move(referral_id=referral_id, action="decline", on=on)
+    return _referral_move(referral_id=referral_id, action="decline", by=by, on=on)
 
 
 def referral_complete(*, referral_id: int, by, on: datetime.date | None = None) -> Referral:
     """The agency has done what it was asked; it loses access to the case."""
-    return _referral_move(referral_id=referral_id, action="complete", on=on)
+    return _referral_move(referral_id=referral_id, action="complete", by=by, on=on)
 
 
 def consent_withdraw(*, consent_id: int, by, on: datetime.date | None = None) -> Consent:

@@ -1,7 +1,11 @@
 """Admin for programmes, stage catalogues, enrolments, stages and follow-ups.
 
-Enrolling a case through the admin goes through ``enrolment_create`` so the
-stage plan is generated exactly as through any other door.
+A thin door: every write that matters calls one service, as the API does.
+Enrolling goes through ``enrolment_create`` (the stage plan generated as through
+any other door), ending an enrolment through ``enrolment_end`` (an action), a
+programme's save through ``programme_save`` (its report schedule), a stage's
+status only through the workflow's transition actions, and a follow-up's outcome,
+on its own page or its stage's, through ``workflow.follow_up_save``.
 """
 
 import base64
@@ -26,6 +30,7 @@ from programmes.models import (
     DocumentRequest,
     EmploymentPlacement,
     Enrolment,
+    EnrolmentStatus,
     FollowUp,
     HousingPlacement,
     Programme,
@@ -137,8 +142,7 @@ class ProgrammeAdmin(ScopedModelAdmin, admin.ModelAdmin):
             self.message_user(request, f"{programme} {report.period}: queued for {recipients} supervisor(s).", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        reports.report_schedule_ensure(programme=obj)
+        services.programme_save(programme=obj, by=request.user)
 
     @admin.action(description="Install or update the standard stage catalogue", permissions=["change"])
     def install_standard_catalogue(self, request, queryset):
@@ -159,7 +163,9 @@ class StageRecordInline(ScopedInlineMixin, admin.TabularInline):
     model = StageRecord
     extra = 0
     fields = ["stage_type", "status", "planned_start", "due_date", "started_on", "completed_on", "responsible_user"]
-    readonly_fields = ["stage_type"]
+    # Status and its dates move only through the workflow (the stage page's actions,
+    # the case page's buttons): an edit here would leave no transition row.
+    readonly_fields = ["stage_type", "status", "started_on", "completed_on"]
     show_change_link = True
     can_delete = False
 
@@ -175,9 +181,36 @@ class EnrolmentAdmin(ScopedModelAdmin, admin.ModelAdmin):
     list_filter = ["programme", "status"]
     search_fields = ["case__reference"]
     raw_id_fields = ["case"]
-    readonly_fields = ["enrolled_by"]
+    # An enrolment ends only through the actions below (``enrolment_end``), which end
+    # its stages and follow-ups with it; never by editing its status.
+    readonly_fields = ["status", "ended_on", "enrolled_by"]
     list_select_related = ["case", "programme"]
     inlines = [StageRecordInline]
+    actions = ["enrolment_complete", "enrolment_withdraw"]
+
+    def _end(self, request, queryset, status: str, done: str):
+        for enrolment in queryset.select_related("case"):
+            try:
+                services.enrolment_end(enrolment_id=enrolment.pk, status=status, by=request.user)
+            except (DomainError, ValidationError) as exc:
+                text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                self.message_user(request, f"{enrolment.case.reference}: {text}", messages.ERROR)
+            else:
+                self.message_user(request, f"{enrolment.case.reference}: {done}.", messages.SUCCESS)
+
+    @admin.action(
+        description="Complete the selected enrolments today (open stages discontinued, follow-ups cancelled)",
+        permissions=["change"],
+    )
+    def enrolment_complete(self, request, queryset):
+        self._end(request, queryset, EnrolmentStatus.COMPLETED, "enrolment completed")
+
+    @admin.action(
+        description="Withdraw the selected enrolments today (open stages discontinued, follow-ups cancelled)",
+        permissions=["change"],
+    )
+    def enrolment_withdraw(self, request, queryset):
+        self._end(request, queryset, EnrolmentStatus.WITHDRAWN, "enrolment withdrawn")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.pk:
@@ -230,9 +263,25 @@ class EmploymentPlacementInline(ScopedInlineMixin, admin.TabularInline):
 
 
 class FollowUpInline(ScopedInlineMixin, admin.TabularInline):
+    """A stage's follow-ups. An outcome recorded here goes through the workflow
+    (``StageRecordAdmin.save_formset``), which schedules the next one."""
+
     model = FollowUp
     extra = 0
-    fields = ["kind", "due_date", "assignee", "done_on", "outcome"]
+    fields = ["kind", "due_date", "assignee", "done_on", "outcome", "cancelled_on"]
+    readonly_fields = ["cancelled_on"]
+    # Follow-ups are cancelled by the workflow, never deleted.
+    can_delete = False
+
+
+def _follow_ups_save(modeladmin, request, follow_ups) -> None:
+    """Each follow-up of an admin form through the workflow; a refusal is a message."""
+    for follow_up in follow_ups:
+        try:
+            workflow.follow_up_save(follow_up=follow_up, by=request.user)
+        except (DomainError, ValidationError) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            modeladmin.message_user(request, f"Follow-up due {follow_up.due_date}: outcome not recorded: {text}", messages.ERROR)
 
 
 # Which detail inlines a stage of each kind shows.
@@ -374,6 +423,12 @@ class StageRecordAdmin(ScopedModelAdmin, admin.ModelAdmin):
             inline(self.model, self.admin_site) for inline in [*inline_classes, FollowUpInline, StageTransitionInline]
         ]
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not FollowUp:
+            return super().save_formset(request, form, formset, change)
+        _follow_ups_save(self, request, formset.save(commit=False))
+        return None
+
     def has_add_permission(self, request):
         return False
 
@@ -390,22 +445,20 @@ class FollowUpAdmin(ScopedModelAdmin, admin.ModelAdmin):
     raw_id_fields = ["stage"]
     list_select_related = ["stage__stage_type", "stage__enrolment__case", "assignee"]
     date_hierarchy = "due_date"
+    readonly_fields = ["cancelled_on"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.pk:
+            # A follow-up stays on its stage; once done or cancelled its outcome is history.
+            history = [] if obj.is_open else ["done_on", "outcome"]
+            return [*self.readonly_fields, "stage", *history]
+        return self.readonly_fields
 
     def save_model(self, request, obj, form, change):
-        # Recording the outcome goes through the workflow, which also schedules the next follow-up.
-        newly_done = change and obj.done_on and "done_on" in form.changed_data and form.initial.get("done_on") is None
-        if not newly_done:
-            super().save_model(request, obj, form, change)
-            return
-        done_on, outcome = obj.done_on, obj.outcome
-        obj.done_on, obj.outcome = None, form.initial.get("outcome", "")
-        super().save_model(request, obj, form, change)
-        try:
-            workflow.follow_up_record(follow_up_id=obj.pk, by=request.user, outcome=outcome, done_on=done_on)
-        except (DomainError, ValidationError) as exc:
-            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            self.message_user(request, f"Outcome not recorded: {text}", messages.ERROR)
-        obj.refresh_from_db()
+        # The outcome goes through the workflow, which also schedules the next follow-up.
+        _follow_ups_save(self, request, [obj])
+        if obj.pk:
+            obj.refresh_from_db()
 
 
 @admin.register(StageReport)

@@ -1,4 +1,8 @@
-"""Writes that matter for programmes: installing a stage catalogue and enrolling a case.
+"""Writes that matter for programmes: saving a programme, installing a stage catalogue,
+enrolling a case, ending an enrolment and recording a family's centre exit.
+
+Stage transitions themselves are in ``programmes.workflow``; what here changes a
+stage goes through it, so that every stage change leaves its transition row.
 
 Every function here is keyword-only, runs in one transaction, validates with
 ``full_clean()`` and relies on the database constraints for the races that
@@ -16,8 +20,21 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from audit.context import acting_as
+from casework.errors import TransitionNotAllowed
 from casework.models import Case
-from programmes.models import Enrolment, Programme, StageRecord, StageType
+from programmes import reports, workflow
+from programmes.models import (
+    OPEN_STAGE_STATUSES,
+    AccommodationStay,
+    Enrolment,
+    EnrolmentStatus,
+    Programme,
+    StageKind,
+    StageRecord,
+    StageStatus,
+    StageType,
+)
 
 STANDARD_CATALOGUE = Path(settings.BASE_DIR) / "fixtures" / "stage_catalogue.json"
 
@@ -107,3 +124,150 @@ def enrolment_create(
         # Another request enrolled the same case between validation and insert.
         raise ValidationError(_("This case already has an active enrolment in this programme.")) from exc
     return enrolment
+
+
+# --- Programmes -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def programme_save(*, programme: Programme, by) -> Programme:
+    """Create or change a programme, from any door: validated, audited, and with its
+    report schedule installed (kept if it has one)."""
+    from casework.visibility import require_visible
+
+    if programme.pk is not None:
+        require_visible(by, programme)
+    programme.full_clean()
+    with acting_as(by):
+        programme.save()
+    reports.report_schedule_ensure(programme=programme)
+    return programme
+
+
+# --- Ending an enrolment ----------------------------------------------------------------
+
+ENDED_ENROLMENT_STATUSES = (EnrolmentStatus.COMPLETED, EnrolmentStatus.WITHDRAWN)
+
+# The reason written on each stage an ending discontinues (no details of the person).
+STAGE_REASON_ON_END = {
+    EnrolmentStatus.COMPLETED: "The enrolment was completed.",
+    EnrolmentStatus.WITHDRAWN: "The enrolment was withdrawn.",
+}
+STAGE_REASON_ON_CLOSURE = "The case was closed."
+
+
+def _lock_case_of(enrolment_id: int) -> None:
+    # The case row first, as the workflow and closure lock it: no deadlock between them.
+    case_id = Enrolment.objects.filter(pk=enrolment_id).values_list("case_id", flat=True).get()
+    list(Case.objects.select_for_update().filter(pk=case_id).values_list("pk", flat=True))
+
+
+def _end(enrolment: Enrolment, *, status: str, by, on: datetime.date, reason: str) -> Enrolment:
+    """End a locked, active enrolment: its open stages discontinued through the workflow
+    (a transition row each, their follow-ups cancelled), any follow-up still open cancelled,
+    then the enrolment itself; every row saved one by one, audited as ``by``."""
+    for stage_id in enrolment.stages.filter(status__in=OPEN_STAGE_STATUSES).order_by("pk").values_list("pk", flat=True):
+        workflow.stage_discontinue(stage_id=stage_id, by=by, reason=reason)
+    for stage in enrolment.stages.filter(follow_ups__done_on__isnull=True, follow_ups__cancelled_on__isnull=True).distinct():
+        workflow.follow_ups_cancel(stage=stage, on=on, by=by)
+    enrolment.status = status
+    enrolment.ended_on = on
+    enrolment.full_clean()
+    with acting_as(by):
+        enrolment.save(update_fields=["status", "ended_on"])
+    return enrolment
+
+
+@transaction.atomic
+def enrolment_end(
+    *, enrolment_id: int, status: str, by, on: datetime.date | None = None, reason: str = ""
+) -> Enrolment:
+    """Complete or withdraw an enrolment: the one way it ends (the case's closure too).
+
+    Its open stages are discontinued (each with its transition row) and its open
+    follow-ups cancelled, in the same transaction. ``on`` is the programme's today
+    by default and may not be in its future. An enrolment the user may not see is
+    answered as a missing one; one that has already ended is refused (409).
+    """
+    from casework.visibility import require_visible
+
+    if status not in ENDED_ENROLMENT_STATUSES:
+        raise ValidationError({"status": _("An enrolment ends as completed or withdrawn.")})
+    _lock_case_of(enrolment_id)
+    enrolment = Enrolment.objects.select_for_update(of=("self",)).select_related("programme").get(pk=enrolment_id)
+    require_visible(by, enrolment)
+    if enrolment.status != EnrolmentStatus.ACTIVE:
+        raise TransitionNotAllowed(_("This enrolment has already ended."))
+    today = enrolment.programme.local_today()
+    on = on or today
+    if on > today:
+        raise ValidationError({"on": _("This day is in the future in the programme's calendar; record what has happened.")})
+    return _end(enrolment, status=status, by=by, on=on, reason=(reason or "").strip() or STAGE_REASON_ON_END[status])
+
+
+def enrolments_end_on_closure(*, case: Case, by, on: datetime.date) -> list[Enrolment]:
+    """The case is being closed (``casework.closure``, which has locked it and checked
+    ``by``): each active enrolment completes on ``on`` (or the day it began, if later),
+    through the same steps as ``enrolment_end``, whichever programme it is in."""
+    ended = []
+    enrolments = Enrolment.objects.select_for_update().filter(case=case, status=EnrolmentStatus.ACTIVE).order_by("pk")
+    for enrolment in enrolments:
+        ended.append(
+            _end(
+                enrolment,
+                status=EnrolmentStatus.COMPLETED,
+                by=by,
+                on=max(on, enrolment.enrolled_on),
+                reason=STAGE_REASON_ON_CLOSURE,
+            )
+        )
+    return ended
+
+
+# --- A family's centre exit ---------------------------------------------------------------
+
+CENTRE_EXIT_OUTCOME = "Left the centre with the family."
+
+
+@transaction.atomic
+def centre_exit_record(*, case_ids, by) -> list[str]:
+    """Record that the people of these cases left the centre today, together.
+
+    A family leaves together: all of it is recorded, or none. Each supervised
+    accommodation stage that is active completes through the workflow (which starts
+    the housing stage) and its open stay ends. If any of them is blocked, nothing is
+    recorded and the refusal names the blocked cases by reference, so the caseworker
+    unblocks (or discontinues) them first; a stage not yet started is someone not in
+    the centre and is left alone. Returns the references of the cases recorded.
+    """
+    from casework.visibility import require_visible
+
+    stages = list(
+        StageRecord.objects.filter(
+            enrolment__case_id__in=list(case_ids),
+            enrolment__status=EnrolmentStatus.ACTIVE,
+            stage_type__kind=StageKind.ACCOMMODATION,
+            status__in=(StageStatus.ACTIVE, StageStatus.BLOCKED),
+        )
+        .select_related("enrolment__case", "enrolment__programme")
+        .order_by("enrolment__case__reference", "pk")
+    )
+    for stage in stages:
+        require_visible(by, stage)
+    blocked = sorted({stage.enrolment.case.reference for stage in stages if stage.status == StageStatus.BLOCKED})
+    if blocked:
+        raise TransitionNotAllowed(
+            _("The centre stage is blocked for %(cases)s; unblock or discontinue it, then record the exit again.")
+            % {"cases": ", ".join(blocked)}
+        )
+    done = []
+    for stage in stages:
+        today = stage.enrolment.programme.local_today()
+        workflow.stage_complete(stage_id=stage.pk, by=by, outcome=CENTRE_EXIT_OUTCOME, on=today)
+        with acting_as(by):
+            for stay in AccommodationStay.objects.select_for_update().filter(stage=stage, exited_on__isnull=True):
+                stay.exited_on = max(today, stay.arrived_on)
+                stay.full_clean()
+                stay.save(update_fields=["exited_on"])
+        done.append(stage.enrolment.case.reference)
+    return done

@@ -6,6 +6,10 @@ concurrent transitions cannot both succeed, checks the allowed-transition
 table, records who did it in ``StageTransition``, bumps the stage's version
 and schedules or cancels follow-ups from the stage type's interval.
 
+No stage of a closed case or of an ended enrolment moves (``frozen_reason``):
+closure and ``programmes.services.enrolment_end`` end the open stages through
+these same functions before they mark the case or the enrolment ended.
+
 The day an action happened (a start, a completion, a follow-up's ``done_on``;
 today by default) must fall within a window around the programme's today,
 checked in one place (``_action_day``) for every service here that takes a
@@ -39,7 +43,16 @@ from django.utils.translation import gettext as _
 
 from audit.context import acting_as
 from casework.errors import StaleVersion, TransitionNotAllowed
-from programmes.models import FollowUp, FollowUpKind, StageKind, StageRecord, StageStatus, StageTransition
+from casework.models import Case, CaseStatus
+from programmes.models import (
+    EnrolmentStatus,
+    FollowUp,
+    FollowUpKind,
+    StageKind,
+    StageRecord,
+    StageStatus,
+    StageTransition,
+)
 
 S = StageStatus
 
@@ -73,12 +86,35 @@ FOLLOW_UP_KIND_BY_STAGE = {
 }
 
 
+def frozen_reason(stage: StageRecord) -> str | None:
+    """Why no transition may move this stage at all, or None.
+
+    A stage of a closed case, or of an enrolment that has ended, stays as its
+    closure or ending left it: closing a case and ending an enrolment discontinue
+    the open stages themselves (``programmes.services.enrolment_end``) before the
+    case or the enrolment is marked ended, so they are never refused here. Reads
+    ``stage.enrolment.case``, which the case page has prefetched.
+    """
+    enrolment = stage.enrolment
+    if enrolment.case.status == CaseStatus.CLOSED:
+        return _("The case is closed; its stages no longer change.")
+    if enrolment.status != EnrolmentStatus.ACTIVE:
+        return _("The enrolment has ended; its stages no longer change.")
+    return None
+
+
 def allowed_actions(stage: StageRecord) -> list[str]:
     """The transitions a stage in its current status allows (for buttons and API hints)."""
+    if frozen_reason(stage) is not None:
+        return []
     return [name for name, t in TRANSITIONS.items() if stage.status in t.sources]
 
 
 def _lock(stage_id: int, expected_version: int | None) -> StageRecord:
+    # The case row first, then the stage: closure locks them in the same order, so a
+    # transition racing a closure waits for it and then sees the case closed.
+    case_id = StageRecord.objects.filter(pk=stage_id).values_list("enrolment__case_id", flat=True).get()
+    list(Case.objects.select_for_update().filter(pk=case_id).values_list("pk", flat=True))
     stage = (
         StageRecord.objects.select_for_update(of=("self",))
         .select_related("stage_type", "enrolment__case", "enrolment__programme")
@@ -86,6 +122,9 @@ def _lock(stage_id: int, expected_version: int | None) -> StageRecord:
     )
     if expected_version is not None and stage.version != expected_version:
         raise StaleVersion(_("The stage has changed since you loaded it; reload and try again."))
+    reason = frozen_reason(stage)
+    if reason is not None:
+        raise TransitionNotAllowed(reason)
     return stage
 
 
@@ -167,8 +206,15 @@ def follow_up_schedule(*, stage: StageRecord, after: datetime.date) -> FollowUp 
     )
 
 
-def _cancel_follow_ups(stage: StageRecord, on: datetime.date) -> None:
-    stage.follow_ups.filter(done_on__isnull=True, cancelled_on__isnull=True).update(cancelled_on=on)
+def follow_ups_cancel(*, stage: StageRecord, on: datetime.date, by) -> int:
+    """Cancel the stage's open follow-ups on ``on``: one audited save each, not a bulk update."""
+    cancelled = 0
+    with acting_as(by):
+        for follow_up in stage.follow_ups.select_for_update().filter(done_on__isnull=True, cancelled_on__isnull=True):
+            follow_up.cancelled_on = on
+            follow_up.save(update_fields=["cancelled_on", "updated_at"])
+            cancelled += 1
+    return cancelled
 
 
 @transaction.atomic
@@ -194,7 +240,7 @@ def stage_complete(
     stage.completed_on = on
     stage.outcome = outcome.strip()
     _record(stage, action="complete", to_status=S.COMPLETED, by=by, note=stage.outcome)
-    _cancel_follow_ups(stage, on)
+    follow_ups_cancel(stage=stage, on=on, by=by)
     if stage.stage_type.kind == StageKind.ACCOMMODATION:
         _start_housing_after_centre(stage, by=by, on=on)
     return stage
@@ -237,7 +283,7 @@ def stage_discontinue(*, stage_id: int, by, reason: str, expected_version: int |
     _check(stage, "discontinue", reason)
     stage.status_reason = reason.strip()[:300]
     _record(stage, action="discontinue", to_status=S.DISCONTINUED, by=by, note=stage.status_reason)
-    _cancel_follow_ups(stage, _today(stage))
+    follow_ups_cancel(stage=stage, on=_today(stage), by=by)
     return stage
 
 
@@ -274,6 +320,9 @@ def follow_up_record(*, follow_up_id: int, by, outcome: str, done_on: datetime.d
     )
     if not follow_up.is_open:
         raise TransitionNotAllowed(_("This follow-up is already done or cancelled."))
+    reason = frozen_reason(follow_up.stage)
+    if reason is not None:
+        raise TransitionNotAllowed(reason)
     if not (outcome or "").strip():
         raise ValidationError({"outcome": _("This field is required.")})
     stage = follow_up.stage
@@ -281,8 +330,63 @@ def follow_up_record(*, follow_up_id: int, by, outcome: str, done_on: datetime.d
     follow_up.done_on = done_on
     follow_up.outcome = outcome.strip()
     follow_up.full_clean()
-    follow_up.save()
-    StageRecord.objects.filter(pk=stage.pk).update(version=F("version") + 1)
+    with acting_as(by):
+        follow_up.save()
+        # The stage changed for its readers (a sync client's next version); the version is
+        # bookkeeping the audit trail leaves out, so this save writes no entry.
+        stage.version = F("version") + 1
+        stage.save(update_fields=["version", "updated_at"])
     stage.refresh_from_db(fields=["version", "status"])
     follow_up_schedule(stage=stage, after=done_on)
     return follow_up
+
+
+# What the admin's forms may change of a follow-up directly (attribute names).
+FOLLOW_UP_PLAN_FIELDS = ("kind", "due_date", "assignee_id")
+
+
+def follow_up_save(*, follow_up: FollowUp, by) -> FollowUp:
+    """Save a follow-up edited as a whole (the admin's forms, on its own page or its stage's).
+
+    Two steps, each its own transaction. First its plan (kind, due date, assignee)
+    is saved as given. Then an outcome recorded on an open follow-up (a done day,
+    or an outcome alone: done today) goes through ``follow_up_record``, which
+    schedules the next one, wherever the form was; if that is refused (a day in
+    the future, no outcome) the error is raised and the plan stays saved, open.
+    The done day, outcome and cancellation of a follow-up that is already done or
+    cancelled stay as they were: they are history.
+    """
+    done_on, outcome = follow_up.done_on, follow_up.outcome
+    newly_done = _follow_up_plan_save(follow_up, by=by) and (done_on is not None or bool((outcome or "").strip()))
+    if newly_done:
+        follow_up_record(follow_up_id=follow_up.pk, by=by, outcome=outcome, done_on=done_on)
+        follow_up.refresh_from_db()
+    return follow_up
+
+
+@transaction.atomic
+def _follow_up_plan_save(follow_up: FollowUp, *, by) -> bool:
+    """Save the plan of a follow-up (new or not); True if it is open."""
+    from casework.visibility import require_visible
+
+    if follow_up.pk is None:
+        require_visible(by, follow_up.stage)
+        reason = frozen_reason(follow_up.stage)
+        if reason is not None:
+            raise TransitionNotAllowed(reason)
+        follow_up.done_on, follow_up.outcome, follow_up.cancelled_on = None, "", None
+        follow_up.full_clean()
+        with acting_as(by):
+            follow_up.save()
+        return True
+    current = FollowUp.objects.select_for_update().get(pk=follow_up.pk)
+    require_visible(by, current)
+    # Only the plan is taken from the form; the stage and the history are not.
+    follow_up.stage_id = current.stage_id
+    follow_up.done_on, follow_up.outcome, follow_up.cancelled_on = current.done_on, current.outcome, current.cancelled_on
+    follow_up.full_clean()
+    changed = [name for name in FOLLOW_UP_PLAN_FIELDS if getattr(follow_up, name) != getattr(current, name)]
+    if changed:
+        with acting_as(by):
+            follow_up.save(update_fields=[*(name.removesuffix("_id") for name in changed), "updated_at"])
+    return current.is_open

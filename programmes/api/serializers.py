@@ -9,6 +9,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from config.api_base import ALL, Access, RoleAwareSerializer, access_by_role
+from programmes import services
 from programmes.models import OPEN_STAGE_STATUSES, Enrolment, FollowUp, Programme, StageRecord, StageType
 
 # What administrators may write of a stage type; everyone who sees the catalogue reads it.
@@ -53,6 +54,25 @@ class ProgrammeSerializer(RoleAwareSerializer):
             partner=Access(read=ALL),
             administrator=Access(read=ALL, write=("code", "name", "country", "time_zone", "is_active")),
         )
+
+    def _clean_and_save(self, instance, validated_data):
+        """As every role-aware serializer (validated, then the view's If-Match, an edit that
+        changes nothing writing nothing), but saved by ``programme_save``, the admin's
+        service too, which installs the programme's report schedule."""
+        unchanged = instance.pk is not None and all(
+            getattr(instance, field) == value for field, value in validated_data.items()
+        )
+        if not unchanged:
+            for field, value in validated_data.items():
+                setattr(instance, field, value)
+            instance.full_clean()
+        before_write = self.context.get("before_write")
+        if before_write is not None:
+            before_write()
+        if unchanged:
+            return instance
+        request = self.context.get("request")
+        return services.programme_save(programme=instance, by=getattr(request, "user", None))
 
 
 class EnrolmentSerializer(RoleAwareSerializer):
