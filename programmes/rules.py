@@ -45,7 +45,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -156,6 +156,29 @@ def follow_up_overdue_q(
     if today is not None:
         return pending & Q(due_date__lt=today)
     return pending & per_programme_today("stage__enrolment__programme_id", lambda day: Q(due_date__lt=day), now=now)
+
+
+#: The name of the annotation that carries the rule's answer into API rows.
+OVERDUE_FLAG = "overdue_now"
+
+
+def with_overdue_flag(queryset: QuerySet) -> QuerySet:
+    """Stages or follow-ups with ``overdue_now`` computed by the database from the same Q
+    as the filters, so a row's ``is_overdue`` and ``?overdue=`` can never disagree."""
+    condition = stage_overdue_q() if queryset.model is StageRecord else follow_up_overdue_q()
+    return queryset.annotate(**{OVERDUE_FLAG: ExpressionWrapper(condition, output_field=BooleanField())})
+
+
+def row_is_overdue(row) -> bool:
+    """A loaded stage or follow-up: the annotation when present, else the rule on the row."""
+    flag = getattr(row, OVERDUE_FLAG, None)
+    if flag is not None:
+        return bool(flag)
+    if isinstance(row, StageRecord):
+        enrolment = row.enrolment
+        return stage_is_overdue(row, enrolment_status=enrolment.status, today=programme_today(enrolment.programme))
+    enrolment = row.stage.enrolment
+    return follow_up_is_overdue(row, enrolment_status=enrolment.status, today=programme_today(enrolment.programme))
 
 
 def stage_is_overdue(stage: StageRecord, *, enrolment_status: str, today: datetime.date) -> bool:

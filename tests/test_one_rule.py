@@ -256,3 +256,20 @@ def test_the_case_page_buttons_use_the_transition_labels(case, caseworker):
     overview = case_overview(case_id=case.pk, user=caseworker, visible_cases=Case.objects.all())
     buttons = [button for stage in overview.stages for button in stage.allowed]
     assert buttons and all(button.label == rules.TRANSITION_LABELS[button.name] for button in buttons)
+
+
+def test_api_is_overdue_agrees_with_the_overdue_filter_row_by_row(data, api):
+    """Every stage and follow-up the API prints says ``is_overdue`` exactly when the
+    ``?overdue=true`` filter returns it, and a case's current stages say the same
+    (a closed case's or an ended enrolment's late stage is overdue in neither)."""
+    client = api
+    stage_url, follow_up_url, case_url = reverse("stage-list"), reverse("follow-up-list"), reverse("case-list")
+    for url in (stage_url, follow_up_url):
+        rows = client.get(url, {"page_size": 200}).json()["results"]
+        overdue = {row["id"] for row in client.get(url, {"overdue": "true", "page_size": 200}).json()["results"]}
+        assert rows, url
+        assert {row["id"] for row in rows if row["is_overdue"]} == overdue, url
+    stage_rows = {row["id"]: row["is_overdue"] for row in client.get(stage_url, {"page_size": 200}).json()["results"]}
+    for case in client.get(case_url, {"page_size": 200}).json()["results"]:
+        for summary in case["current_stages"]:
+            assert summary["is_overdue"] is stage_rows[summary["id"]]

@@ -341,15 +341,9 @@ class CaseSerializer(DirectColumnsMixin, RoleAwareSerializer):
     def to_representation(self, instance):
         return without_sensitive_fields(super().to_representation(instance), instance, SENSITIVE_CASE_FIELDS)
 
-    @cached_property
-    def _today(self):
-        # As PersonSerializer._today.
-        return timezone.localdate()
-
     @extend_schema_field(StageSummarySerializer(many=True))
     def get_current_stages(self, case):
-        today = self._today
-        return [stage_summary(row, today) for row in getattr(case, CURRENT_STAGE_LIST)]
+        return [stage_summary(row) for row in getattr(case, CURRENT_STAGE_LIST)]
 
 
 class ReferralSerializer(RoleAwareSerializer):

@@ -36,6 +36,7 @@ from config.api_base import (
     SyncFeedMixin,
     request_role,
 )
+from programmes import rules
 from programmes.api.serializers import STAGE_SUMMARY_VALUES
 from programmes.models import OPEN_STAGE_STATUSES, Enrolment, EnrolmentStatus
 from programmes.selectors import stage_visible_to
@@ -145,7 +146,7 @@ def attach_current_stages(cases, request) -> None:
     stages = {pk: [] for pk in by_id}
     active_enrolments = Enrolment.objects.filter(case_id__in=by_id, status=EnrolmentStatus.ACTIVE).values("id")
     rows = (
-        stage_visible_to(request.user)
+        rules.with_overdue_flag(stage_visible_to(request.user))
         .filter(status__in=OPEN_STAGE_STATUSES, enrolment_id__in=active_enrolments)
         .order_by("-enrolment__enrolled_on", "enrolment_id", "stage_type__position", "id")
         .values_list("enrolment__case_id", *STAGE_SUMMARY_VALUES)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.utils import timezone
 from rest_framework import serializers
 
 from config.api_base import ALL, Access, RoleAwareSerializer, access_by_role
-from programmes import services
+from programmes import rules, services
 from programmes.models import OPEN_STAGE_STATUSES, Enrolment, FollowUp, Programme, StageRecord, StageType
 
 # What administrators may write of a stage type; everyone who sees the catalogue reads it.
@@ -100,7 +99,7 @@ class StageSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "stage_type", "status", "planned_start", "due_date", "started_on", "is_overdue"]
 
     def get_is_overdue(self, stage) -> bool:
-        return stage.is_overdue(timezone.localdate())
+        return rules.row_is_overdue(stage)
 
 
 # What stage_summary() reads of a stage, in this order, for ``.values_list()`` on a
@@ -116,6 +115,8 @@ STAGE_SUMMARY_VALUES = (
     "stage_type__code",
     "stage_type__name",
     "stage_type__kind",
+    # The one overdue rule, annotated by rules.with_overdue_flag() on the stage queryset.
+    rules.OVERDUE_FLAG,
 )
 
 
@@ -123,9 +124,9 @@ def _iso(day):
     return None if day is None else day.isoformat()
 
 
-def stage_summary(values: Sequence, today) -> dict:
+def stage_summary(values: Sequence) -> dict:
     """StageSummarySerializer's output, built directly from STAGE_SUMMARY_VALUES."""
-    stage_id, status, planned_start, due_date, started_on, type_id, type_code, type_name, type_kind = values
+    stage_id, status, planned_start, due_date, started_on, type_id, type_code, type_name, type_kind, overdue = values
     return {
         "id": stage_id,
         "stage_type": {"id": type_id, "code": type_code, "name": type_name, "kind": type_kind},
@@ -133,8 +134,7 @@ def stage_summary(values: Sequence, today) -> dict:
         "planned_start": _iso(planned_start),
         "due_date": _iso(due_date),
         "started_on": _iso(started_on),
-        # As StageRecord.is_overdue(), without a model instance.
-        "is_overdue": status in OPEN_STAGE_STATUSES and due_date < today,
+        "is_overdue": bool(overdue),
     }
 
 
@@ -194,7 +194,7 @@ class StageSerializer(RoleAwareSerializer):
         )
 
     def get_is_overdue(self, stage) -> bool:
-        return stage.is_overdue(timezone.localdate())
+        return rules.row_is_overdue(stage)
 
 
 class FollowUpSerializer(RoleAwareSerializer):
@@ -224,7 +224,7 @@ class FollowUpSerializer(RoleAwareSerializer):
         )
 
     def get_is_overdue(self, follow_up) -> bool:
-        return follow_up.is_open and follow_up.due_date < timezone.localdate()
+        return rules.row_is_overdue(follow_up)
 
 
 # --- Action bodies ----------------------------------------------------------------

@@ -19,7 +19,7 @@ from config.api_base import (
     parse_if_match,
     request_role,
 )
-from programmes import workflow
+from programmes import rules, workflow
 from programmes.api.serializers import (
     EnrolmentSerializer,
     FollowUpOutcomeSerializer,
@@ -105,7 +105,7 @@ class StageViewSet(SyncFeedMixin, ScopedViewSet):
     ordering_fields = ["due_date", "planned_start", "updated_at", "id"]
 
     def optimise(self, queryset):
-        return queryset.select_related("stage_type", "enrolment__case")
+        return rules.with_overdue_flag(queryset.select_related("stage_type", "enrolment__case"))
 
     def etag_for(self, instance) -> str:
         # The stage's version, so that an If-Match is the version a transition expects.
@@ -180,6 +180,9 @@ class FollowUpViewSet(SyncFeedMixin, ScopedViewSet):
     serializer_class = FollowUpSerializer
     filterset_class = FollowUpFilterSet
     ordering_fields = ["due_date", "updated_at", "id"]
+
+    def optimise(self, queryset):
+        return rules.with_overdue_flag(queryset)
 
     @extend_schema(request=FollowUpOutcomeSerializer, responses={status.HTTP_200_OK: FollowUpSerializer})
     @action(detail=True, methods=["post"], url_path="record-outcome")
