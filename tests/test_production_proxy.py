@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_production_static import (
+    ADMINISTRATOR_USERNAME,
     DOCS,
     ROOT,
     STAFF_PASSWORD,
@@ -196,7 +197,7 @@ class Browser:
             self.cookies.update({name: morsel.value for name, morsel in cookie.items()})
         return reply
 
-    def failed_sign_in(self, username: str, *, forwarded_for: str | None = None) -> Reply:
+    def sign_in(self, username: str, password: str, *, forwarded_for: str | None = None) -> Reply:
         extra = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
         page = self.request("GET", "/admin/login/", headers=extra)
         assert page.status == 200, page.body[:300]
@@ -205,8 +206,11 @@ class Browser:
             "POST",
             "/admin/login/",
             headers=extra,
-            form={"csrfmiddlewaretoken": token, "username": username, "password": "not-the-password", "next": "/admin/"},
+            form={"csrfmiddlewaretoken": token, "username": username, "password": password, "next": "/admin/"},
         )
+
+    def failed_sign_in(self, username: str, *, forwarded_for: str | None = None) -> Reply:
+        return self.sign_in(username, "not-the-password", forwarded_for=forwarded_for)
 
 
 def attempts(proxy: Proxy, username: str) -> dict[str, int]:
@@ -242,6 +246,23 @@ def test_https_answers_carry_strict_transport_security(proxy):
         assert asset.headers["Strict-Transport-Security"].startswith(f"max-age={ONE_YEAR}")
     # nginx does not name its version.
     assert page.headers["Server"] == "nginx"
+
+
+def test_the_two_factor_pages_are_styled(proxy):
+    browser = Browser(proxy)
+    reply = browser.sign_in(ADMINISTRATOR_USERNAME, STAFF_PASSWORD)
+    # An administrator owes a code: the admin sends them to set up their device first.
+    for _ in range(3):
+        if reply.status != 302:
+            break
+        reply = browser.request("GET", urllib.parse.urlsplit(reply.headers["Location"]).path)
+    assert reply.status == 200 and b"sign-in-step" in reply.body, reply.body[:300]
+    assets = linked_assets(reply.body)
+    assert any("login" in url and url.endswith(".css") for url in assets), assets
+    for url in assets:
+        asset = browser.request("GET", url)
+        assert asset.status == 200, url
+        assert "max-age=315360000" in asset.headers["Cache-Control"], url
 
 
 def test_a_client_cannot_claim_https_over_plain_http(proxy):

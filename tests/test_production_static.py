@@ -28,6 +28,7 @@ DOCS = ROOT / "docs"
 ONE_YEAR = 365 * 24 * 3600
 STAFF_USERNAME = "caseworker"
 STAFF_PASSWORD = "production-shape-password-1"
+ADMINISTRATOR_USERNAME = "administrator"
 PRODUCTION_KEYS = {
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": "s" * 50,
@@ -37,6 +38,7 @@ PRODUCTION_KEYS = {
 MAKE_STAFF_USER = f"""
 from django.contrib.auth import get_user_model
 get_user_model().objects.create_user({STAFF_USERNAME!r}, password={STAFF_PASSWORD!r}, is_staff=True)
+get_user_model().objects.create_superuser({ADMINISTRATOR_USERNAME!r}, password={STAFF_PASSWORD!r})
 """
 
 
@@ -94,7 +96,7 @@ def production_environment(site: Path, **extra) -> dict:
 
 
 def prepare_site(site: Path) -> None:
-    """What the image build and the `migrate` service do: collectstatic, migrate, one staff user."""
+    """What the image build and the `migrate` service do: collectstatic, migrate; and two users."""
     for command, environment in (
         # As the Dockerfile runs it: the manifest storage asked for, since none exists yet.
         (["collectstatic", "--noinput"], production_environment(site, DJANGO_STATIC_MANIFEST="1")),
