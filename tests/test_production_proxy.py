@@ -68,7 +68,7 @@ def render_site_config(work: Path, *, upstream_port: int, http_port: int, https_
     for old, new in (
         ("server web:8000;", f"server 127.0.0.1:{upstream_port};"),
         ("listen 80;", f"listen 127.0.0.1:{http_port};"),
-        ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
+        ("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;"),
         ("/etc/nginx/certs/", f"{work}/certs/"),
     ):
         assert old in text, f"deploy/nginx.conf no longer has {old!r}"
