@@ -217,3 +217,35 @@ def test_api_docs_assets_are_served_from_the_collected_files(site):
     answer = fetch(f"{base}/static/{bundle.group(1)}", headers={**FROM_PROXY, "Accept-Encoding": "gzip"})
     assert answer.status == 200 and answer.headers.get("content-encoding") == "gzip"
     assert max_age(answer) >= ONE_YEAR
+
+
+STORAGE = """
+import django, os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+from django.conf import settings
+print(settings.STORAGES["staticfiles"]["BACKEND"].rsplit(".", 1)[-1])
+"""
+
+
+@pytest.mark.parametrize(
+    ("debug", "manifest", "forced", "storage"),
+    [
+        ("0", True, None, "CompressedManifestStaticFilesStorage"),
+        # No collectstatic yet (tests, a first `check --deploy`): pages still render.
+        ("0", False, None, "StaticFilesStorage"),
+        ("1", True, None, "StaticFilesStorage"),
+        ("0", True, "0", "StaticFilesStorage"),
+        ("1", False, "1", "CompressedManifestStaticFilesStorage"),
+    ],
+)
+def test_hashed_names_are_used_in_production_once_collected(tmp_path, debug, manifest, forced, storage):
+    (tmp_path / "static").mkdir()
+    if manifest:
+        (tmp_path / "static" / "staticfiles.json").write_text('{"paths": {}, "version": "1.1"}')
+    environment = production_environment(tmp_path, DJANGO_DEBUG=debug)
+    if forced is not None:
+        environment["DJANGO_STATIC_MANIFEST"] = forced
+    result = subprocess.run([sys.executable, "-c", STORAGE], cwd=ROOT, env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == storage
