@@ -2,6 +2,7 @@
 
     python deploy/identifier_keys.py check
     python deploy/identifier_keys.py reencrypt
+    python deploy/identifier_keys.py redigest
 
 Run from the project root with the deployment's environment (DATABASE_URL,
 FIELD_ENCRYPTION_KEY, IDENTIFIER_LOOKUP_KEY), e.g. `docker compose run --rm web python
@@ -19,6 +20,11 @@ processes, then run it: every identifier still encrypted with an older key is re
 the new one, in one transaction, after all of them were found readable. Then the old keys can
 be dropped from FIELD_ENCRYPTION_KEY (and from the key store, once no kept backup needs them).
 Only the ciphertext changes; the value and its digest stay as they are.
+
+``redigest`` completes a change of IDENTIFIER_LOOKUP_KEY: it recomputes every identifier's
+search digest with the key now set, in one transaction, after all of them were found
+readable. Stop web and worker first, set the new key, run it, then start them again: a
+process still holding the old key would write digests the new one does not find.
 """
 
 from __future__ import annotations
@@ -122,17 +128,50 @@ def reencrypt() -> str:
     return f"{len(found['older_key'])} of {found['total']} identifiers re-encrypted with the first FIELD_ENCRYPTION_KEY."
 
 
+def redigest() -> str:
+    from cryptography.fernet import InvalidToken
+    from django.db import connection, transaction
+
+    from casework.models import PersonIdentifier, identifier_digest
+
+    table = connection.ops.quote_name(PersonIdentifier._meta.db_table)
+    _, every_key = _crypters()
+    with transaction.atomic():
+        rows = list(_rows(connection, PersonIdentifier._meta.db_table, lock=True))
+        digests = {}
+        for pk, token, _ in rows:
+            try:
+                digests[pk] = identifier_digest(every_key.decrypt(token.encode()).decode())
+            except InvalidToken:
+                digests[pk] = None
+        unreadable = sum(digest is None for digest in digests.values())
+        _refuse_unless_fit({"total": len(rows), "unreadable": unreadable, "mismatched": 0})
+        changed = [(digests[pk], pk) for pk, _, digest in rows if digests[pk] != digest]
+        with connection.cursor() as cursor:
+            cursor.executemany(f"UPDATE {table} SET value_digest = %s WHERE id = %s", changed)  # noqa: S608
+    return f"{len(changed)} of {len(rows)} identifiers given their digest under the current IDENTIFIER_LOOKUP_KEY."
+
+
+ACTIONS = {"check": check, "reencrypt": reencrypt, "redigest": redigest}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["check", "reencrypt"])
+    parser.add_argument("action", choices=sorted(ACTIONS))
     action = parser.parse_args(argv).action
     import django
 
     django.setup()
+    from django.db import DatabaseError
+
     try:
-        print(check() if action == "check" else reencrypt())
+        print(ACTIONS[action]())
     except KeysDoNotFit as refusal:
         print(f"{action}: {refusal}", file=sys.stderr)
+        return 1
+    except DatabaseError as error:
+        print(f"{action}: cannot read the identifiers ({type(error).__name__}); is the database restored and migrated?",
+              file=sys.stderr)
         return 1
     return 0
 

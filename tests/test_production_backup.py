@@ -185,6 +185,34 @@ def test_a_new_encryption_key_takes_over_after_reencrypt(seeded, restored):
     assert identifier_keys(restored, "check", ok=False).returncode == 1
 
 
+def test_a_new_lookup_key_takes_over_after_redigest(seeded, restored):
+    _, identifiers, _ = seeded
+    count = len(identifiers)
+    new_lookup = {**restored, "IDENTIFIER_LOOKUP_KEY": "the-next-lookup-key-" + "z" * 20}
+    assert identifier_keys(new_lookup, "check", ok=False).returncode == 1
+    assert f"{count} of {count} identifiers given their digest" in identifier_keys(new_lookup, "redigest").stdout
+    assert "every one decrypts" in identifier_keys(new_lookup, "check").stdout
+    assert identifier_keys(restored, "check", ok=False).returncode == 1
+    # Search by identifier finds the person under the new key.
+    _, kind, value = identifiers[0].split(" ", 2)
+    found = manage(
+        new_lookup,
+        "shell",
+        "--no-imports",
+        "-c",
+        "from casework.models import PersonIdentifier, identifier_digest; "
+        f"print(PersonIdentifier.objects.filter(kind={kind!r}, value_digest=identifier_digest({value!r})).count())",
+    )
+    assert found.strip().splitlines()[-1] == "1"
+
+
+def test_a_database_without_identifiers_table_is_a_clear_error(tmp_path, databases):
+    refused = identifier_keys(environment(tmp_path, databases()), "check", ok=False)
+    assert refused.returncode == 1
+    assert "is the database restored and migrated?" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_reencrypt_writes_nothing_when_a_key_is_missing(seeded, restored):
     _, identifiers, _ = seeded
     stranger = {**restored, "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode()}
