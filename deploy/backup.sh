@@ -15,7 +15,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '3,6p' "$0" >&2
+  sed -n '4,6p' "$0" >&2
   exit 2
 }
 

@@ -80,8 +80,7 @@ def production_environment(site: Path, **extra) -> dict:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "API_THROTTLE_", "AXES_", "STAFF_OTP_"))
-        and key not in ("DATABASE_URL", "REDIS_URL", "TRUSTED_PROXY_COUNT", "FIELD_ENCRYPTION_KEY")
-        and key not in ("IDENTIFIER_LOOKUP_KEY",)
+        and key not in ("DATABASE_URL", "REDIS_URL", "TRUSTED_PROXY_COUNT", "FIELD_ENCRYPTION_KEY", "IDENTIFIER_LOOKUP_KEY")
     }
     environment.update(
         PRODUCTION_KEYS,
