@@ -65,6 +65,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from gunicorn, before anything that touches the session or database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Each role question about the caller is asked of the database once per request.
     "casework.roles.RolesOncePerRequestMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -136,8 +138,33 @@ USE_I18N = True
 USE_TZ = True
 LOCALE_PATHS = [BASE_DIR / "locale"]
 
+# --- Static files ----------------------------------------------------------------
+# Production serves them from gunicorn through WhiteNoise: `collectstatic` (run when the
+# image is built) writes each file under a name with its content's hash, beside a gzip copy
+# served to browsers that ask for it; hashed names are cached by browsers for a year. In local use and the tests
+# the files come from the apps' own folders, with no collectstatic.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# The hashed names come from STATIC_ROOT's manifest: on by default with DJANGO_DEBUG off once
+# collectstatic has written one (the image always has), or forced either way by the variable.
+STATIC_MANIFEST = env.bool(
+    "DJANGO_STATIC_MANIFEST", default=not DEBUG and (STATIC_ROOT / "staticfiles.json").is_file()
+)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if STATIC_MANIFEST
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+# Read from the apps' folders on every request in local use; indexed once at start in production.
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_USE_FINDERS = DEBUG
+# Files without a hash in their name (favicon-style paths) may be cached for an hour.
+WHITENOISE_MAX_AGE = 0 if DEBUG else 3600
 
 # --- E-mail ------------------------------------------------------------------
 # EMAIL_URL (smtp://user:pass@host:587?tls=True) wins; otherwise the usual
