@@ -26,6 +26,7 @@ run: migrate
 	bin/run-local
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
 

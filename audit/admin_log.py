@@ -19,7 +19,7 @@ import json
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from audit.registration import AUDITED, WITHHELD
 
@@ -76,7 +76,7 @@ def log_entry_name_withhold(sender, instance: LogEntry, **kwargs) -> None:
     instance.change_message = change_message_scrub(instance.change_message)
 
 
-def admin_log_entries_for(*, person_ids) -> "QuerySet[LogEntry]":
+def admin_log_entries_for(*, person_ids) -> QuerySet[LogEntry]:
     """The admin log's entries about these people: about them, their names, identifiers,
     families, consents, cases and everything recorded on the cases (rows since deleted
     included: the audit trail says which rows concerned whom)."""

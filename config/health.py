@@ -1,6 +1,5 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
-from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 

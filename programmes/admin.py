@@ -18,7 +18,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from casework import visibility
 from casework.admin_scoping import ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
 from casework.errors import DomainError
 from casework.overview import MY_WORK

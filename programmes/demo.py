@@ -38,7 +38,6 @@ from casework.models import (
     ConsentPurpose,
     Family,
     FamilyMembership,
-    FamilyMembershipRole,
     IdentifierKind,
     LegalStatus,
     NameKind,
@@ -47,12 +46,10 @@ from casework.models import (
     PersonName,
     Referral,
     ReferralStatus,
-    Relationship,
     RepatriationOperation,
     RiskLevel,
     Script,
     Sex,
-    age_on,
     identifier_digest,
 )
 from casework.names import name_key

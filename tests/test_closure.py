@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 
 from casework import closure
 from casework.errors import NotVisible, TransitionNotAllowed
-from casework.models import CaseStatus, ClosureRequest, ClosureRequestStatus
+from casework.models import CaseStatus, ClosureRequestStatus
 from notifications.models import Notification, NotificationKind
 from programmes.models import EnrolmentStatus, ProgrammeMembershipRole
 from tests import factories as f

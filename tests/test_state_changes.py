@@ -25,7 +25,6 @@ from casework.roles import role_groups_sync
 from programmes import workflow
 from programmes.models import (
     AccommodationStay,
-    Enrolment,
     EnrolmentStatus,
     FollowUp,
     StageRecord,

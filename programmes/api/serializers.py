@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from config.api_base import ALL, Access, RoleAwareSerializer, access_by_role
 from programmes import rules, services
-from programmes.models import OPEN_STAGE_STATUSES, Enrolment, FollowUp, Programme, StageRecord, StageType
+from programmes.models import Enrolment, FollowUp, Programme, StageRecord, StageType
 
 # What administrators may write of a stage type; everyone who sees the catalogue reads it.
 STAGE_TYPE_WRITABLE = (
