@@ -1,6 +1,11 @@
 """Name search across scripts and spellings (casework.names), table-driven, and through the admin's search box."""
 
+import importlib
+from types import SimpleNamespace
+
 import pytest
+from django.apps import apps
+from django.db import connection
 from django.urls import reverse
 
 from casework.models import NameKind, Person, PersonName, Script
@@ -114,3 +119,14 @@ def test_admin_search_finds_surname_first_cyrillic(client, people):
     page = response.content.decode()
     assert "Omar Fiktiev" in page
     assert "Mariam Demoyeva" not in page
+
+
+def test_migration_recomputes_stored_keys(people):
+    migration = importlib.import_module("casework.migrations.0010_intake_created_by_and_name_keys")
+    aisha = people["aisha"]
+    Person.objects.filter(pk=aisha.pk).update(search_key="aisha fiktieva")
+    PersonName.objects.filter(person=aisha).update(search_key="stale")
+    migration.recompute_name_keys(apps, SimpleNamespace(connection=connection))
+    aisha.refresh_from_db()
+    assert aisha.search_key == name_key("Aisha Fiktieva")
+    assert set(aisha.names.values_list("search_key", flat=True)) == {name_key("Айша Фиктиева"), name_key("عائشة")}

@@ -7,30 +7,37 @@ BATCH = 2000
 
 def recompute_name_keys(apps, schema_editor):
     """Name keys now carry token skeletons and word boundaries (casework.names):
-    recompute the stored ones, reading only the name columns, in batches."""
+    recompute the stored ones, reading only the name columns, a batch of rows at a
+    time by primary key (no cursor held open over the table being written)."""
     from casework.names import name_key
 
     Person = apps.get_model("casework", "Person")
     PersonName = apps.get_model("casework", "PersonName")
 
-    def in_batches(model, rows, key_of):
-        changed = []
-        for pk, current, *parts in rows.iterator(chunk_size=BATCH):
-            key = key_of(*parts)
-            if key != current:
-                changed.append(model(pk=pk, search_key=key))
-            if len(changed) >= BATCH:
-                model.objects.bulk_update(changed, ["search_key"])
-                changed = []
-        if changed:
-            model.objects.bulk_update(changed, ["search_key"])
+    def in_batches(model, columns, key_of):
+        quote = schema_editor.connection.ops.quote_name
+        update = f"UPDATE {quote(model._meta.db_table)} SET {quote('search_key')} = %s WHERE {quote('id')} = %s"
+        last = 0
+        while True:
+            rows = list(model.objects.filter(pk__gt=last).order_by("pk").values_list("pk", "search_key", *columns)[:BATCH])
+            if not rows:
+                return
+            last = rows[-1][0]
+            changed = []
+            for pk, current, *parts in rows:
+                key = key_of(*parts)
+                if key != current:
+                    changed.append((key, pk))
+            if changed:
+                with schema_editor.connection.cursor() as cursor:
+                    cursor.executemany(update, changed)
 
     in_batches(
         Person,
-        Person.objects.order_by().values_list("pk", "search_key", "given_name", "patronymic", "family_name"),
+        ["given_name", "patronymic", "family_name"],
         lambda *names: name_key(" ".join(part for part in names if part)),
     )
-    in_batches(PersonName, PersonName.objects.order_by().values_list("pk", "search_key", "full_name"), name_key)
+    in_batches(PersonName, ["full_name"], name_key)
 
 
 class Migration(migrations.Migration):
