@@ -228,7 +228,8 @@ class PersonAdmin(ReadAuditedAdminMixin, MembershipThroughServiceMixin, CrossScr
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
-        if obj is None:
+        # The confirmation is offered once the form has been sent (and the check has run).
+        if obj is None and request.method == "POST":
             fieldsets.append(("Duplicate check", {"fields": ["confirm_different_person"]}))
         return fieldsets
 
@@ -248,9 +249,7 @@ class PersonAdmin(ReadAuditedAdminMixin, MembershipThroughServiceMixin, CrossScr
             details = distinguishing_details(people, user=request.user)
             return {person.pk: f"{person.full_name} ({details[person.pk]})" for person in people}
 
-        return _PickingPaginator(
-            queryset, per_page, orphans, allow_empty_first_page, labels_for=labels_for
-        )
+        return _PickingPaginator(queryset, per_page, orphans, allow_empty_first_page, labels_for=labels_for)
 
     def get_inlines(self, request, obj):
         if obj is not None and obj.pk and not _may_see_sensitive_person(request.user, obj):

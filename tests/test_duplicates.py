@@ -135,6 +135,8 @@ FAMILY = [("Khadija", "1988-02-03"), ("Mariam", "2012-07-09"), ("Zeinab", "2015-
 def test_the_same_family_entered_twice_warns_and_confirming_saves(client, groups, caseworker):
     staff_login(client, caseworker)
     add = reverse("admin:casework_person_add")
+    # Nothing to confirm before the check has run.
+    assert "This is a different person" not in client.get(add).content.decode()
     for given_name, born in FAMILY:
         response = client.post(add, person_form(given_name, born))
         assert response.status_code == 302, response.content.decode()[:3000]

@@ -46,10 +46,10 @@ def person_form(**overrides):
     return data
 
 
-def case_person_autocomplete(client, term):
+def case_person_autocomplete(client, term, *, model_name="case"):
     response = client.get(
         reverse("admin:autocomplete"),
-        {"app_label": "casework", "model_name": "case", "field_name": "person", "term": term},
+        {"app_label": "casework", "model_name": model_name, "field_name": "person", "term": term},
     )
     assert response.status_code == 200, response.content[:500]
     return [int(row["id"]) for row in json.loads(response.content)["results"]]
@@ -68,6 +68,8 @@ def test_caseworker_finds_the_person_they_just_added(client, caseworker, other_c
     # The case form's person search finds them, in either script and name order.
     assert case_person_autocomplete(client, "Fiktieva") == [person.pk]
     assert case_person_autocomplete(client, "Фиктиева Айша") == [person.pk]
+    # And so does the family form's member search.
+    assert case_person_autocomplete(client, "Aisha", model_name="familymembership") == [person.pk]
 
     # Another programme's caseworker sees nothing of them.
     client.logout()
