@@ -53,6 +53,8 @@ SAME_CONSONANTS = 0.9
 #: Dates of birth: both exact, within a month (or day and month swapped); either estimated, within two years.
 EXACT_DATE_TOLERANCE = datetime.timedelta(days=31)
 ESTIMATED_DATE_TOLERANCE = datetime.timedelta(days=2 * 365 + 1)
+#: At most this many candidates, best first: a warning, not a search.
+MAX_CANDIDATES = 10
 #: How much a date that is near but not the same lowers the score.
 NEAR_DATE_FACTOR = 0.9
 ESTIMATED_DATE_FACTOR = 0.8
@@ -187,8 +189,8 @@ def duplicate_candidates(
 
     if not found:
         return []
-    people = Person.objects.in_bulk(list(found))
-    ranked = sorted(found.items(), key=lambda item: (-item[1][0], item[0]))
+    ranked = sorted(found.items(), key=lambda item: (-item[1][0], item[0]))[:MAX_CANDIDATES]
+    people = Person.objects.in_bulk([pk for pk, _ in ranked])
     return [(people[pk], score, tuple(reasons)) for pk, (score, reasons) in ranked if pk in people]
 
 

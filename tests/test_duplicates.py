@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from casework import selectors
-from casework.duplicates import duplicate_candidates, name_similarity, NAME_THRESHOLD
+from casework.duplicates import MAX_CANDIDATES, NAME_THRESHOLD, duplicate_candidates, name_similarity
 from casework.models import IdentifierKind, NameKind, Person, PersonIdentifier, PersonName, Script, Sex
 from casework.names import name_tokens
 from casework.roles import role_groups_sync
@@ -186,3 +186,13 @@ def test_pickers_tell_people_of_one_name_apart(client, groups, caseworker, case)
         twin.pk: f"Khadija Demoyeva (born 1990, case {case.reference})",
         other.pk: f"Khadija Demoyeva (born ~1991, record {other.pk})",
     }
+
+
+@pytest.mark.django_db
+def test_at_most_the_best_few_candidates():
+    exact = f.PersonFactory(given_name="Aisha", family_name="Fiktieva", date_of_birth=datetime.date(1990, 5, 17))
+    for day in range(1, MAX_CANDIDATES + 3):
+        f.PersonFactory(given_name="Aisha", family_name="Fiktieva", date_of_birth=datetime.date(1990, 5, day))
+    found = candidates()
+    assert len(found) == MAX_CANDIDATES
+    assert found[0][0] == exact.pk
