@@ -14,9 +14,22 @@ def recompute_name_keys(apps, schema_editor):
     Person = apps.get_model("casework", "Person")
     PersonName = apps.get_model("casework", "PersonName")
 
+    connection = schema_editor.connection
+    quote = connection.ops.quote_name
+
+    def write(table, changed):
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # One statement per batch rather than one round trip per row.
+                cursor.execute(
+                    f"UPDATE {quote(table)} AS t SET search_key = v.key "
+                    "FROM unnest(%s::text[], %s::bigint[]) AS v(key, id) WHERE t.id = v.id",
+                    [[key for key, _ in changed], [pk for _, pk in changed]],
+                )
+            else:
+                cursor.executemany(f"UPDATE {quote(table)} SET search_key = %s WHERE id = %s", changed)
+
     def in_batches(model, columns, key_of):
-        quote = schema_editor.connection.ops.quote_name
-        update = f"UPDATE {quote(model._meta.db_table)} SET {quote('search_key')} = %s WHERE {quote('id')} = %s"
         last = 0
         while True:
             rows = list(model.objects.filter(pk__gt=last).order_by("pk").values_list("pk", "search_key", *columns)[:BATCH])
@@ -29,8 +42,7 @@ def recompute_name_keys(apps, schema_editor):
                 if key != current:
                     changed.append((key, pk))
             if changed:
-                with schema_editor.connection.cursor() as cursor:
-                    cursor.executemany(update, changed)
+                write(model._meta.db_table, changed)
 
     in_batches(
         Person,
