@@ -4,7 +4,12 @@ Every change list is scoped by the same selectors as the API, so a caseworker
 sees only their programmes' people.
 """
 
+import re
+from functools import partial
+
+from django import forms
 from django.contrib import admin
+from django.core.paginator import Paginator
 from django.db.models import Count
 
 from django.contrib import messages
@@ -17,8 +22,9 @@ from django.utils.html import format_html_join
 from audit.reads import ReadAuditedAdminMixin
 from casework import closure, selectors, services, visibility
 from casework.admin_scoping import ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
+from casework.duplicates import distinguishing_details, duplicate_candidates
 from casework.errors import DomainError
-from casework.names import name_key
+from casework.names import name_search_condition
 from casework.overview import case_overview, may_see_sensitive
 from casework.roles import is_administrator, programme_ids_for
 from programmes import rules
@@ -32,6 +38,7 @@ from casework.models import (
     Consent,
     Family,
     FamilyMembership,
+    NameKind,
     Person,
     PersonIdentifier,
     PersonName,
@@ -84,20 +91,24 @@ class CrossScriptSearchMixin:
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
-        # A term with digits is a reference or an identifier, not a name: its name key
-        # (digits dropped) would match almost everyone.
-        key = "" if any(char.isdigit() for char in term) else name_key(search_term)
-        if not key and not term:
+        if not term:
             return results, may_have_duplicates
         path = self.person_path
+        # A term with digits is a reference or an identifier, not a name: its name key
+        # (digits dropped) would match almost everyone.
+        by_name = None if any(char.isdigit() for char in term) else name_search_condition(term, f"{path}search_key")
         # Former names, aliases and identifiers match only for people whose sensitive
         # details the user may see: the same rule as the page that would show them.
         sensitive_ok = Q(**{f"{path}pk__in" if path else "pk__in": selectors.sensitive_person_visible_to(request.user).values("pk")})
         matches = Q()
-        if key:
-            matches |= Q(**{f"{path}search_key__contains": key})
-            matches |= Q(**{f"{path}names__search_key__contains": key}) & ~Q(**{f"{path}names__kind__in": SENSITIVE_NAME_KINDS})
-            matches |= Q(**{f"{path}names__search_key__contains": key}) & sensitive_ok
+        if by_name is not None:
+            # Every word must match within one name (the primary name, or one spelling).
+            by_spelling = name_search_condition(term, f"{path}names__search_key")
+            matches |= by_name
+            # Positive on the kind, so that the condition stays on the same spelling row.
+            plain_kinds = [kind for kind in NameKind.values if kind not in SENSITIVE_NAME_KINDS]
+            matches |= by_spelling & Q(**{f"{path}names__kind__in": plain_kinds})
+            matches |= by_spelling & sensitive_ok
         if term:
             matches |= Q(**{f"{path}identifiers__value_digest": identifier_digest(term)}) & sensitive_ok
         return results | queryset.filter(matches), True
@@ -118,9 +129,71 @@ class MembershipThroughServiceMixin:
         return None
 
 
+class PersonIntakeForm(forms.ModelForm):
+    """The person form; on an add, the duplicate check (casework.duplicates) runs in
+    ``clean`` and a possible duplicate must be confirmed as a different person."""
+
+    confirm_different_person = forms.BooleanField(
+        label="This is a different person",
+        required=False,
+        help_text="Tick after checking the possible duplicates listed above.",
+    )
+    #: Set by PersonAdmin.get_form on an add: cleaned data -> lines describing the candidates.
+    duplicate_check = None
+
+    def clean(self):
+        cleaned = super().clean()
+        check = type(self).duplicate_check
+        if check is None or self.instance.pk is not None or self.errors:
+            return cleaned
+        candidates = check(cleaned)
+        if candidates and not cleaned.get("confirm_different_person"):
+            raise ValidationError(
+                [ValidationError("Possible duplicates already on file:", code="possible_duplicate")]
+                + [ValidationError(line, code="possible_duplicate") for line in candidates]
+                + [
+                    ValidationError(
+                        "Open them to check. If this is a different person, tick "
+                        "“This is a different person” and save again.",
+                        code="possible_duplicate",
+                    )
+                ]
+            )
+        return cleaned
+
+
+class _LabelledForPicking:
+    """A person as a picker lists them: the model instance, printed with what tells
+    them apart from others of the same name (AutocompleteJsonView prints ``str(obj)``)."""
+
+    def __init__(self, person, label):
+        self._person = person
+        self._label = label
+
+    def __getattr__(self, name):
+        return getattr(self._person, name)
+
+    def __str__(self):
+        return self._label
+
+
+class _PickingPaginator(Paginator):
+    """Pages of people for the autocomplete, each labelled by ``labels_for(people)``."""
+
+    def __init__(self, *args, labels_for, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.labels_for = labels_for
+
+    def _get_page(self, object_list, number, paginator):
+        people = list(object_list)
+        labels = self.labels_for(people)
+        return super()._get_page([_LabelledForPicking(p, labels[p.pk]) for p in people], number, paginator)
+
+
 @admin.register(Person)
 class PersonAdmin(ReadAuditedAdminMixin, MembershipThroughServiceMixin, CrossScriptSearchMixin, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.person_visible_to
+    form = PersonIntakeForm
     list_display = ["full_name", "sex", "date_of_birth", "date_of_birth_estimated", "nationality", "case_links"]
     list_filter = ["sex", "date_of_birth_estimated", "nationality"]
     # Other spellings are searched by their key (CrossScriptSearchMixin), which knows which are sensitive.
@@ -147,6 +220,37 @@ class PersonAdmin(ReadAuditedAdminMixin, MembershipThroughServiceMixin, CrossScr
         # People leave the system through retention (anonymisation), not deletion.
         return False
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # The creator sees the person until a case decides (selectors.person_visible_to).
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        # The confirmation is offered once the form has been sent (and the check has run).
+        if obj is None and request.method == "POST":
+            fieldsets.append(("Duplicate check", {"fields": ["confirm_different_person"]}))
+        return fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is not None:
+            return form
+        return type(form.__name__, (form,), {"duplicate_check": staticmethod(partial(_possible_duplicates, request))})
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        match = request.resolver_match
+        if match is None or match.url_name != "autocomplete":
+            return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        # Pickers (the case form's person, a family's members) print birth year and a
+        # reference beside the name: six people of one name must be told apart.
+        def labels_for(people):
+            details = distinguishing_details(people, user=request.user)
+            return {person.pk: f"{person.full_name} ({details[person.pk]})" for person in people}
+
+        return _PickingPaginator(queryset, per_page, orphans, allow_empty_first_page, labels_for=labels_for)
+
     def get_inlines(self, request, obj):
         if obj is not None and obj.pk and not _may_see_sensitive_person(request.user, obj):
             # Absent, not read-only: the identifiers are not on the page at all.
@@ -164,6 +268,33 @@ def _may_see_sensitive_person(user, person) -> bool:
     return selectors.may_see_sensitive_person(user, person)
 
 
+_SPELLING_FIELD = re.compile(r"names-\d+-full_name")
+_IDENTIFIER_FIELD = re.compile(r"identifiers-\d+-value")
+
+
+def _possible_duplicates(request, cleaned: dict) -> list[str]:
+    """Lines describing the people the user may see who may be the person being added:
+    by reference and birth year, and why. Other spellings and identifiers typed in
+    the page's inlines count too."""
+    if not cleaned.get("given_name") or not cleaned.get("date_of_birth") or not cleaned.get("sex"):
+        return []
+    posted = request.POST
+    visible = selectors.person_visible_to(request.user)
+    candidates = duplicate_candidates(
+        given_name=cleaned["given_name"],
+        family_name=cleaned.get("family_name", ""),
+        date_of_birth=cleaned["date_of_birth"],
+        estimated=bool(cleaned.get("date_of_birth_estimated")),
+        sex=cleaned["sex"],
+        identifiers=[value for key, value in posted.items() if _IDENTIFIER_FIELD.fullmatch(key)],
+        other_spellings=[value for key, value in posted.items() if _SPELLING_FIELD.fullmatch(key)],
+        among=visible,
+        identifiers_among=visible.filter(pk__in=selectors.sensitive_person_visible_to(request.user).values("pk")),
+    )
+    details = distinguishing_details([person for person, _, _ in candidates], user=request.user)
+    return [f"{details[person.pk]}: {', '.join(reasons)}" for person, _, reasons in candidates]
+
+
 @admin.register(Family)
 class FamilyAdmin(
     ReadAuditedAdminMixin, MembershipThroughServiceMixin, CrossScriptSearchMixin, ScopedModelAdmin, admin.ModelAdmin
@@ -173,6 +304,8 @@ class FamilyAdmin(
     search_fields = ["reference", "label", "persons__given_name", "persons__family_name"]
     person_path = "persons__"
     inlines = [FamilyMembershipInline]
+    # Explicit: Meta.ordering is not applied to the member-count (GROUP BY) query.
+    ordering = ["reference"]
 
     visible_to = selectors.family_visible_to
 
@@ -182,6 +315,12 @@ class FamilyAdmin(
     @admin.display(ordering="member_count", description="members")
     def member_count(self, obj):
         return obj.member_count
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # The creator sees the family until a case decides (selectors.family_visible_to).
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(RepatriationOperation)

@@ -168,6 +168,11 @@ class Person(models.Model):
     anonymised_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text=_("When retention erased this person's personal data.")
     )
+    # Who recorded the person: until the person has a case, the creator sees them
+    # (casework.selectors.person_visible_to).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, editable=False, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -313,6 +318,11 @@ class Family(models.Model):
         RepatriationOperation, on_delete=models.PROTECT, null=True, blank=True, related_name="families"
     )
     persons = models.ManyToManyField(Person, through="FamilyMembership", related_name="families")
+    # Who recorded the family: until it has a case, the creator sees it
+    # (casework.selectors.family_visible_to).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, editable=False, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -73,9 +73,21 @@ def case_visible_to(user) -> QuerySet[Case]:
     return Case.objects.filter(combined)
 
 
+def _created_without_case(user, *, case_field: str) -> Q:
+    """Rows (people or families) the user recorded that no case refers to yet: their
+    creator sees them at once, before any case exists. Once a case refers to the row,
+    the case's scope decides, for the creator as for anyone.
+
+    The cases excluded are only those of the user's own records (the creator index),
+    a small set computed once, not a subquery per row."""
+    referred = Case.objects.filter(**{f"{case_field}__created_by": user}).values(f"{case_field}_id")
+    return Q(created_by=user) & ~Q(id__in=referred)
+
+
 def person_visible_to(user) -> QuerySet[Person]:
     """People the user may see. Staff see the people of their cases and those cases'
-    families; partners see only the people of the cases referred to them."""
+    families, and the people they recorded who have no case yet; partners see only
+    the people of the cases referred to them."""
     if is_administrator(user):
         return Person.objects.all()
     from casework.models import FamilyMembership
@@ -84,8 +96,10 @@ def person_visible_to(user) -> QuerySet[Person]:
     staff = _staff_case_filter(user)
     if staff is not None:
         staff_cases = Case.objects.filter(staff)
-        allowed |= Q(id__in=staff_cases.values("person_id")) | Q(
-            id__in=FamilyMembership.objects.filter(family_id__in=staff_cases.values("family_id")).values("person_id")
+        allowed |= (
+            Q(id__in=staff_cases.values("person_id"))
+            | Q(id__in=FamilyMembership.objects.filter(family_id__in=staff_cases.values("family_id")).values("person_id"))
+            | _created_without_case(user, case_field="person")
         )
     partner = _partner_case_filter(user)
     if partner is not None:
@@ -108,13 +122,16 @@ def partner_agencies_of(user) -> list[tuple[int, str]]:
 
 
 def family_visible_to(user) -> QuerySet[Family]:
-    """Families of the cases staff see. Partners see no family: only the person referred."""
+    """Families of the cases staff see, and those a staff member recorded that have no
+    case yet. Partners see no family: only the person referred."""
     if is_administrator(user):
         return Family.objects.all()
     staff_cases = staff_cases_of(user)
     if staff_cases is None:
         return Family.objects.none()
-    return Family.objects.filter(id__in=staff_cases.values("family_id"))
+    return Family.objects.filter(
+        Q(id__in=staff_cases.values("family_id")) | _created_without_case(user, case_field="family")
+    )
 
 
 def referral_visible_to(user) -> QuerySet[Referral]:

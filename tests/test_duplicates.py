@@ -1,0 +1,198 @@
+"""The duplicate check at intake (casework.duplicates): the rule, table-driven, and the admin's add form."""
+
+import datetime
+import json
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from casework import selectors
+from casework.duplicates import MAX_CANDIDATES, NAME_THRESHOLD, duplicate_candidates, name_similarity
+from casework.models import IdentifierKind, NameKind, Person, PersonIdentifier, PersonName, Script, Sex
+from casework.names import name_tokens
+from casework.roles import role_groups_sync
+from tests import factories as f
+from tests.conftest import force_login
+
+# (name given, name on file): the same person written another way.
+SAME_PERSON = [
+    ("Aisha Fiktieva", "Aisha Fiktieva"),
+    ("Фиктиева Айша", "Aisha Fiktieva"),  # Cyrillic, surname first
+    ("Ayşa Fiktieva", "Aisha Fiktieva"),  # Kazakh Latin
+    ("Aishah Fiktiyeva", "Aisha Fiktieva"),
+    ("Muhammad Samplov", "Mohammed Samplov"),
+    ("Мухаммед Самплов", "Muhammad Samplov"),
+    ("Ибрагим Тестов", "Ibrahim Testov"),
+    ("Zaynab Demoyeva", "Зейнаб Демоева"),
+    ("Хадиджа Демоева", "Khadija Demoyeva"),
+    ("Әйгерім Samplova", "Aigerim Samplova"),  # Kazakh Cyrillic
+    ("Fatima Samplova", "Fatma Samplova"),
+    ("زينب", "Zeinab"),  # Arabic script: consonants only
+    ("إبراهيم", "Ibrahim"),
+    ("محمد", "Muhammad"),
+    ("عائشة", "Aisha"),
+]
+
+# (name given, name on file): different people, however alike.
+DIFFERENT_PEOPLE = [
+    ("Aisha Fiktieva", "Amina Fiktieva"),  # sisters
+    ("Hasan Demoyev", "Husein Demoyev"),  # twins: the same Metaphone key, different names
+    ("Omar Samplov", "Amir Samplov"),
+    ("Mariam Demoyeva", "Zeinab Demoyeva"),
+    ("Aisha Fiktieva", "Aisha Samplova"),
+    ("Kuanish Testov", "Kanat Testov"),
+    ("عمر", "Mariam"),  # Omar in Arabic script is not Mariam
+    ("Зейнаб Фиктиева", "Zeinab Samplova"),
+]
+
+
+@pytest.mark.parametrize(("given", "on_file"), SAME_PERSON, ids=[" / ".join(pair) for pair in SAME_PERSON])
+def test_same_person_written_another_way(given, on_file):
+    assert name_similarity(name_tokens(given), name_tokens(on_file)) >= NAME_THRESHOLD
+
+
+@pytest.mark.parametrize(("given", "on_file"), DIFFERENT_PEOPLE, ids=[" / ".join(pair) for pair in DIFFERENT_PEOPLE])
+def test_different_people(given, on_file):
+    assert name_similarity(name_tokens(given), name_tokens(on_file)) < NAME_THRESHOLD
+
+
+def candidates(**overrides):
+    query = {
+        "given_name": "Aisha",
+        "family_name": "Fiktieva",
+        "date_of_birth": datetime.date(1990, 5, 17),
+        "estimated": False,
+        "sex": Sex.FEMALE,
+        "among": Person.objects.all(),
+    }
+    query.update(overrides)
+    return [(person.pk, reasons) for person, _, reasons in duplicate_candidates(**query)]
+
+
+@pytest.mark.django_db
+def test_dates_sex_and_identifiers():
+    aisha = f.PersonFactory(given_name="Aisha", family_name="Fiktieva", date_of_birth=datetime.date(1990, 5, 17))
+    assert candidates() == [(aisha.pk, ("same name", "same date of birth"))]
+    # Surname first, in Cyrillic: still her; a date within a month too.
+    assert [pk for pk, _ in candidates(given_name="Фиктиева", family_name="Айша", date_of_birth=datetime.date(1990, 5, 17))] == [aisha.pk]
+    assert [pk for pk, _ in candidates(date_of_birth=datetime.date(1990, 6, 10))] == [aisha.pk]
+    # Day and month swapped.
+    bella = f.PersonFactory(given_name="Bella", family_name="Samplova", date_of_birth=datetime.date(1992, 3, 11))
+    assert [pk for pk, _ in candidates(given_name="Bella", family_name="Samplova", date_of_birth=datetime.date(1992, 11, 3))] == [bella.pk]
+    # Exact dates a year apart: another person; an estimated one: possibly her.
+    assert candidates(date_of_birth=datetime.date(1991, 5, 17)) == []
+    assert [pk for pk, _ in candidates(date_of_birth=datetime.date(1991, 5, 17), estimated=True)] == [aisha.pk]
+    assert candidates(date_of_birth=datetime.date(1994, 5, 17), estimated=True) == []
+    assert candidates(sex=Sex.MALE) == []
+    # A recorded spelling counts; a former name never does.
+    PersonName.objects.create(person=aisha, full_name="Ayşa Samplova", script=Script.LATIN, kind=NameKind.SPELLING)
+    PersonName.objects.create(person=aisha, full_name="Umm Demo", script=Script.LATIN, kind=NameKind.ALIAS)
+    assert [pk for pk, _ in candidates(given_name="Aisha", family_name="Samplova")] == [aisha.pk]
+    assert candidates(given_name="Umm", family_name="Demo") == []
+    # The same identifier makes a candidate whatever the name and date.
+    PersonIdentifier.objects.create(person=aisha, kind=IdentifierKind.PASSPORT, value="N 0000 0042")
+    found = candidates(given_name="Zeinab", family_name="Demoyeva", identifiers=["n00000042"])
+    assert found == [(aisha.pk, ("same identifier",))]
+    assert candidates(given_name="Zeinab", family_name="Demoyeva", identifiers=["n00000042"], identifiers_among=Person.objects.none()) == []
+    # Only among the people given.
+    assert candidates(among=Person.objects.exclude(pk=aisha.pk)) == []
+
+
+# --- the admin's add form ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def groups(db):
+    role_groups_sync()
+
+
+def staff_login(client, user):
+    user.groups.add(Group.objects.get(name="Caseworkers"))
+    return force_login(client, user)
+
+
+def person_form(given_name, date_of_birth, **overrides):
+    data = {
+        "given_name": given_name,
+        "family_name": "Demoyeva",
+        "patronymic": "",
+        "sex": "female",
+        "date_of_birth": date_of_birth,
+        "place_of_birth": "",
+        "nationality": "KZ",
+        "languages": '["kk"]',
+    }
+    for prefix in ("names", "identifiers", "family_memberships"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    data.update(overrides)
+    return data
+
+
+FAMILY = [("Khadija", "1988-02-03"), ("Mariam", "2012-07-09"), ("Zeinab", "2015-11-30")]
+
+
+def test_the_same_family_entered_twice_warns_and_confirming_saves(client, groups, caseworker):
+    staff_login(client, caseworker)
+    add = reverse("admin:casework_person_add")
+    # Nothing to confirm before the check has run.
+    assert "This is a different person" not in client.get(add).content.decode()
+    for given_name, born in FAMILY:
+        response = client.post(add, person_form(given_name, born))
+        assert response.status_code == 302, response.content.decode()[:3000]
+
+    # The second time, each member is flagged, by birth year and reference, not saved.
+    for given_name, born in FAMILY:
+        response = client.post(add, person_form(given_name, born))
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "Possible duplicates already on file" in page
+        first = Person.objects.get(given_name=given_name)
+        assert f"born {born[:4]}, record {first.pk}: same name, same date of birth" in page
+        assert Person.objects.filter(given_name=given_name).count() == 1
+    # The form shows the confirmation; confirming saves.
+    assert "This is a different person" in page
+    response = client.post(add, person_form("Zeinab", "2015-11-30", confirm_different_person="on"))
+    assert response.status_code == 302
+    assert Person.objects.filter(given_name="Zeinab").count() == 2
+    # A different child of the same family is not flagged.
+    response = client.post(add, person_form("Aisha", "2015-11-30"))
+    assert response.status_code == 302
+
+
+def test_the_warning_never_names_people_the_user_may_not_see(client, groups, caseworker, other_caseworker):
+    hidden = f.PersonFactory(given_name="Khadija", family_name="Demoyeva", date_of_birth=datetime.date(1988, 2, 3), created_by=other_caseworker)
+    assert not selectors.person_visible_to(caseworker).filter(pk=hidden.pk).exists()
+    staff_login(client, caseworker)
+    response = client.post(reverse("admin:casework_person_add"), person_form("Khadija", "1988-02-03"))
+    assert response.status_code == 302
+    assert "Possible duplicates" not in client.get(response.url).content.decode()
+
+
+def test_pickers_tell_people_of_one_name_apart(client, groups, caseworker, case):
+    twin = case.person
+    twin.given_name, twin.family_name, twin.date_of_birth = "Khadija", "Demoyeva", datetime.date(1990, 1, 1)
+    twin.save()
+    staff_login(client, caseworker)
+    other = f.PersonFactory(
+        given_name="Khadija", family_name="Demoyeva", date_of_birth=datetime.date(1991, 1, 1), date_of_birth_estimated=True, created_by=caseworker
+    )
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "casework", "model_name": "case", "field_name": "person", "term": "Khadija"},
+    )
+    labels = {int(row["id"]): row["text"] for row in json.loads(response.content)["results"]}
+    assert labels == {
+        twin.pk: f"Khadija Demoyeva (born 1990, case {case.reference})",
+        other.pk: f"Khadija Demoyeva (born ~1991, record {other.pk})",
+    }
+
+
+@pytest.mark.django_db
+def test_at_most_the_best_few_candidates():
+    exact = f.PersonFactory(given_name="Aisha", family_name="Fiktieva", date_of_birth=datetime.date(1990, 5, 17))
+    for day in range(1, MAX_CANDIDATES + 3):
+        f.PersonFactory(given_name="Aisha", family_name="Fiktieva", date_of_birth=datetime.date(1990, 5, day))
+    found = candidates()
+    assert len(found) == MAX_CANDIDATES
+    assert found[0][0] == exact.pk
