@@ -163,7 +163,9 @@ def sensitive_person_visible_to(user) -> QuerySet[Person]:
 
     Administrators see all; a supervisor sees them for the cases of the programmes
     they supervise; a caseworker only for the cases assigned to them. A relative
-    without a case of their own follows the cases of their family. Partners never.
+    without a case of their own follows the cases of their family. Whoever recorded a
+    person who has no case yet sees what they typed (while they hold a staff role).
+    Partners never.
     """
     if is_administrator(user):
         return Person.objects.all()
@@ -174,7 +176,10 @@ def sensitive_person_visible_to(user) -> QuerySet[Person]:
     relatives = Q(
         id__in=FamilyMembership.objects.filter(family_id__in=cases.values("family_id")).values("person_id")
     ) & ~Q(id__in=Case.objects.values("person_id"))
-    return Person.objects.filter(own | relatives)
+    allowed = own | relatives
+    if _staff_case_filter(user) is not None:
+        allowed |= _created_without_case(user, case_field="person")
+    return Person.objects.filter(allowed)
 
 
 def sensitive_case_visible_to(user) -> QuerySet[Case]:

@@ -122,3 +122,15 @@ def test_visibility_stays_one_query(caseworker, django_assert_num_queries):
     visible = selectors.person_visible_to(caseworker)
     with django_assert_num_queries(1):
         assert len(list(visible)) == 1
+
+
+def test_the_creator_sees_the_identifiers_they_typed_until_a_case_decides(programme, caseworker, other_caseworker):
+    """A person recorded without a case yet: their recorder sees the identifiers and
+    spellings typed on the add form; nobody else in another programme does."""
+    from casework.models import PersonIdentifier
+    from casework.selectors import may_see_sensitive_person
+
+    person = f.PersonFactory(created_by=caseworker)
+    PersonIdentifier.objects.create(person=person, kind="passport", value="ID-CREATOR-TEST", issuing_country="KZ")
+    assert may_see_sensitive_person(caseworker, person)
+    assert not may_see_sensitive_person(other_caseworker, person)

@@ -130,3 +130,20 @@ def test_migration_recomputes_stored_keys(people):
     aisha.refresh_from_db()
     assert aisha.search_key == name_key("Aisha Fiktieva")
     assert set(aisha.names.values_list("search_key", flat=True)) == {name_key("Айша Фиктиева"), name_key("عائشة")}
+
+
+@pytest.mark.parametrize(("query", "expected", "excluded"), CASES, ids=[case[0] for case in CASES])
+def test_api_person_search_finds_the_same_people(people, administrator, query, expected, excluded):
+    """The API's person search (name in the body) uses the same keys as the admin's search box."""
+    from knox.models import AuthToken
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(administrator)[1]}")
+    response = client.post(reverse("person-search"), {"name": query}, format="json")
+    assert response.status_code == 200
+    result = {row["id"] for row in response.json()["results"]}
+    for label in expected:
+        assert people[label].pk in result, f"{query!r} should find {PEOPLE[label][0]}"
+    for label in excluded:
+        assert people[label].pk not in result, f"{query!r} should not find {PEOPLE[label][0]}"

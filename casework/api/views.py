@@ -25,6 +25,7 @@ from casework.api.serializers import (
     ReferralSerializer,
 )
 from casework.filters import AgencyFilterSet, CaseFilterSet, FamilyFilterSet, PersonFilterSet, ReferralFilterSet
+from casework.names import name_search_condition
 from casework.models import SENSITIVE_NAME_KINDS, Case, FamilyMembership, PersonIdentifier, PersonName
 from casework.subject_access import person_export
 from config.api_base import (
@@ -204,7 +205,13 @@ class PersonViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSe
         name = body.validated_data["name"]
         # A match on a former name or alias would tell who bore it: only where the
         # caller may see the person's sensitive details.
-        names = PersonName.objects.filter(full_name__icontains=name).filter(
+        # The same name keys as the admin's search and the duplicate check: any script,
+        # either name order, common spelling variants (casework/names.py).
+        spelled = Q(full_name__icontains=name)
+        key_on_names = name_search_condition(name, "search_key")
+        if key_on_names is not None:
+            spelled |= key_on_names
+        names = PersonName.objects.filter(spelled).filter(
             ~Q(kind__in=SENSITIVE_NAME_KINDS)
             | Q(person_id__in=selectors.sensitive_person_visible_to(request.user).values("pk"))
         )
@@ -214,6 +221,9 @@ class PersonViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSe
             | Q(patronymic__icontains=name)
             | Q(id__in=names.values("person_id"))
         )
+        key_on_person = name_search_condition(name, "search_key")
+        if key_on_person is not None:
+            matches |= key_on_person
         queryset = self.filter_queryset(self.get_queryset()).filter(matches)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
