@@ -303,32 +303,41 @@ def test_screenshots_of_the_admin_and_api_docs_through_the_proxy(proxy):
         if os.environ.get("CI"):
             pytest.fail("Chromium is not installed (.ci/run installs Debian's chromium)")
         pytest.skip("Chromium is not installed")
+    from concurrent.futures import ThreadPoolExecutor
+
     from playwright.sync_api import sync_playwright
 
     failed: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", ignore_https_errors=True)
-            page = context.new_page()
-            page.set_default_timeout(30000)
-            page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
-            page.goto(f"{proxy.https}/admin/login/")
-            page.wait_for_selector("#id_username")
-            # The admin's stylesheet took effect.
-            assert page.eval_on_selector("#header", "e => getComputedStyle(e).display") == "flex"
-            DOCS.mkdir(exist_ok=True)
-            page.screenshot(path=str(DOCS / "production-admin-login.png"), full_page=True)
-            page.fill("#id_username", STAFF_USERNAME)
-            page.fill("#id_password", STAFF_PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_selector("#user-tools")
-            page.goto(f"{proxy.https}/api/docs/")
-            page.wait_for_selector(".swagger-ui .opblock")
-            assert page.locator(".swagger-ui .opblock").count() > 10
-            page.screenshot(path=str(DOCS / "production-swagger.png"))
-        finally:
-            browser.close()
+
+    def browse():
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", ignore_https_errors=True)
+                page = context.new_page()
+                page.set_default_timeout(30000)
+                page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+                page.goto(f"{proxy.https}/admin/login/")
+                page.wait_for_selector("#id_username")
+                # The admin's stylesheet took effect.
+                assert page.eval_on_selector("#header", "e => getComputedStyle(e).display") == "flex"
+                DOCS.mkdir(exist_ok=True)
+                page.screenshot(path=str(DOCS / "production-admin-login.png"), full_page=True)
+                page.fill("#id_username", STAFF_USERNAME)
+                page.fill("#id_password", STAFF_PASSWORD)
+                page.click("input[type=submit]")
+                page.wait_for_selector("#user-tools")
+                page.goto(f"{proxy.https}/api/docs/")
+                page.wait_for_selector(".swagger-ui .opblock")
+                assert page.locator(".swagger-ui .opblock").count() > 10
+                page.screenshot(path=str(DOCS / "production-swagger.png"))
+            finally:
+                browser.close()
+
+    # On a thread of its own: another test's browser may keep Playwright's event loop
+    # running on this one, and the sync API refuses to start inside a running loop.
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        executor.submit(browse).result()
     assert not failed, failed
 
 
