@@ -31,16 +31,19 @@ examples never see each other's rows. This is plain ``pytest.mark.django_db``
 own Django ``TestCase`` is not needed.
 
 CI runs a bounded, derandomised run (``derandomize=True``: the same sequences on
-every run). A longer run on demand::
+every run): 25 examples of up to 30 steps, about 600 steps in all, some 30 seconds
+on SQLite and a minute on PostgreSQL. A longer run on demand::
 
     INVARIANTS_EXAMPLES=500 INVARIANTS_STEPS=40 pytest tests/test_invariants_stateful.py
 
 (``INVARIANTS_EXAMPLES`` examples of up to ``INVARIANTS_STEPS`` steps each;
 ``INVARIANTS_RANDOM=1`` also draws new sequences instead of the fixed ones.)
 
-Sequences that reach a known bug are kept out of the machine by preconditions
-and shown by the smallest failing example at the end of the module, marked
-``xfail(strict=True)`` until the product code is fixed.
+Two steps that reach a known bug (enrolling and referring a closed case) are
+skipped by the machine's rules, each naming its test: the smallest failing
+examples at the end of the module, marked ``xfail(strict=True)`` until the
+product code is fixed. Without the skip the machine finds the referral one by
+itself (register and enrol, close, refer).
 """
 
 from __future__ import annotations
@@ -102,8 +105,8 @@ from tests.conftest import force_login
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("INVARIANTS_EXAMPLES", "12"))
-STEPS = int(os.environ.get("INVARIANTS_STEPS", "25"))
+EXAMPLES = int(os.environ.get("INVARIANTS_EXAMPLES", "25"))
+STEPS = int(os.environ.get("INVARIANTS_STEPS", "30"))
 
 REFUSALS = (TransitionNotAllowed, ValidationError, NotVisible, StaleVersion)
 NOTE = "Recorded by the state machine (test)."
@@ -113,8 +116,8 @@ PURPOSES = (ConsentPurpose.GENERAL, ConsentPurpose.SCHOOLING, ConsentPurpose.PSY
 RETENTION_DAY = timezone.localdate() + datetime.timedelta(days=40 * 365)
 
 picks = st.integers(min_value=0, max_value=1_000)
-# Mostly the ordinary path; now and then the odd one (a blank reason, the requester deciding).
-# (Hypothesis favours small integers, so the ordinary path is 0.)
+# Mostly the ordinary path; now and then (about one draw in four or five) the odd one:
+# a blank reason, a stale If-Match, the requester deciding their own request.
 seldom = st.integers(min_value=0, max_value=3).map(lambda n: n == 3)
 mostly = st.integers(min_value=0, max_value=3).map(lambda n: n != 3)
 
