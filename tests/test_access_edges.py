@@ -93,6 +93,7 @@ WITHDRAWN = datetime.date(2026, 3, 15)
         (EXPIRES, True),  # its last day
         (EXPIRES + DAY, False),  # the day after it expired
     ],
+    ids=["day-before-given", "first-day", "last-day", "day-after-expiry"],
 )
 def test_a_referral_grants_access_from_the_first_to_the_last_day_of_its_consent(case, agency, day, grants):
     referral = refer(case, agency, given_on=GIVEN, expires_on=EXPIRES)
@@ -100,7 +101,11 @@ def test_a_referral_grants_access_from_the_first_to_the_last_day_of_its_consent(
     assert (referral in granting) is grants
 
 
-@pytest.mark.parametrize("day, grants", [(WITHDRAWN - DAY, True), (WITHDRAWN, False), (WITHDRAWN + DAY, False)])
+@pytest.mark.parametrize(
+    "day, grants",
+    [(WITHDRAWN - DAY, True), (WITHDRAWN, False), (WITHDRAWN + DAY, False)],
+    ids=["day-before-withdrawal", "day-of-withdrawal", "day-after-withdrawal"],
+)
 def test_a_withdrawn_consent_grants_nothing_from_the_day_of_withdrawal(case, agency, day, grants):
     referral = refer(case, agency, given_on=GIVEN, expires_on=EXPIRES, withdrawn_on=WITHDRAWN)
     granting = referrals_granting_access(agency_ids=[agency.pk], day=day)
