@@ -11,7 +11,11 @@ import pytest
 from django.utils import timezone
 
 from casework.models import ConsentPurpose, ReferralStatus
-from casework.selectors import case_visible_to, person_visible_to, referrals_granting_access
+from casework.selectors import (
+    case_visible_to,
+    person_visible_to,
+    referrals_granting_access,
+)
 from programmes.selectors import enrolment_visible_to, stage_visible_to
 from tests import factories as f
 

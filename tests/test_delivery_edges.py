@@ -12,7 +12,12 @@ from django.utils import timezone
 
 from casework.closure import case_closure_request
 from notifications import delivery
-from notifications.models import Notification, NotificationKind, NotificationStatus, SubjectType
+from notifications.models import (
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    SubjectType,
+)
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
