@@ -1,0 +1,207 @@
+"""The edges of outbox delivery: the reaper's timeouts, a worker killed mid-send,
+one send's outcome touching one row only, "send now" on a sent notice, the
+claim's batch and order, and the back-off between failed attempts."""
+
+import datetime
+import smtplib
+
+import pytest
+from django.core import mail
+from django.core.mail import EmailMessage
+from django.utils import timezone
+
+from casework.closure import case_closure_request
+from notifications import delivery
+from notifications.models import (
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    SubjectType,
+)
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+Status = NotificationStatus
+SECOND = datetime.timedelta(seconds=1)
+
+
+class WorkerKilled(BaseException):
+    """The worker process dies while the SMTP conversation is under way."""
+
+
+def die_mid_send(self, fail_silently=False):
+    raise WorkerKilled()
+
+
+def smtp_down(self, fail_silently=False):
+    raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed (test)")
+
+
+@pytest.fixture
+def notices(case, caseworker, supervisor):
+    """Closure-request notices to the supervisor, pending and due: ``notices(n)`` makes n."""
+
+    def make(count: int) -> list[Notification]:
+        request = case_closure_request(case_id=case.pk, by=caseworker, reason="Settled (test).")
+        for day in range(1, count):  # the same notice on other days: distinct rows
+            delivery.notification_create(
+                kind=NotificationKind.CLOSURE_REQUESTED,
+                subject_type=SubjectType.CLOSURE_REQUEST,
+                subject_id=request.pk,
+                recipient=supervisor,
+                due_on=datetime.date(2026, 1, day),
+            )
+        return list(Notification.objects.order_by("id"))
+
+    return make
+
+
+def claim_all(now=None) -> list[int]:
+    """The sweep's claim; the send tasks it enqueues after commit are not run here."""
+    return delivery.notifications_claim(now=now)
+
+
+def reload(notification) -> Notification:
+    return Notification.objects.get(pk=notification.pk)
+
+
+def killed_mid_send(notification, monkeypatch) -> Notification:
+    """Run the send task for ``notification`` in a worker that dies during the SMTP conversation."""
+    with monkeypatch.context() as patch:
+        patch.setattr(EmailMessage, "send", die_mid_send)
+        with pytest.raises(WorkerKilled):
+            delivery.notification_send(notification_id=notification.pk)
+    row = reload(notification)
+    assert row.status == Status.SENDING
+    return row
+
+
+# --- a worker killed mid-send, and the reaper ------------------------------------------------------
+
+
+def test_a_worker_killed_mid_send_loses_nothing(notices, monkeypatch, settings):
+    (notice,) = notices(1)
+    claim_all()
+    killed_mid_send(notice, monkeypatch)
+    after_timeout = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 60)
+    assert delivery.notifications_reap(now=after_timeout) == {"released": 0, "resent": 1}
+    assert delivery.notification_send(notification_id=notice.pk) == "sent"
+    row = reload(notice)
+    assert (row.status, row.resends, row.attempts) == (Status.SENT, 1, 2)
+    assert [m.extra_headers["Message-ID"] for m in mail.outbox] == [notice.message_id]
+
+
+def test_the_reaper_does_not_resend_a_send_still_within_its_timeout(notices, monkeypatch, settings):
+    (notice,) = notices(1)
+    claim_all()
+    row = killed_mid_send(notice, monkeypatch)
+    timeout = datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS)
+    assert delivery.notifications_reap(now=row.sending_at + timeout - SECOND) == {"released": 0, "resent": 0}
+    assert delivery.notifications_reap(now=row.sending_at + timeout) == {"released": 0, "resent": 0}
+    assert reload(notice).status == Status.SENDING
+    assert delivery.notifications_reap(now=row.sending_at + timeout + SECOND) == {"released": 0, "resent": 1}
+
+
+def test_the_reaper_does_not_release_a_claim_still_within_its_timeout(notices, settings):
+    (notice,) = notices(1)
+    claim_all()
+    claimed_at = reload(notice).claimed_at
+    timeout = datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS)
+    assert delivery.notifications_reap(now=claimed_at + timeout) == {"released": 0, "resent": 0}
+    assert reload(notice).status == Status.CLAIMED
+    assert delivery.notifications_reap(now=claimed_at + timeout + SECOND) == {"released": 1, "resent": 0}
+    assert reload(notice).status == Status.PENDING
+
+
+# --- one send's outcome touches its own row only -------------------------------------------------
+
+
+@pytest.mark.parametrize("outcome", ["sent", "cancelled", "failed"])
+def test_finishing_one_send_leaves_another_in_flight_untouched(notices, monkeypatch, supervisor, outcome):
+    finishing, in_flight = notices(2)
+    claim_all()
+    in_flight = killed_mid_send(in_flight, monkeypatch)  # still being sent by another worker
+    if outcome == "cancelled":
+        Notification.objects.filter(pk=finishing.pk).update(recipient=f.UserFactory(username="no-address", email=""))
+    if outcome == "failed":
+        monkeypatch.setattr(EmailMessage, "send", smtp_down)
+    assert delivery.notification_send(notification_id=finishing.pk) == outcome
+    row = reload(in_flight)
+    assert (row.status, row.sending_at, row.sent_at, row.attempts, row.last_error) == (
+        Status.SENDING,
+        in_flight.sending_at,
+        None,
+        1,
+        "",
+    )
+    assert row.next_attempt_at == in_flight.next_attempt_at
+
+
+# --- "send now" -----------------------------------------------------------------------------------
+
+
+def test_send_now_does_not_send_a_sent_notice_again(notices):
+    (notice,) = notices(1)
+    assert delivery.notification_send_now(notification_id=notice.pk) == "sent"
+    sent_at = reload(notice).sent_at
+    assert delivery.notification_send_now(notification_id=notice.pk) == "skipped"
+    assert len(mail.outbox) == 1
+    row = reload(notice)
+    assert (row.status, row.sent_at, row.attempts) == (Status.SENT, sent_at, 1)
+
+
+def test_send_now_leaves_a_notice_a_sweep_has_claimed_to_the_sweep(notices):
+    (notice,) = notices(1)
+    claim_all()
+    assert delivery.notification_send_now(notification_id=notice.pk) == "skipped"
+    assert mail.outbox == []
+    assert reload(notice).status == Status.CLAIMED
+
+
+# --- the claim ------------------------------------------------------------------------------------
+
+
+def test_a_claim_takes_the_longest_waiting_first_and_no_more_than_its_batch(notices):
+    rows = notices(4)
+    base = timezone.now()
+    # Created in one order, due in another; the last is not due yet.
+    due_in = {rows[0].pk: 3, rows[1].pk: 1, rows[2].pk: 2, rows[3].pk: 30}
+    for pk, minutes in due_in.items():
+        Notification.objects.filter(pk=pk).update(next_attempt_at=base + datetime.timedelta(minutes=minutes))
+    now = base + datetime.timedelta(minutes=5)
+    assert delivery.notifications_claim(limit=2, now=now) == [rows[1].pk, rows[2].pk]
+    assert reload(rows[0]).status == Status.PENDING
+    assert delivery.notifications_claim(limit=2, now=now) == [rows[0].pk]
+    assert reload(rows[3]).status == Status.PENDING
+
+
+def test_a_claim_without_a_limit_takes_the_configured_batch(notices, settings):
+    notices(3)
+    settings.NOTIFICATION_BATCH_SIZE = 2
+    assert len(claim_all()) == 2
+    assert Notification.objects.filter(status=Status.PENDING).count() == 1
+
+
+# --- back-off -------------------------------------------------------------------------------------
+
+
+def test_each_failed_attempt_waits_twice_as_long_up_to_the_ceiling(notices, monkeypatch, settings):
+    settings.NOTIFICATION_RETRY_BASE_SECONDS = 60
+    settings.NOTIFICATION_RETRY_MAX_SECONDS = 300
+    clock = [timezone.now()]
+    monkeypatch.setattr(timezone, "now", lambda: clock[0])
+    monkeypatch.setattr(EmailMessage, "send", smtp_down)
+    (notice,) = notices(1)
+    waits = []
+    for _attempt in range(5):
+        assert delivery.notifications_claim(now=clock[0]) == [notice.pk]
+        assert delivery.notification_send(notification_id=notice.pk) == "failed"
+        row = reload(notice)
+        assert row.status == Status.PENDING
+        waits.append((row.next_attempt_at - clock[0]).total_seconds())
+        # Not tried again a second early; tried once the wait is over.
+        assert delivery.notifications_claim(now=row.next_attempt_at - SECOND) == []
+        clock[0] = row.next_attempt_at
+    assert waits == [60, 120, 240, 300, 300]
+    assert reload(notice).attempts == 5
