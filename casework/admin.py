@@ -21,7 +21,7 @@ from django.utils.html import format_html_join
 
 from audit.reads import ReadAuditedAdminMixin
 from casework import closure, selectors, services, visibility
-from casework.admin_scoping import ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
+from casework.admin_scoping import OpenCaseForm, ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
 from casework.duplicates import distinguishing_details, duplicate_candidates
 from casework.errors import DomainError
 from casework.names import name_search_condition
@@ -351,6 +351,7 @@ class CaseNoteInline(ScopedInlineMixin, admin.StackedInline):
 
 class ReferralInline(ScopedInlineMixin, admin.TabularInline):
     model = Referral
+    form = OpenCaseForm
     extra = 0
     fields = ["agency", "purpose", "status", "consent", "stage", "referred_on", "referred_by"]
     readonly_fields = ["referred_by"]
@@ -685,6 +686,7 @@ class AgencyAdmin(ScopedModelAdmin, admin.ModelAdmin):
 @admin.register(Referral)
 class ReferralAdmin(ScopedModelAdmin, admin.ModelAdmin):
     visible_to = staticmethod(visibility.rows_for_referrals)
+    form = OpenCaseForm
     list_display = ["case", "agency", "purpose", "status", "referred_on"]
     list_filter = ["status", "purpose", "agency"]
     search_fields = ["case__reference"]

@@ -19,12 +19,14 @@ inline of the project builds on:
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin import widgets
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
 
 from audit.reads import record_refused_read
 from casework import visibility
@@ -152,3 +154,19 @@ def staff_list_filter(field: str, title: str) -> type[admin.SimpleListFilter]:
     StaffFilter.title = title
     StaffFilter.__name__ = StaffFilter.__qualname__ = f"{field.title()}StaffFilter"
     return StaffFilter
+
+
+class OpenCaseForm(forms.ModelForm):
+    """The form of a row that starts work on a case (a referral, an enrolment): refused
+    with a message on a closed case, which the services refuse too."""
+
+    def clean(self):
+        cleaned = super().clean()
+        from casework.models import CaseStatus
+
+        case = cleaned.get("case")
+        if case is None and self.instance.case_id:
+            case = self.instance.case
+        if case is not None and self.instance._state.adding and case.status == CaseStatus.CLOSED:
+            raise ValidationError(_("This case is closed: reopen it before new work starts on it."))
+        return cleaned

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from audit.context import acting_as
 from casework.errors import TransitionNotAllowed
 from casework.roles import is_administrator
-from casework.models import Case, Consent, Referral, ReferralStatus
+from casework.models import Case, CaseStatus, Consent, Referral, ReferralStatus
 
 R = ReferralStatus
 
@@ -135,7 +135,7 @@ def consent_record(*, consent: Consent, by) -> Consent:
 
 def referral_create(*, referral: Referral, by) -> Referral:
     """Refer a case the user works on (or one of its stages) to an agency, on a consent
-    of the case's person. The referring user is recorded."""
+    of the case's person. The referring user is recorded. A closed case is not referred (409)."""
     from casework.visibility import require_visible
 
     require_visible(by, referral.case)
@@ -150,6 +150,9 @@ def referral_create(*, referral: Referral, by) -> Referral:
         referral.referred_by = by
     referral.full_clean()
     with transaction.atomic(), acting_as(by):
+        # Locked as closure locks it: a closed case shares nothing (closure ended its referrals).
+        if Case.objects.select_for_update().filter(pk=referral.case_id, status=CaseStatus.CLOSED).exists():
+            raise TransitionNotAllowed(_("A closed case is not referred; reopen it first."))
         referral.save()
     return referral
 

@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from casework.admin_scoping import ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
+from casework.admin_scoping import OpenCaseForm, ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
 from casework.errors import DomainError
 from casework.overview import MY_WORK
 from casework.roles import is_administrator
@@ -176,6 +176,7 @@ class StageRecordInline(ScopedInlineMixin, admin.TabularInline):
 @admin.register(Enrolment)
 class EnrolmentAdmin(ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.enrolment_visible_to
+    form = OpenCaseForm
     list_display = ["case", "programme", "status", "enrolled_on"]
     list_filter = ["programme", "status"]
     search_fields = ["case__reference"]

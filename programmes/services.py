@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from audit.context import acting_as
 from casework.errors import TransitionNotAllowed
-from casework.models import Case
+from casework.models import Case, CaseStatus
 from programmes import reports, workflow
 from programmes.models import (
     OPEN_STAGE_STATUSES,
@@ -103,7 +103,7 @@ def enrolment_create(
 
     The enrolling user must see the case as staff and work in the programme: a forged
     id of another programme's case (or a programme the user has no role in) is
-    answered as a missing row.
+    answered as a missing row. A closed case is not enrolled (409): it is reopened first.
     """
     from casework.visibility import require_visible
 
@@ -118,6 +118,9 @@ def enrolment_create(
     enrolment.full_clean()
     try:
         with transaction.atomic():
+            # Locked as closure locks it: a case closed meanwhile is not enrolled.
+            if Case.objects.select_for_update().filter(pk=case.pk, status=CaseStatus.CLOSED).exists():
+                raise TransitionNotAllowed(_("A closed case is reopened before it is enrolled again."))
             enrolment.save()
             StageRecord.objects.bulk_create(stage_plan_build(enrolment=enrolment))
     except IntegrityError as exc:

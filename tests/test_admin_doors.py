@@ -328,3 +328,53 @@ def test_removed_membership_ends_admin_access_on_the_next_request(client, casewo
     ProgrammeMembership.objects.filter(user=caseworker).delete()
     response = client.get(url, follow=True)
     assert case.reference not in response.content.decode()
+
+
+# --- A closed case starts no new work through any door ---------------------------------------------
+
+
+@pytest.fixture
+def closed_case(case, caseworker, supervisor):
+    from casework import closure
+
+    request = closure.case_closure_request(case_id=case.pk, by=caseworker, reason="Settled (test).")
+    closure.case_closure_decide(request_id=request.pk, by=supervisor, approve=True)
+    case.refresh_from_db()
+    return case
+
+
+def test_a_closed_case_is_not_referred_in_the_admin(client, caseworker, agency, closed_case):
+    consent = f.ConsentFactory(person=closed_case.person, agency=agency)
+    login(client, caseworker)
+    response = client.post(
+        reverse("admin:casework_referral_add"),
+        {
+            "case": closed_case.pk,
+            "agency": agency.pk,
+            "purpose": "psychosocial",
+            "consent": consent.pk,
+            "status": "pending",
+            "referred_on": timezone.localdate().isoformat(),
+        },
+    )
+    assert response.status_code == 200
+    assert "This case is closed" in response.content.decode()
+    assert not Referral.objects.filter(case=closed_case).exists()
+
+
+def test_a_closed_case_is_not_enrolled_again_in_the_admin(client, caseworker, programme, closed_case):
+    login(client, caseworker)
+    before = Enrolment.objects.filter(case=closed_case).count()
+    response = client.post(
+        reverse("admin:programmes_enrolment_add"),
+        {
+            "case": closed_case.pk,
+            "programme": programme.pk,
+            "enrolled_on": timezone.localdate().isoformat(),
+            "stages-TOTAL_FORMS": "0",
+            "stages-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "This case is closed" in response.content.decode()
+    assert Enrolment.objects.filter(case=closed_case).count() == before

@@ -39,11 +39,10 @@ on SQLite and a minute on PostgreSQL. A longer run on demand::
 (``INVARIANTS_EXAMPLES`` examples of up to ``INVARIANTS_STEPS`` steps each;
 ``INVARIANTS_RANDOM=1`` also draws new sequences instead of the fixed ones.)
 
-Two steps that reach a known bug (enrolling and referring a closed case) are
-skipped by the machine's rules, each naming its test: the smallest failing
-examples at the end of the module, marked ``xfail(strict=True)`` until the
-product code is fixed. Without the skip the machine finds the referral one by
-itself (register and enrol, close, refer).
+The machine found two bugs, now fixed and kept as the smallest examples at the
+end of the module: a closed case could be referred (register and enrol, close,
+refer: the agency then saw the closed case) and enrolled again (planned stages
+on a closed case).
 """
 
 from __future__ import annotations
@@ -253,8 +252,6 @@ class CaseworkMachine(RuleBasedStateMachine):
     @rule(case=picks, by_caseworker=mostly)
     def enrol(self, case, by_caseworker):
         case = self._case(case)
-        if case.status == CaseStatus.CLOSED:
-            return  # a closed case is enrolled anyway: test_enrolling_a_closed_case_opens_no_stage
         by = case.caseworker if by_caseworker else self.world.supervisor
         self._attempt(lambda: f.enrol(case, self.world.programme, by=by))
 
@@ -324,8 +321,6 @@ class CaseworkMachine(RuleBasedStateMachine):
           any_agency=st.booleans())
     def refer(self, case, agency, purpose, stage, any_agency):
         case = self._case(case)
-        if case.status == CaseStatus.CLOSED:
-            return  # a closed case is referred anyway: test_referring_a_closed_case_shares_nothing
         agency = self.world.agencies[agency]
         by = case.caseworker or self.world.supervisor
         consent = Consent(
@@ -530,7 +525,6 @@ def closed_case(world):
     return case
 
 
-@pytest.mark.xfail(strict=True, reason="enrolment_create enrols a closed case: planned stages on a closed case")
 def test_enrolling_a_closed_case_opens_no_stage(world, closed_case):
     try:
         f.enrol(closed_case, world.programme, by=world.caseworkers[0])
@@ -539,7 +533,6 @@ def test_enrolling_a_closed_case_opens_no_stage(world, closed_case):
     assert not StageRecord.objects.filter(enrolment__case=closed_case, status__in=OPEN_STAGE_STATUSES).exists()
 
 
-@pytest.mark.xfail(strict=True, reason="referral_create refers a closed case: its agency sees the closed case")
 def test_referring_a_closed_case_shares_nothing(world, closed_case):
     caseworker, agency = world.caseworkers[0], world.agencies[0]
     consent = casework_services.consent_record(
