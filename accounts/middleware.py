@@ -31,7 +31,6 @@ class UserLanguageMiddleware:
         return self.get_response(request)
 
 
-
 class StaffTwoFactorMiddleware:
     """Holds back a user who still owes the second factor (see accounts.two_factor).
 

@@ -47,7 +47,17 @@ class AuditEntryAdmin(LogEntryAdmin):
     list_display = ["created", "resource_url", "action", "door", "agency", "msg_short", "user_url"]
     list_filter = ["action", "door", PersonFilter, "agency", "content_type", ("timestamp", admin.DateFieldListFilter)]
     search_fields = ["object_repr", "actor__username", "actor_email", "agency__name"]
-    readonly_fields = ["created", "resource_url", "action", "door", "agency", "user_url", "msg", "persons", "object_ids"]
+    readonly_fields = [
+        "created",
+        "resource_url",
+        "action",
+        "door",
+        "agency",
+        "user_url",
+        "msg",
+        "persons",
+        "object_ids",
+    ]
     fieldsets = [
         (None, {"fields": ["created", "user_url", "door", "agency", "resource_url"]}),
         (_("Changes"), {"fields": ["action", "msg"]}),

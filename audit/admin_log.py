@@ -92,7 +92,10 @@ def admin_log_entries_for(*, person_ids) -> QuerySet[LogEntry]:
         if path is None:
             continue
         model = apps.get_model(label)
-        ids = [str(pk) for pk in model._base_manager.filter(**{f"{path}__in": person_ids}).values_list("pk", flat=True).distinct()]
+        ids = [
+            str(pk)
+            for pk in model._base_manager.filter(**{f"{path}__in": person_ids}).values_list("pk", flat=True).distinct()
+        ]
         if ids:
             condition |= Q(content_type=ContentType.objects.get_for_model(model), object_id__in=ids)
     trail = Q()

@@ -93,7 +93,9 @@ def main() -> None:
 
     programme = Programme.objects.get(code="bench")
     today = programme.local_today()
-    print(f"\nfollow-ups: {FollowUp.objects.count():,}, open: {FollowUp.objects.filter(done_on__isnull=True).count():,}")
+    print(
+        f"\nfollow-ups: {FollowUp.objects.count():,}, open: {FollowUp.objects.filter(done_on__isnull=True).count():,}"
+    )
 
     with step("find what is due (deadline queries, both kinds)") as find:
         deadlines = list(reminders._deadlines(programme, *reminders._window(programme, today)))

@@ -99,7 +99,9 @@ class CrossScriptSearchMixin:
         by_name = None if any(char.isdigit() for char in term) else name_search_condition(term, f"{path}search_key")
         # Former names, aliases and identifiers match only for people whose sensitive
         # details the user may see: the same rule as the page that would show them.
-        sensitive_ok = Q(**{f"{path}pk__in" if path else "pk__in": selectors.sensitive_person_visible_to(request.user).values("pk")})
+        sensitive_ok = Q(
+            **{f"{path}pk__in" if path else "pk__in": selectors.sensitive_person_visible_to(request.user).values("pk")}
+        )
         matches = Q()
         if by_name is not None:
             # Every word must match within one name (the primary name, or one spelling).
@@ -191,7 +193,9 @@ class _PickingPaginator(Paginator):
 
 
 @admin.register(Person)
-class PersonAdmin(ReadAuditedAdminMixin, MembershipThroughServiceMixin, CrossScriptSearchMixin, ScopedModelAdmin, admin.ModelAdmin):
+class PersonAdmin(
+    ReadAuditedAdminMixin, MembershipThroughServiceMixin, CrossScriptSearchMixin, ScopedModelAdmin, admin.ModelAdmin
+):
     visible_to = selectors.person_visible_to
     form = PersonIntakeForm
     list_display = ["full_name", "sex", "date_of_birth", "date_of_birth_estimated", "nationality", "case_links"]
@@ -243,6 +247,7 @@ class PersonAdmin(ReadAuditedAdminMixin, MembershipThroughServiceMixin, CrossScr
         match = request.resolver_match
         if match is None or match.url_name != "autocomplete":
             return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+
         # Pickers (the case form's person, a family's members) print birth year and a
         # reference beside the name: six people of one name must be told apart.
         def labels_for(people):
@@ -259,7 +264,12 @@ class PersonAdmin(ReadAuditedAdminMixin, MembershipThroughServiceMixin, CrossScr
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
-        if isinstance(inline, PersonNameInline) and obj is not None and obj.pk and not _may_see_sensitive_person(request.user, obj):
+        if (
+            isinstance(inline, PersonNameInline)
+            and obj is not None
+            and obj.pk
+            and not _may_see_sensitive_person(request.user, obj)
+        ):
             kwargs["queryset"] = obj.names.exclude(kind__in=SENSITIVE_NAME_KINDS)
         return kwargs
 
@@ -560,7 +570,10 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedModelAdmin,
         fieldsets = super().get_fieldsets(request, obj)
         if obj is not None and not may_see_sensitive(request.user, obj):
             # Absent, not read-only.
-            return [(name, {**options, "fields": [f for f in options["fields"] if f != "legal_status"]}) for name, options in fieldsets]
+            return [
+                (name, {**options, "fields": [f for f in options["fields"] if f != "legal_status"]})
+                for name, options in fieldsets
+            ]
         return fieldsets
 
     def get_urls(self):
@@ -576,7 +589,9 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedModelAdmin,
     def change_view(self, request, object_id, form_url="", extra_context=None):
         overview = None
         if object_id and str(object_id).isdigit():
-            overview = case_overview(case_id=int(object_id), user=request.user, visible_cases=self.get_queryset(request))
+            overview = case_overview(
+                case_id=int(object_id), user=request.user, visible_cases=self.get_queryset(request)
+            )
         extra_context = {**(extra_context or {}), "overview": overview}
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -588,9 +603,11 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedModelAdmin,
         case_url = reverse("admin:casework_case_change", args=[case_id])
         if request.method != "POST" or action not in STAGE_ACTIONS:
             return HttpResponseRedirect(case_url)
-        stage = StageRecord.objects.filter(
-            pk=stage_id, enrolment__case__in=self.get_queryset(request).filter(pk=case_id)
-        ).select_related("stage_type").first()
+        stage = (
+            StageRecord.objects.filter(pk=stage_id, enrolment__case__in=self.get_queryset(request).filter(pk=case_id))
+            .select_related("stage_type")
+            .first()
+        )
         if stage is None or not self.has_change_permission(request):
             raise Http404
         kwargs = {"stage_id": stage.pk, "by": request.user}
@@ -617,13 +634,17 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedModelAdmin,
         families = queryset.exclude(family__isnull=True).values("family_id")
         cases = self.get_queryset(request).filter(Q(family_id__in=families) | Q(pk__in=queryset.values("pk")))
         try:
-            done = programme_services.centre_exit_record(case_ids=list(cases.values_list("pk", flat=True)), by=request.user)
+            done = programme_services.centre_exit_record(
+                case_ids=list(cases.values_list("pk", flat=True)), by=request.user
+            )
         except (DomainError, ValidationError) as exc:
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             self.message_user(request, f"Nothing recorded: {text}", messages.ERROR)
             return
         if done:
-            self.message_user(request, f"Centre exit recorded for {len(done)} case(s): {', '.join(sorted(done))}.", messages.SUCCESS)
+            self.message_user(
+                request, f"Centre exit recorded for {len(done)} case(s): {', '.join(sorted(done))}.", messages.SUCCESS
+            )
         else:
             self.message_user(request, "No one in these families is in the centre.", messages.WARNING)
 
@@ -663,7 +684,9 @@ class ConsentAdmin(CrossScriptSearchMixin, ScopedModelAdmin, admin.ModelAdmin):
             return
         services.consent_record(consent=obj, by=request.user)
 
-    @admin.action(description="Withdraw the selected consents today (ends the agencies' access at once)", permissions=["change"])
+    @admin.action(
+        description="Withdraw the selected consents today (ends the agencies' access at once)", permissions=["change"]
+    )
     def withdraw_consent(self, request, queryset):
         for consent in queryset:
             try:
@@ -706,7 +729,9 @@ def _closure_decision(approve: bool, label: str):
         comment = "" if approve else "Rejected in the admin; see the case notes."
         for closure_request in queryset:
             try:
-                closure.case_closure_decide(request_id=closure_request.pk, by=request.user, approve=approve, comment=comment)
+                closure.case_closure_decide(
+                    request_id=closure_request.pk, by=request.user, approve=approve, comment=comment
+                )
                 modeladmin.message_user(request, f"{closure_request.case}: {label.lower()}d.", messages.SUCCESS)
             except (DomainError, ValidationError) as exc:
                 text = exc.messages if isinstance(exc, ValidationError) else [str(exc)]

@@ -47,9 +47,7 @@ class ScopedRawIdWidget(widgets.ForeignKeyRawIdWidget):
         except (ValueError, TypeError, self.rel.model.DoesNotExist, ValidationError):
             return "", ""
         try:
-            url = reverse(
-                f"{self.admin_site.name}:{obj._meta.app_label}_{obj._meta.model_name}_change", args=(obj.pk,)
-            )
+            url = reverse(f"{self.admin_site.name}:{obj._meta.app_label}_{obj._meta.model_name}_change", args=(obj.pk,))
         except NoReverseMatch:
             url = ""
         return Truncator(obj).words(14), url

@@ -57,12 +57,16 @@ def case_supervisors(case: Case):
 
     from programmes.models import EnrolmentStatus, ProgrammeMembershipRole
 
-    return get_user_model().objects.filter(
-        is_active=True,
-        programme_memberships__role=ProgrammeMembershipRole.SUPERVISOR,
-        programme_memberships__programme__enrolments__case=case,
-        programme_memberships__programme__enrolments__status=EnrolmentStatus.ACTIVE,
-    ).distinct()
+    return (
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            programme_memberships__role=ProgrammeMembershipRole.SUPERVISOR,
+            programme_memberships__programme__enrolments__case=case,
+            programme_memberships__programme__enrolments__status=EnrolmentStatus.ACTIVE,
+        )
+        .distinct()
+    )
 
 
 def _local_today(case: Case):
@@ -154,7 +158,12 @@ def _close(case: Case, *, by, request: ClosureRequest) -> None:
         case.save()
         _referrals_end(case, on=today)
     CaseStatusChange.objects.create(
-        case=case, from_status=previous, to_status=CaseStatus.CLOSED, by=by, note=request.reason, closure_request=request
+        case=case,
+        from_status=previous,
+        to_status=CaseStatus.CLOSED,
+        by=by,
+        note=request.reason,
+        closure_request=request,
     )
 
 
@@ -190,5 +199,7 @@ def case_reopen(*, case_id: int, by, reason: str) -> Case:
         raise TransitionNotAllowed(" ".join(exc.messages)) from exc
     with acting_as(by):
         case.save()
-    CaseStatusChange.objects.create(case=case, from_status=CaseStatus.CLOSED, to_status=CaseStatus.REOPENED, by=by, note=reason.strip())
+    CaseStatusChange.objects.create(
+        case=case, from_status=CaseStatus.CLOSED, to_status=CaseStatus.REOPENED, by=by, note=reason.strip()
+    )
     return case

@@ -148,7 +148,8 @@ def duplicate_candidates(
     digests = {identifier_digest(value) for value in identifiers if value and str(value).strip()}
     if digests:
         holders = PersonIdentifier.objects.filter(
-            value_digest__in=digests, person_id__in=(identifiers_among if identifiers_among is not None else among).values("pk")
+            value_digest__in=digests,
+            person_id__in=(identifiers_among if identifiers_among is not None else among).values("pk"),
         ).values_list("person_id", flat=True)
         for person_id in holders:
             found[person_id] = (1.0, ["same identifier"])
@@ -174,9 +175,7 @@ def duplicate_candidates(
             dates = _date_factor(date_of_birth, estimated, on_file_date, on_file_estimated)
             if dates is None:
                 continue
-            similarity = max(
-                name_similarity(given, recorded) for given in spellings for recorded in names_on_file[pk]
-            )
+            similarity = max(name_similarity(given, recorded) for given in spellings for recorded in names_on_file[pk])
             if similarity < NAME_THRESHOLD:
                 continue
             factor, date_reason = dates
@@ -202,7 +201,10 @@ def distinguishing_details(people: Iterable[Person], *, user) -> dict[int, str]:
     ids = [person.pk for person in people]
     case_of: dict[int, str] = {}
     for person_id, reference in (
-        case_visible_to(user).filter(person_id__in=ids).order_by("-opened_on", "reference").values_list("person_id", "reference")
+        case_visible_to(user)
+        .filter(person_id__in=ids)
+        .order_by("-opened_on", "reference")
+        .values_list("person_id", "reference")
     ):
         case_of.setdefault(person_id, reference)
     family_of: dict[int, str] = {}

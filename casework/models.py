@@ -162,7 +162,7 @@ class Person(models.Model):
     place_of_birth = models.CharField(max_length=200, blank=True, validators=[validate_printable_text])
     nationality = models.CharField(max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2 code."))
     languages = models.JSONField(
-        default=list, blank=True, help_text=_("Languages spoken, as ISO 639-1 codes, e.g. [\"kk\", \"ru\", \"ar\"].")
+        default=list, blank=True, help_text=_('Languages spoken, as ISO 639-1 codes, e.g. ["kk", "ru", "ar"].')
     )
     search_key = models.CharField(max_length=500, blank=True, editable=False, db_index=True)
     anonymised_at = models.DateTimeField(
@@ -215,7 +215,7 @@ class Person(models.Model):
         if not isinstance(self.languages, list) or not all(
             isinstance(code, str) and 2 <= len(code) <= 3 and code.isalpha() for code in self.languages
         ):
-            raise ValidationError({"languages": _("Give a list of ISO 639 language codes, e.g. [\"kk\", \"ar\"].")})
+            raise ValidationError({"languages": _('Give a list of ISO 639 language codes, e.g. ["kk", "ar"].')})
 
 
 class PersonName(models.Model):
@@ -312,7 +312,10 @@ class Family(models.Model):
 
     reference = models.CharField(max_length=40, unique=True, validators=[validate_printable_text])
     label = models.CharField(
-        max_length=200, blank=True, help_text=_("A short label caseworkers recognise."), validators=[validate_printable_text]
+        max_length=200,
+        blank=True,
+        help_text=_("A short label caseworkers recognise."),
+        validators=[validate_printable_text],
     )
     operation = models.ForeignKey(
         RepatriationOperation, on_delete=models.PROTECT, null=True, blank=True, related_name="families"
@@ -406,7 +409,10 @@ class Case(models.Model):
     """One returnee's file."""
 
     reference = models.CharField(
-        max_length=40, unique=True, help_text=_("Used in e-mails instead of the name."), validators=[validate_printable_text]
+        max_length=40,
+        unique=True,
+        help_text=_("Used in e-mails instead of the name."),
+        validators=[validate_printable_text],
     )
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="cases")
     family = models.ForeignKey(Family, on_delete=models.PROTECT, null=True, blank=True, related_name="cases")
@@ -551,9 +557,7 @@ class Consent(models.Model):
         super().clean()
         if self.person_id and self.given_on and self.given_by == ConsentGivenBy.SUBJECT:
             if self.person.age_on(self.given_on) < 18:
-                raise ValidationError(
-                    {"given_by": _("A child's consent is given by a parent or guardian; name them.")}
-                )
+                raise ValidationError({"given_by": _("A child's consent is given by a parent or guardian; name them.")})
 
     def is_current(self, day: datetime.date | None = None) -> bool:
         day = day or timezone.localdate()

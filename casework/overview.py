@@ -57,7 +57,11 @@ def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
             Prefetch(
                 "enrolments__stages",
                 queryset=StageRecord.objects.select_related("stage_type", "responsible_user", "responsible_agency")
-                .annotate(open_follow_ups=Count("follow_ups", filter=Q(follow_ups__done_on__isnull=True, follow_ups__cancelled_on__isnull=True)))
+                .annotate(
+                    open_follow_ups=Count(
+                        "follow_ups", filter=Q(follow_ups__done_on__isnull=True, follow_ups__cancelled_on__isnull=True)
+                    )
+                )
                 .order_by("stage_type__position"),
             ),
             Prefetch("referrals", queryset=Referral.objects.select_related("agency", "consent", "stage__stage_type")),
@@ -88,7 +92,9 @@ def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
         overview.members = list(
             FamilyMembership.objects.filter(family_id=case.family_id)
             .select_related("person")
-            .prefetch_related(Prefetch("person__cases", queryset=visible_cases.only("id", "reference", "person_id", "status")))
+            .prefetch_related(
+                Prefetch("person__cases", queryset=visible_cases.only("id", "reference", "person_id", "status"))
+            )
             .order_by("id")
         )
     overview.follow_ups = list(
@@ -170,7 +176,9 @@ def caseworker_dashboard(*, user, today: datetime.date | None = None, limit: int
         overdue_follow_ups=follow_ups.count(),
         due_this_week=due.count(),
         blocked=blocked.count(),
-        overdue_list=list(follow_ups.select_related("stage__stage_type", "stage__enrolment__case").order_by("due_date")[:limit]),
+        overdue_list=list(
+            follow_ups.select_related("stage__stage_type", "stage__enrolment__case").order_by("due_date")[:limit]
+        ),
         due_list=list(due.select_related(*related).order_by("due_date")[:limit]),
         blocked_list=list(blocked.select_related(*related).order_by("due_date")[:limit]),
     )

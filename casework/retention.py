@@ -126,9 +126,11 @@ def _persons_released(case_ids: list[int]) -> list[int]:
         .filter(kept=0)
         .values_list("id", flat=True)
     )
-    families = Family.objects.filter(id__in=touched.values("family_id")).annotate(
-        kept=Count("cases", filter=Q(cases__in=Case.objects.filter(still_kept)))
-    ).filter(kept=0)
+    families = (
+        Family.objects.filter(id__in=touched.values("family_id"))
+        .annotate(kept=Count("cases", filter=Q(cases__in=Case.objects.filter(still_kept))))
+        .filter(kept=0)
+    )
     in_released = FamilyMembership.objects.filter(family__in=families).values("person_id")
     elsewhere = FamilyMembership.objects.exclude(family__in=families).values("person_id")
     relatives = (
@@ -137,8 +139,6 @@ def _persons_released(case_ids: list[int]) -> list[int]:
         .values_list("id", flat=True)
     )
     return sorted({*returnees, *relatives})
-
-
 
 
 def _persons_left_behind() -> list[int]:
@@ -224,7 +224,9 @@ def retention_apply(*, today: datetime.date | None = None, plan: RetentionPlan |
                 admin_log_scrub(person_ids=[person_id])
                 persons_anonymise(person_ids=[person_id], step=step)
         except Exception as exc:  # noqa: BLE001 - one person never stops the others
-            result.failures.append({"person": person_id, "programme": None, "step": step.name, "error": failure_reason(exc)})
+            result.failures.append(
+                {"person": person_id, "programme": None, "step": step.name, "error": failure_reason(exc)}
+            )
             logger.warning("Retention failed for person %s at %s", person_id, step.name)
             continue
         result.person_ids.append(person_id)

@@ -98,7 +98,11 @@ def person_visible_to(user) -> QuerySet[Person]:
         staff_cases = Case.objects.filter(staff)
         allowed |= (
             Q(id__in=staff_cases.values("person_id"))
-            | Q(id__in=FamilyMembership.objects.filter(family_id__in=staff_cases.values("family_id")).values("person_id"))
+            | Q(
+                id__in=FamilyMembership.objects.filter(family_id__in=staff_cases.values("family_id")).values(
+                    "person_id"
+                )
+            )
             | _created_without_case(user, case_field="person")
         )
     partner = _partner_case_filter(user)

@@ -190,9 +190,7 @@ def case_assign(*, case_id: int, caseworker, by) -> Case:
         if new == previous:
             return case
         if caseworker is not None and not caseworker_choices(case=case, by=by).filter(pk=new).exists():
-            raise ValidationError(
-                {"caseworker": _("The caseworker must work in one of the case's programmes.")}
-            )
+            raise ValidationError({"caseworker": _("The caseworker must work in one of the case's programmes.")})
         case.caseworker = caseworker
         with acting_as(by):
             case.save(update_fields=["caseworker", "updated_at"])

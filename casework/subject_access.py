@@ -39,10 +39,7 @@ JSON_ENCODER = DjangoJSONEncoder
 
 
 def _rows(queryset) -> list[dict]:
-    return [
-        {"id": row["pk"], **row["fields"]}
-        for row in serializers.serialize("python", queryset.order_by("pk"))
-    ]
+    return [{"id": row["pk"], **row["fields"]} for row in serializers.serialize("python", queryset.order_by("pk"))]
 
 
 def person_export(*, person: Person) -> dict:
@@ -124,7 +121,9 @@ def person_export(*, person: Person) -> dict:
                 "at": entry.action_time,
                 "action": {1: "addition", 2: "change", 3: "deletion"}.get(entry.action_flag, str(entry.action_flag)),
                 "by": entry.user.get_username() if entry.user_id else None,
-                "record": f"{entry.content_type.app_label}.{entry.content_type.model}" if entry.content_type_id else None,
+                "record": f"{entry.content_type.app_label}.{entry.content_type.model}"
+                if entry.content_type_id
+                else None,
                 "object_id": entry.object_id,
                 "object": entry.object_repr,
                 "change_message": entry.get_change_message(),

@@ -126,7 +126,9 @@ def rows_for_field(user, field) -> QuerySet | None:
         return None
     rule = ROW_RULES.get(label)
     if rule is None:
-        raise ImproperlyConfigured(f"No visibility rule for a relation to {label} ({field.model._meta.label}.{field.name}).")
+        raise ImproperlyConfigured(
+            f"No visibility rule for a relation to {label} ({field.model._meta.label}.{field.name})."
+        )
     return rule(user)
 
 

@@ -148,7 +148,9 @@ def unreadable_references(request, view, references: Iterable) -> list:
     own = view.get_serializer_class()
     refused = []
     for reference in references:
-        serializer, field = (reference.serializer, reference.field) if isinstance(reference, FieldOf) else (own, reference)
+        serializer, field = (
+            (reference.serializer, reference.field) if isinstance(reference, FieldOf) else (own, reference)
+        )
         if field not in readable_fields(request, serializer):
             refused.append(reference)
     return refused

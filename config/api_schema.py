@@ -106,9 +106,12 @@ class AutoSchema(SpectacularAutoSchema):
                 }
                 if restricted:
                     parameter["x-roles"] = restricted
-                    _append(parameter, "Keys only some roles may use (others get 400): " + "; ".join(
-                        f"{key} ({_roles_text(roles)})" for key, roles in restricted.items()
-                    ) + ".")
+                    _append(
+                        parameter,
+                        "Keys only some roles may use (others get 400): "
+                        + "; ".join(f"{key} ({_roles_text(roles)})" for key, roles in restricted.items())
+                        + ".",
+                    )
         return parameters
 
     def _error_codes(self) -> list[str]:
@@ -161,7 +164,9 @@ class AutoSchema(SpectacularAutoSchema):
 def roles_that_may_read(view, declaration) -> list[str]:
     """The roles whose ``Meta.access`` lets them read every field a filter or ordering key reveals."""
     own = view.get_serializer_class()
-    fields = [(ref.serializer, ref.field) if isinstance(ref, FieldOf) else (own, ref) for ref in revealed_fields(declaration)]
+    fields = [
+        (ref.serializer, ref.field) if isinstance(ref, FieldOf) else (own, ref) for ref in revealed_fields(declaration)
+    ]
     roles = []
     for role in ApiRole:
         reads = [serializer.access_for(role).read for serializer, _ in fields]
@@ -216,8 +221,13 @@ class RoleAwareSerializerExtension(OpenApiSerializerExtension):
             schema["required"] = [name for name in schema["required"] if name in readable_by_all]
             if not schema["required"]:
                 del schema["required"]
-        lines = ["", "", "Field access by role (fields a role may not read are left out of its answers; "
-                 "writing a field the role may not write answers 400):", ""]
+        lines = [
+            "",
+            "",
+            "Field access by role (fields a role may not read are left out of its answers; "
+            "writing a field the role may not write answers 400):",
+            "",
+        ]
         for role, fields in access.items():
             hidden = [f for f in field_names if f not in fields["read"]]
             lines.append(

@@ -27,6 +27,8 @@ def readyz(request):
     except Exception:  # noqa: BLE001
         checks["broker"] = "unavailable"
     ready = all(value == "ok" for value in checks.values())
-    response = JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    response = JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )
     response["Cache-Control"] = "no-store"
     return response

@@ -26,8 +26,7 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=INSECURE_SECRET_KEY)
 if not DEBUG and (SECRET_KEY == INSECURE_SECRET_KEY or len(SECRET_KEY) < 32):
     raise ImproperlyConfigured(
-        "DJANGO_SECRET_KEY must be set to a random value of at least 32 characters "
-        "when DJANGO_DEBUG is off."
+        "DJANGO_SECRET_KEY must be set to a random value of at least 32 characters when DJANGO_DEBUG is off."
     )
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
@@ -147,9 +146,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 # The hashed names come from STATIC_ROOT's manifest: on by default with DJANGO_DEBUG off once
 # collectstatic has written one (the image always has), or forced either way by the variable.
-STATIC_MANIFEST = env.bool(
-    "DJANGO_STATIC_MANIFEST", default=not DEBUG and (STATIC_ROOT / "staticfiles.json").is_file()
-)
+STATIC_MANIFEST = env.bool("DJANGO_STATIC_MANIFEST", default=not DEBUG and (STATIC_ROOT / "staticfiles.json").is_file())
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -431,9 +428,7 @@ IDENTIFIER_LOOKUP_KEY = env.str("IDENTIFIER_LOOKUP_KEY", default=INSECURE_IDENTI
 if not DEBUG and (
     INSECURE_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEY or IDENTIFIER_LOOKUP_KEY == INSECURE_IDENTIFIER_LOOKUP_KEY
 ):
-    raise ImproperlyConfigured(
-        "FIELD_ENCRYPTION_KEY and IDENTIFIER_LOOKUP_KEY must be set when DJANGO_DEBUG is off."
-    )
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY and IDENTIFIER_LOOKUP_KEY must be set when DJANGO_DEBUG is off.")
 # The change log (django-auditlog): who changed what, through which door.
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = True  # addresses are personal data too; the actor is enough

@@ -125,7 +125,9 @@ def reencrypt() -> str:
                 (token,) = cursor.fetchone()
                 rotated = every_key.rotate(token.encode()).decode()
                 cursor.execute(f"UPDATE {table} SET value = %s WHERE id = %s", [rotated, pk])  # noqa: S608
-    return f"{len(found['older_key'])} of {found['total']} identifiers re-encrypted with the first FIELD_ENCRYPTION_KEY."
+    return (
+        f"{len(found['older_key'])} of {found['total']} identifiers re-encrypted with the first FIELD_ENCRYPTION_KEY."
+    )
 
 
 def redigest() -> str:
@@ -170,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{action}: {refusal}", file=sys.stderr)
         return 1
     except DatabaseError as error:
-        print(f"{action}: cannot read the identifiers ({type(error).__name__}); is the database restored and migrated?",
-              file=sys.stderr)
+        print(
+            f"{action}: cannot read the identifiers ({type(error).__name__}); is the database restored and migrated?",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

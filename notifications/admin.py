@@ -8,7 +8,18 @@ from notifications.models import Notification
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "subject_type", "subject_id", "recipient", "due_on", "status", "attempts", "resends", "sent_at"]
+    list_display = [
+        "id",
+        "kind",
+        "subject_type",
+        "subject_id",
+        "recipient",
+        "due_on",
+        "status",
+        "attempts",
+        "resends",
+        "sent_at",
+    ]
     list_filter = ["status", "kind", "subject_type"]
     date_hierarchy = "due_on"
     list_select_related = ["recipient"]
@@ -26,5 +37,8 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         totals = Notification.objects.aggregate(resends=Sum("resends"))
-        extra_context = {**(extra_context or {}), "subtitle": f"Re-sent after an unknown outcome: {totals['resends'] or 0}"}
+        extra_context = {
+            **(extra_context or {}),
+            "subtitle": f"Re-sent after an unknown outcome: {totals['resends'] or 0}",
+        }
         return super().changelist_view(request, extra_context=extra_context)

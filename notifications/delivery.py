@@ -114,7 +114,9 @@ def notification_send(*, notification_id: int) -> str:
             next_attempt_at=timezone.now() + _backoff(notification.attempts),
             last_error=f"{type(exc).__name__}: {exc}"[:500],
         )
-        logger.warning("notification %s not sent (attempt %s): %s", notification_id, notification.attempts, type(exc).__name__)
+        logger.warning(
+            "notification %s not sent (attempt %s): %s", notification_id, notification.attempts, type(exc).__name__
+        )
         return "failed"
     Notification.objects.filter(id=notification_id, status=Status.SENDING).update(
         status=Status.SENT, sent_at=timezone.now(), last_error=""

@@ -47,7 +47,9 @@ def _deadline_context(notification: Notification) -> dict | None:
 
     if notification.subject_type == SubjectType.FOLLOW_UP:
         follow_up = (
-            FollowUp.objects.select_related("stage__stage_type", "stage__enrolment__case", "stage__enrolment__programme")
+            FollowUp.objects.select_related(
+                "stage__stage_type", "stage__enrolment__case", "stage__enrolment__programme"
+            )
             .filter(pk=notification.subject_id)
             .first()
         )

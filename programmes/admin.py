@@ -45,9 +45,10 @@ from programmes.models import (
 
 
 def _may_see_reports(user, programme) -> bool:
-    return is_administrator(user) or programme.memberships.filter(
-        user=user, role=ProgrammeMembershipRole.SUPERVISOR
-    ).exists()
+    return (
+        is_administrator(user)
+        or programme.memberships.filter(user=user, role=ProgrammeMembershipRole.SUPERVISOR).exists()
+    )
 
 
 class ProgrammeMembershipInline(ScopedInlineMixin, admin.TabularInline):
@@ -123,22 +124,26 @@ class ProgrammeAdmin(ScopedModelAdmin, admin.ModelAdmin):
         from programmes.models import ProgrammeMembershipRole
 
         return is_administrator(request.user) or bool(
-            selectors.programme_visible_to(request.user).filter(
-                memberships__user=request.user, memberships__role=ProgrammeMembershipRole.SUPERVISOR
-            ).exists()
+            selectors.programme_visible_to(request.user)
+            .filter(memberships__user=request.user, memberships__role=ProgrammeMembershipRole.SUPERVISOR)
+            .exists()
         )
 
     @admin.action(description="Send the last complete period's report now", permissions=["report"])
     def send_report_now(self, request, queryset):
         for programme in queryset:
             if not _may_see_reports(request.user, programme):
-                self.message_user(request, f"{programme}: only its supervisors and administrators send reports.", messages.ERROR)
+                self.message_user(
+                    request, f"{programme}: only its supervisors and administrators send reports.", messages.ERROR
+                )
                 continue
             period = reports.period_last_complete(programme, programme.report_frequency)
             report = reports.report_send(programme=programme, period=period)
             notifications_claim()
             recipients = reports.report_recipients(programme).count()
-            self.message_user(request, f"{programme} {report.period}: queued for {recipients} supervisor(s).", messages.SUCCESS)
+            self.message_user(
+                request, f"{programme} {report.period}: queued for {recipients} supervisor(s).", messages.SUCCESS
+            )
 
     def save_model(self, request, obj, form, change):
         services.programme_save(programme=obj, by=request.user)
@@ -281,7 +286,9 @@ def _follow_ups_save(modeladmin, request, follow_ups) -> None:
             workflow.follow_up_save(follow_up=follow_up, by=request.user)
         except (DomainError, ValidationError) as exc:
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            modeladmin.message_user(request, f"Follow-up due {follow_up.due_date}: outcome not recorded: {text}", messages.ERROR)
+            modeladmin.message_user(
+                request, f"Follow-up due {follow_up.due_date}: outcome not recorded: {text}", messages.ERROR
+            )
 
 
 # Which detail inlines a stage of each kind shows.
@@ -480,7 +487,11 @@ class StageReportAdmin(ScopedModelAdmin, admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path("<int:report_id>/email/", self.admin_site.admin_view(self.email_view), name="programmes_stagereport_email"),
+            path(
+                "<int:report_id>/email/",
+                self.admin_site.admin_view(self.email_view),
+                name="programmes_stagereport_email",
+            ),
             *super().get_urls(),
         ]
 

@@ -246,7 +246,9 @@ class _Builder:
             user.set_unusable_password()
             user.save()
             users[extra] = user
-        groups = {name: Group.objects.get(name=name) for name in (ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP)}
+        groups = {
+            name: Group.objects.get(name=name) for name in (ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP)
+        }
         users["admin"].groups.set([groups[ADMINISTRATORS_GROUP]])
         users["supervisor"].groups.set([groups[SUPERVISORS_GROUP]])
         for name in ("caseworker", "caseworker2", "caseworker3", "caseworker4"):
@@ -287,11 +289,21 @@ class _Builder:
             self.stage_types[programme.pk] = list(programme.stage_types.order_by("position", "code"))
         ProgrammeMembership.objects.bulk_create(
             [
-                ProgrammeMembership(programme=self.north, user=self.users["supervisor"], role=ProgrammeMembershipRole.SUPERVISOR),
-                ProgrammeMembership(programme=self.north, user=self.users["caseworker"], role=ProgrammeMembershipRole.CASEWORKER),
-                ProgrammeMembership(programme=self.north, user=self.users["caseworker3"], role=ProgrammeMembershipRole.CASEWORKER),
-                ProgrammeMembership(programme=self.south, user=self.users["caseworker2"], role=ProgrammeMembershipRole.CASEWORKER),
-                ProgrammeMembership(programme=self.south, user=self.users["caseworker4"], role=ProgrammeMembershipRole.CASEWORKER),
+                ProgrammeMembership(
+                    programme=self.north, user=self.users["supervisor"], role=ProgrammeMembershipRole.SUPERVISOR
+                ),
+                ProgrammeMembership(
+                    programme=self.north, user=self.users["caseworker"], role=ProgrammeMembershipRole.CASEWORKER
+                ),
+                ProgrammeMembership(
+                    programme=self.north, user=self.users["caseworker3"], role=ProgrammeMembershipRole.CASEWORKER
+                ),
+                ProgrammeMembership(
+                    programme=self.south, user=self.users["caseworker2"], role=ProgrammeMembershipRole.CASEWORKER
+                ),
+                ProgrammeMembership(
+                    programme=self.south, user=self.users["caseworker4"], role=ProgrammeMembershipRole.CASEWORKER
+                ),
             ]
         )
         self.caseworkers = {
@@ -350,11 +362,15 @@ class _Builder:
             date_of_birth_estimated=estimated,
             place_of_birth="Abroad (demo)" if born_abroad else "Home region (demo)",
             nationality="KZ",
-            languages=(["ar"] if rng.random() < 0.5 else ["ar", "kk"]) if born_abroad and age_years < 10 else ["kk", "ru"],
+            languages=(["ar"] if rng.random() < 0.5 else ["ar", "kk"])
+            if born_abroad and age_years < 10
+            else ["kk", "ru"],
         )
         index = len(self.persons)
         self.persons.append(person)
-        self.names.append(PersonName(full_name=f"{given[0]} {latin_family}", script=Script.LATIN, kind=NameKind.PRIMARY))
+        self.names.append(
+            PersonName(full_name=f"{given[0]} {latin_family}", script=Script.LATIN, kind=NameKind.PRIMARY)
+        )
         self.names[-1]._person_index = index
         spellings = [(f"{given[1]} {cyrillic_family}", Script.CYRILLIC)]
         if given[2]:
@@ -397,22 +413,99 @@ class _Builder:
             members: list[tuple[int, str, str]] = []  # person idx, relationship, role
             shape = rng.choices(["mother", "father", "unaccompanied", "single"], weights=[78, 8, 7, 7])[0]
             if shape in ("mother", "single"):
-                members.append((self.person(sex=Sex.FEMALE, age_years=rng.randint(19, 42), family_name=family_name, on=arrival, born_abroad=False), "head", "returnee"))
+                members.append(
+                    (
+                        self.person(
+                            sex=Sex.FEMALE,
+                            age_years=rng.randint(19, 42),
+                            family_name=family_name,
+                            on=arrival,
+                            born_abroad=False,
+                        ),
+                        "head",
+                        "returnee",
+                    )
+                )
             if shape == "father":
-                members.append((self.person(sex=Sex.MALE, age_years=rng.randint(22, 48), family_name=family_name, on=arrival, born_abroad=False), "head", "returnee"))
+                members.append(
+                    (
+                        self.person(
+                            sex=Sex.MALE,
+                            age_years=rng.randint(22, 48),
+                            family_name=family_name,
+                            on=arrival,
+                            born_abroad=False,
+                        ),
+                        "head",
+                        "returnee",
+                    )
+                )
                 if rng.random() < 0.5:
-                    members.append((self.person(sex=Sex.FEMALE, age_years=rng.randint(19, 40), family_name=family_name, on=arrival, born_abroad=False), "spouse", "returnee"))
+                    members.append(
+                        (
+                            self.person(
+                                sex=Sex.FEMALE,
+                                age_years=rng.randint(19, 40),
+                                family_name=family_name,
+                                on=arrival,
+                                born_abroad=False,
+                            ),
+                            "spouse",
+                            "returnee",
+                        )
+                    )
             if shape == "unaccompanied":
-                members.append((self.person(sex=Sex.FEMALE, age_years=rng.randint(50, 70), family_name=family_name, on=arrival, born_abroad=False), "head", "receiving_relative"))
-            children = {"mother": rng.randint(1, 5), "father": rng.randint(0, 3), "unaccompanied": rng.randint(1, 3), "single": 0}[shape]
+                members.append(
+                    (
+                        self.person(
+                            sex=Sex.FEMALE,
+                            age_years=rng.randint(50, 70),
+                            family_name=family_name,
+                            on=arrival,
+                            born_abroad=False,
+                        ),
+                        "head",
+                        "receiving_relative",
+                    )
+                )
+            children = {
+                "mother": rng.randint(1, 5),
+                "father": rng.randint(0, 3),
+                "unaccompanied": rng.randint(1, 3),
+                "single": 0,
+            }[shape]
             for _ in range(children):
                 age = rng.randint(0, 16)
                 # Children younger than the years spent abroad were born there.
                 born_abroad = age <= 7
                 relationship = "grandchild" if shape == "unaccompanied" else "child"
-                members.append((self.person(sex=rng.choice([Sex.FEMALE, Sex.MALE]), age_years=age, family_name=family_name, on=arrival, born_abroad=born_abroad), relationship, "returnee"))
+                members.append(
+                    (
+                        self.person(
+                            sex=rng.choice([Sex.FEMALE, Sex.MALE]),
+                            age_years=age,
+                            family_name=family_name,
+                            on=arrival,
+                            born_abroad=born_abroad,
+                        ),
+                        relationship,
+                        "returnee",
+                    )
+                )
             if shape in ("mother", "father") and rng.random() < 0.5:
-                members.append((self.person(sex=rng.choice([Sex.FEMALE, Sex.MALE]), age_years=rng.randint(45, 70), family_name=family_name, on=arrival, born_abroad=False), "parent", "receiving_relative"))
+                members.append(
+                    (
+                        self.person(
+                            sex=rng.choice([Sex.FEMALE, Sex.MALE]),
+                            age_years=rng.randint(45, 70),
+                            family_name=family_name,
+                            on=arrival,
+                            born_abroad=False,
+                        ),
+                        "parent",
+                        "receiving_relative",
+                    )
+                )
             caseworker = rng.choice(self.caseworkers[programme.pk])
             for person_index, relationship, role in members:
                 self.memberships.append((family_index, person_index, relationship, role))
@@ -496,7 +589,9 @@ class _Builder:
         self.enrolments = enrolments
         stages = []
         for enrolment in enrolments:
-            planned = services.stage_plan_build(enrolment=enrolment, stage_types=self.stage_types[enrolment.programme_id])
+            planned = services.stage_plan_build(
+                enrolment=enrolment, stage_types=self.stage_types[enrolment.programme_id]
+            )
             for stage in planned:
                 self.roll_stage(stage)
             stages.extend(planned)
@@ -516,13 +611,19 @@ class _Builder:
         if past_due and roll < 0.70:
             stage.status = StageStatus.COMPLETED
             stage.started_on = started
-            stage.completed_on = min(started + datetime.timedelta(days=rng.randint(duration // 2, duration + 10)), today)
+            stage.completed_on = min(
+                started + datetime.timedelta(days=rng.randint(duration // 2, duration + 10)), today
+            )
             stage.outcome = "Completed as planned (demo)."
         elif past_due and roll < 0.78 or not past_due and roll < 0.08:
             stage.status = StageStatus.BLOCKED
             stage.started_on = started
             stage.status_reason = rng.choice(
-                ["Waiting for the civil registry (demo).", "Relatives not reachable (demo).", "No place available (demo)."]
+                [
+                    "Waiting for the civil registry (demo).",
+                    "Relatives not reachable (demo).",
+                    "No place available (demo).",
+                ]
             )
         elif past_due and roll < 0.85:
             stage.status = StageStatus.DISCONTINUED
@@ -548,14 +649,29 @@ class _Builder:
                 case.closed_on = max(closed_on, case.opened_on)
                 enrolment.status = EnrolmentStatus.COMPLETED
                 enrolment.ended_on = max(closed_on, enrolment.enrolled_on)
-        Case.objects.bulk_update([e.case for e in enrolments if e.case.status == CaseStatus.CLOSED], ["status", "closed_on"])
-        Enrolment.objects.bulk_update([e for e in enrolments if e.status == EnrolmentStatus.COMPLETED], ["status", "ended_on"])
+        Case.objects.bulk_update(
+            [e.case for e in enrolments if e.case.status == CaseStatus.CLOSED], ["status", "closed_on"]
+        )
+        Enrolment.objects.bulk_update(
+            [e for e in enrolments if e.status == EnrolmentStatus.COMPLETED], ["status", "ended_on"]
+        )
 
     # --- stage details and follow-ups -------------------------------------------------
 
     def details(self) -> None:
         rng, today = self.rng, self.today
-        rows: dict[type, list] = {model: [] for model in (AccommodationStay, PsychologicalSession, SchoolPlacement, DocumentRequest, HousingPlacement, EmploymentPlacement, FollowUp)}
+        rows: dict[type, list] = {
+            model: []
+            for model in (
+                AccommodationStay,
+                PsychologicalSession,
+                SchoolPlacement,
+                DocumentRequest,
+                HousingPlacement,
+                EmploymentPlacement,
+                FollowUp,
+            )
+        }
         for stage in self.stages:
             if stage.status == StageStatus.PLANNED:
                 continue
@@ -565,18 +681,51 @@ class _Builder:
             age = person.age_on(stage.started_on)
             end = stage.completed_on or today
             if kind == StageKind.ACCOMMODATION:
-                rows[AccommodationStay].append(AccommodationStay(stage=stage, centre=f"Adaptation centre, {stage.enrolment.programme.code} (demo)", arrived_on=case.arrival_date, exited_on=stage.completed_on))
+                rows[AccommodationStay].append(
+                    AccommodationStay(
+                        stage=stage,
+                        centre=f"Adaptation centre, {stage.enrolment.programme.code} (demo)",
+                        arrived_on=case.arrival_date,
+                        exited_on=stage.completed_on,
+                    )
+                )
             elif kind == StageKind.PSYCHOLOGICAL:
-                rows[PsychologicalSession].append(PsychologicalSession(stage=stage, kind=PsychologicalSessionKind.ASSESSMENT, held_on=stage.started_on, instrument="SDQ" if age < ADULT_AGE else "PHQ-9", score=rng.randint(4, 24), practitioner="Centre psychologist (demo)"))
+                rows[PsychologicalSession].append(
+                    PsychologicalSession(
+                        stage=stage,
+                        kind=PsychologicalSessionKind.ASSESSMENT,
+                        held_on=stage.started_on,
+                        instrument="SDQ" if age < ADULT_AGE else "PHQ-9",
+                        score=rng.randint(4, 24),
+                        practitioner="Centre psychologist (demo)",
+                    )
+                )
                 day = stage.started_on + datetime.timedelta(days=14)
                 while day <= end:
-                    rows[PsychologicalSession].append(PsychologicalSession(stage=stage, held_on=day, practitioner="Centre psychologist (demo)"))
+                    rows[PsychologicalSession].append(
+                        PsychologicalSession(stage=stage, held_on=day, practitioner="Centre psychologist (demo)")
+                    )
                     day += datetime.timedelta(days=rng.randint(14, 28))
                     if (day - stage.started_on).days > 200:
                         break
             elif kind == StageKind.SCHOOLING and stage.status in (StageStatus.ACTIVE, StageStatus.COMPLETED):
-                level = SchoolLevel.SCHOOL if age >= 6 else (SchoolLevel.PRESCHOOL if age >= 4 else SchoolLevel.KINDERGARTEN)
-                rows[SchoolPlacement].append(SchoolPlacement(stage=stage, institution="School No. 7 (demo)" if level == SchoolLevel.SCHOOL else "Kindergarten No. 3 (demo)", level=level, grade=min(max(age - 5, 1), 12) if level == SchoolLevel.SCHOOL else None, language_support="ar" in person.languages, enrolled_on=stage.started_on))
+                level = (
+                    SchoolLevel.SCHOOL
+                    if age >= 6
+                    else (SchoolLevel.PRESCHOOL if age >= 4 else SchoolLevel.KINDERGARTEN)
+                )
+                rows[SchoolPlacement].append(
+                    SchoolPlacement(
+                        stage=stage,
+                        institution="School No. 7 (demo)"
+                        if level == SchoolLevel.SCHOOL
+                        else "Kindergarten No. 3 (demo)",
+                        level=level,
+                        grade=min(max(age - 5, 1), 12) if level == SchoolLevel.SCHOOL else None,
+                        language_support="ar" in person.languages,
+                        enrolled_on=stage.started_on,
+                    )
+                )
             elif kind == StageKind.DOCUMENTS:
                 wanted = [DocumentType.BIRTH_CERTIFICATE] if person.place_of_birth.startswith("Abroad") else []
                 if age >= ADULT_AGE:
@@ -584,21 +733,62 @@ class _Builder:
                 elif age >= 16:
                     wanted += [DocumentType.NATIONAL_ID]
                 for document_type in wanted:
-                    issued = stage.status == StageStatus.COMPLETED or (stage.status == StageStatus.ACTIVE and rng.random() < 0.3)
-                    status = DocumentRequestStatus.ISSUED if issued else rng.choice([DocumentRequestStatus.REQUESTED, DocumentRequestStatus.SUBMITTED])
+                    issued = stage.status == StageStatus.COMPLETED or (
+                        stage.status == StageStatus.ACTIVE and rng.random() < 0.3
+                    )
+                    status = (
+                        DocumentRequestStatus.ISSUED
+                        if issued
+                        else rng.choice([DocumentRequestStatus.REQUESTED, DocumentRequestStatus.SUBMITTED])
+                    )
                     if stage.status == StageStatus.BLOCKED and rng.random() < 0.5:
                         status = DocumentRequestStatus.REFUSED
-                    issued_on = min(stage.started_on + datetime.timedelta(days=rng.randint(10, 60)), end) if issued else None
-                    rows[DocumentRequest].append(DocumentRequest(stage=stage, document_type=document_type, status=status, requested_on=stage.started_on, issued_on=issued_on, number=f"DEMO-{rng.randint(100000, 999999)}" if issued else ""))
+                    issued_on = (
+                        min(stage.started_on + datetime.timedelta(days=rng.randint(10, 60)), end) if issued else None
+                    )
+                    rows[DocumentRequest].append(
+                        DocumentRequest(
+                            stage=stage,
+                            document_type=document_type,
+                            status=status,
+                            requested_on=stage.started_on,
+                            issued_on=issued_on,
+                            number=f"DEMO-{rng.randint(100000, 999999)}" if issued else "",
+                        )
+                    )
             elif kind == StageKind.HOUSING and stage.status in (StageStatus.ACTIVE, StageStatus.COMPLETED):
                 reunification = rng.choices(HousingPlacementReunification.values[:4], weights=[20, 50, 20, 10])[0]
-                rows[HousingPlacement].append(HousingPlacement(stage=stage, address=f"{rng.randint(1, 99)} Sample street, Demo town", settlement="Demo town", living_with=rng.choices(HousingPlacementLivingWith.values, weights=[70, 5, 10, 10, 5])[0], reunification=reunification, relatives_refusing_contact=rng.randint(1, 3) if reunification == "refused" else 0, moved_in_on=stage.started_on))
+                rows[HousingPlacement].append(
+                    HousingPlacement(
+                        stage=stage,
+                        address=f"{rng.randint(1, 99)} Sample street, Demo town",
+                        settlement="Demo town",
+                        living_with=rng.choices(HousingPlacementLivingWith.values, weights=[70, 5, 10, 10, 5])[0],
+                        reunification=reunification,
+                        relatives_refusing_contact=rng.randint(1, 3) if reunification == "refused" else 0,
+                        moved_in_on=stage.started_on,
+                    )
+                )
             elif kind == StageKind.EMPLOYMENT and stage.status in (StageStatus.ACTIVE, StageStatus.COMPLETED):
                 job = rng.random() < 0.4
-                rows[EmploymentPlacement].append(EmploymentPlacement(stage=stage, kind=EmploymentPlacementKind.JOB if job else EmploymentPlacementKind.TRAINING, organisation="Sewing workshop (demo)" if job else "Vocational college (demo)", started_on=stage.started_on, ended_on=stage.completed_on, outcome=EmploymentPlacementOutcome.COMPLETED if stage.completed_on else EmploymentPlacementOutcome.ONGOING))
+                rows[EmploymentPlacement].append(
+                    EmploymentPlacement(
+                        stage=stage,
+                        kind=EmploymentPlacementKind.JOB if job else EmploymentPlacementKind.TRAINING,
+                        organisation="Sewing workshop (demo)" if job else "Vocational college (demo)",
+                        started_on=stage.started_on,
+                        ended_on=stage.completed_on,
+                        outcome=EmploymentPlacementOutcome.COMPLETED
+                        if stage.completed_on
+                        else EmploymentPlacementOutcome.ONGOING,
+                    )
+                )
             if stage.status == StageStatus.ACTIVE and stage.stage_type.follow_up_interval_days:
                 rows[FollowUp].extend(self.follow_ups(stage))
-            elif stage.status in (StageStatus.COMPLETED, StageStatus.DISCONTINUED) and stage.stage_type.follow_up_interval_days:
+            elif (
+                stage.status in (StageStatus.COMPLETED, StageStatus.DISCONTINUED)
+                and stage.stage_type.follow_up_interval_days
+            ):
                 rows[FollowUp].extend(self.past_follow_ups(stage))
         for model, objs in rows.items():
             model.objects.bulk_create(objs, batch_size=1000)
@@ -614,14 +804,23 @@ class _Builder:
         while day <= self.today:
             days.append(day)
             day += interval
-        days = days[-(MAX_FOLLOW_UPS_PER_STAGE - 1):]
+        days = days[-(MAX_FOLLOW_UPS_PER_STAGE - 1) :]
         missed_last = bool(days) and self.rng.random() < 0.3
         follow_ups = []
         for i, due in enumerate(days):
             if missed_last and i == len(days) - 1:
                 follow_ups.append(FollowUp(stage=stage, kind=kind, due_date=due, assignee=assignee))
             else:
-                follow_ups.append(FollowUp(stage=stage, kind=kind, due_date=due, assignee=assignee, done_on=due, outcome="Held as planned; no concerns (demo)."))
+                follow_ups.append(
+                    FollowUp(
+                        stage=stage,
+                        kind=kind,
+                        due_date=due,
+                        assignee=assignee,
+                        done_on=due,
+                        outcome="Held as planned; no concerns (demo).",
+                    )
+                )
         if not missed_last:
             follow_ups.append(FollowUp(stage=stage, kind=kind, due_date=day, assignee=assignee))
         return follow_ups
@@ -636,9 +835,15 @@ class _Builder:
         day = stage.started_on + interval
         while day <= end and len(follow_ups) < MAX_FOLLOW_UPS_PER_STAGE - 1:
             outcome = self.rng.choice(
-                ["Held as planned; no concerns (demo).", "Held; the family asked for help with school (demo).", "Held by phone; settling well (demo)."]
+                [
+                    "Held as planned; no concerns (demo).",
+                    "Held; the family asked for help with school (demo).",
+                    "Held by phone; settling well (demo).",
+                ]
             )
-            follow_ups.append(FollowUp(stage=stage, kind=kind, due_date=day, assignee=assignee, done_on=day, outcome=outcome))
+            follow_ups.append(
+                FollowUp(stage=stage, kind=kind, due_date=day, assignee=assignee, done_on=day, outcome=outcome)
+            )
             day += interval
         follow_ups.append(FollowUp(stage=stage, kind=kind, due_date=day, assignee=assignee, cancelled_on=end))
         return follow_ups
@@ -658,7 +863,10 @@ class _Builder:
                     requested_by=spec["caseworker"],
                     requested_at=decided - datetime.timedelta(days=2),
                     reason=self.rng.choice(
-                        ["Every stage is done; the family is settled (demo).", "Moved in with relatives; no further support needed (demo)."]
+                        [
+                            "Every stage is done; the family is settled (demo).",
+                            "Moved in with relatives; no further support needed (demo).",
+                        ]
                     ),
                     status=ClosureRequestStatus.APPROVED,
                     decided_by=supervisor_of[spec["programme"].pk],
@@ -666,13 +874,20 @@ class _Builder:
                     comment="Agreed (demo).",
                 )
             )
-            notes.append(CaseNote(case=case, author=spec["caseworker"], body="Closing visit held; the family is settled (demo)."))
+            notes.append(
+                CaseNote(case=case, author=spec["caseworker"], body="Closing visit held; the family is settled (demo).")
+            )
         ClosureRequest.objects.bulk_create(requests, batch_size=1000)
         for request in requests:
             changes.append(
                 CaseStatusChange(
-                    case=request.case, from_status=CaseStatus.OPEN, to_status=CaseStatus.CLOSED, by=request.decided_by,
-                    at=request.decided_at, note=request.reason, closure_request=request,
+                    case=request.case,
+                    from_status=CaseStatus.OPEN,
+                    to_status=CaseStatus.CLOSED,
+                    by=request.decided_by,
+                    at=request.decided_at,
+                    note=request.reason,
+                    closure_request=request,
                 )
             )
         CaseStatusChange.objects.bulk_create(changes, batch_size=1000)
@@ -694,7 +909,13 @@ class _Builder:
             person = case.person
             child = person.age_on(self.today) < ADULT_AGE
             if rng.random() < 0.3:
-                notes.append(CaseNote(case=case, author=spec["caseworker"], body="Weekly check-in held; the family is settling (demo)."))
+                notes.append(
+                    CaseNote(
+                        case=case,
+                        author=spec["caseworker"],
+                        body="Weekly check-in held; the family is settling (demo).",
+                    )
+                )
             if not (child and spec["programme"] is self.north) or rng.random() > 0.4:
                 continue
             withdrawn = rng.random() < 0.1
@@ -741,7 +962,9 @@ def demo_accounts_ensure(*, seed: int = 2026) -> dict[str, str]:
         return _Builder(size=0, seed=seed, today=timezone.localdate(), progress=None).accounts()
 
 
-def demo_seed(*, size: int = 700, seed: int = 2026, today: datetime.date | None = None, progress: Callable | None = None) -> DemoResult:
+def demo_seed(
+    *, size: int = 700, seed: int = 2026, today: datetime.date | None = None, progress: Callable | None = None
+) -> DemoResult:
     """Create the demo accounts and a caseload of about ``size`` returnees, in one transaction."""
     from django.utils import timezone
 

@@ -96,7 +96,9 @@ class ProgrammeMembership(models.Model):
         ordering = ["programme", "role", "user"]
         constraints = [
             models.UniqueConstraint(fields=["programme", "user", "role"], name="programme_membership_unique"),
-            models.CheckConstraint(condition=Q(role__in=ProgrammeMembershipRole.values), name="programme_membership_role_valid"),
+            models.CheckConstraint(
+                condition=Q(role__in=ProgrammeMembershipRole.values), name="programme_membership_role_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -131,12 +133,10 @@ DEFAULT_REFERRAL_PURPOSES = {
 
 def validate_referral_purposes(value) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValidationError(_("List the referral purposes, e.g. [\"general\", \"schooling\"]."))
+        raise ValidationError(_('List the referral purposes, e.g. ["general", "schooling"].'))
     unknown = sorted(set(value) - set(ConsentPurpose.values))
     if unknown:
-        raise ValidationError(
-            _("Unknown referral purpose: %(purposes)s."), params={"purposes": ", ".join(unknown)}
-        )
+        raise ValidationError(_("Unknown referral purpose: %(purposes)s."), params={"purposes": ", ".join(unknown)})
     if len(set(value)) != len(value):
         raise ValidationError(_("Each referral purpose is listed once."))
 
@@ -554,7 +554,9 @@ class HousingPlacement(models.Model):
     class Meta:
         ordering = ["stage", "moved_in_on"]
         constraints = [
-            models.CheckConstraint(condition=Q(living_with__in=HousingPlacementLivingWith.values), name="housing_living_with_valid"),
+            models.CheckConstraint(
+                condition=Q(living_with__in=HousingPlacementLivingWith.values), name="housing_living_with_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(reunification__in=HousingPlacementReunification.values), name="housing_reunification_valid"
             ),
@@ -601,7 +603,9 @@ class EmploymentPlacement(models.Model):
         ordering = ["stage", "started_on"]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=EmploymentPlacementKind.values), name="employment_kind_valid"),
-            models.CheckConstraint(condition=Q(outcome__in=EmploymentPlacementOutcome.values), name="employment_outcome_valid"),
+            models.CheckConstraint(
+                condition=Q(outcome__in=EmploymentPlacementOutcome.values), name="employment_outcome_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(ended_on__isnull=True) | Q(ended_on__gte=F("started_on")),
                 name="employment_ended_after_started",

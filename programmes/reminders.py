@@ -129,10 +129,14 @@ def reminders_materialize(*, now: datetime.datetime | None = None) -> int:
         )
         new = due - existing
         reachable = set(
-            User.objects.filter(pk__in={key[3] for key in new}, is_active=True).exclude(email="").values_list("id", flat=True)
+            User.objects.filter(pk__in={key[3] for key in new}, is_active=True)
+            .exclude(email="")
+            .values_list("id", flat=True)
         )
         rows = [
-            Notification(kind=kind, subject_type=subject_type, subject_id=subject_id, recipient_id=recipient, due_on=due_on)
+            Notification(
+                kind=kind, subject_type=subject_type, subject_id=subject_id, recipient_id=recipient, due_on=due_on
+            )
             for kind, subject_type, subject_id, recipient, due_on in sorted(new, key=str)
             if recipient in reachable
         ]

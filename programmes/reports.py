@@ -210,7 +210,9 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
         days[duration] = days.get(duration, 0) + row["n"]
     overdue_follow_ups = dict(
         FollowUp.objects.filter(
-            rules.follow_up_overdue_q(today=today, enrolment_active=_enrolment_active(programme, "stage__enrolment_id")),
+            rules.follow_up_overdue_q(
+                today=today, enrolment_active=_enrolment_active(programme, "stage__enrolment_id")
+            ),
             stage__stage_type__programme=programme,
             stage__stage_type__is_active=True,
         )
@@ -256,7 +258,12 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
     blocked_list = stage_list(listed.filter(status=StageStatus.BLOCKED))
     return {
         "programme": {"code": programme.code, "name": programme.name, "time_zone": programme.time_zone},
-        "period": {"label": period.label, "kind": period.kind, "start": period.start.isoformat(), "end": period.end.isoformat()},
+        "period": {
+            "label": period.label,
+            "kind": period.kind,
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+        },
         "previous_period": previous.label,
         "computed_on": today.isoformat(),
         "stages": rows,
@@ -381,7 +388,9 @@ def report_chart(numbers: dict) -> bytes:
             left = [a + b for a, b in zip(left, values)]
         for index, row in enumerate(rows):
             change = row.get("change")
-            active = gettext("{count} active").format(count=row["active"]) + (f" ({change['active']:+d})" if change else "")
+            active = gettext("{count} active").format(count=row["active"]) + (
+                f" ({change['active']:+d})" if change else ""
+            )
             completed = row["completed_in_period"] - row["previous_completed_in_period"]
             completed_label = gettext("{count} completed ({change})").format(
                 count=row["completed_in_period"], change=f"{completed:+d}"
@@ -429,7 +438,14 @@ def report_csv(numbers: dict) -> str:
     writer.writerow(["period", "period_start", "period_end", *CSV_COLUMNS])
     period = numbers["period"]
     for row in numbers["stages"]:
-        writer.writerow([period["label"], period["start"], period["end"], *(row[column] if row[column] is not None else "" for column in CSV_COLUMNS)])
+        writer.writerow(
+            [
+                period["label"],
+                period["start"],
+                period["end"],
+                *(row[column] if row[column] is not None else "" for column in CSV_COLUMNS),
+            ]
+        )
     return "\ufeff" + buffer.getvalue()
 
 
@@ -454,7 +470,9 @@ def report_build(*, programme: Programme, period: Period, now: datetime.datetime
     return numbers_with_changes(numbers, previous.numbers if previous else None)
 
 
-def report_store(*, programme: Programme, period: Period, now: datetime.datetime | None = None) -> tuple[StageReport, bool]:
+def report_store(
+    *, programme: Programme, period: Period, now: datetime.datetime | None = None
+) -> tuple[StageReport, bool]:
     """The stored report of a period: computed and stored once, then always the same."""
     existing = StageReport.objects.filter(programme=programme, period=period.label).first()
     if existing:

@@ -129,7 +129,10 @@ def follow_up_pending_q() -> Q:
 
 
 def stage_overdue_q(
-    *, today: datetime.date | None = None, now: datetime.datetime | None = None, enrolment_active: Q | Exists | None = None
+    *,
+    today: datetime.date | None = None,
+    now: datetime.datetime | None = None,
+    enrolment_active: Q | Exists | None = None,
 ) -> Q:
     """Overdue stages, as a filter on ``StageRecord``.
 
@@ -147,7 +150,10 @@ def stage_overdue_q(
 
 
 def follow_up_overdue_q(
-    *, today: datetime.date | None = None, now: datetime.datetime | None = None, enrolment_active: Q | Exists | None = None
+    *,
+    today: datetime.date | None = None,
+    now: datetime.datetime | None = None,
+    enrolment_active: Q | Exists | None = None,
 ) -> Q:
     """Overdue follow-ups, as a filter on ``FollowUp`` (``today`` and ``enrolment_active`` as for stages)."""
     pending = Q(done_on__isnull=True, cancelled_on__isnull=True) & (

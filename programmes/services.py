@@ -171,7 +171,9 @@ def _end(enrolment: Enrolment, *, status: str, by, on: datetime.date, reason: st
     then the enrolment itself; every row saved one by one, audited as ``by``."""
     for stage_id in enrolment.stages.filter(status__in=OPEN_STAGE_STATUSES).order_by("pk").values_list("pk", flat=True):
         workflow.stage_discontinue(stage_id=stage_id, by=by, reason=reason)
-    for stage in enrolment.stages.filter(follow_ups__done_on__isnull=True, follow_ups__cancelled_on__isnull=True).distinct():
+    for stage in enrolment.stages.filter(
+        follow_ups__done_on__isnull=True, follow_ups__cancelled_on__isnull=True
+    ).distinct():
         workflow.follow_ups_cancel(stage=stage, on=on, by=by)
     enrolment.status = status
     enrolment.ended_on = on
@@ -204,7 +206,9 @@ def enrolment_end(
     today = enrolment.programme.local_today()
     on = on or today
     if on > today:
-        raise ValidationError({"on": _("This day is in the future in the programme's calendar; record what has happened.")})
+        raise ValidationError(
+            {"on": _("This day is in the future in the programme's calendar; record what has happened.")}
+        )
     return _end(enrolment, status=status, by=by, on=on, reason=(reason or "").strip() or STAGE_REASON_ON_END[status])
 
 

@@ -179,7 +179,9 @@ def _action_day(stage: StageRecord, on: datetime.date | None, *, field: str = "o
     if on is None:
         return today
     if on > today:
-        raise ValidationError({field: _("This day is in the future in the programme's calendar; record what has happened.")})
+        raise ValidationError(
+            {field: _("This day is in the future in the programme's calendar; record what has happened.")}
+        )
     if on < today - datetime.timedelta(days=RECORDING_WINDOW_DAYS):
         raise ValidationError(
             {field: _("This day is more than a year ago; an administrator corrects history that old.")}
@@ -218,7 +220,9 @@ def follow_ups_cancel(*, stage: StageRecord, on: datetime.date, by) -> int:
 
 
 @transaction.atomic
-def stage_start(*, stage_id: int, by, on: datetime.date | None = None, expected_version: int | None = None) -> StageRecord:
+def stage_start(
+    *, stage_id: int, by, on: datetime.date | None = None, expected_version: int | None = None
+) -> StageRecord:
     stage = _lock(stage_id, expected_version)
     _check(stage, "start", "")
     on = _action_day(stage, on)
@@ -383,7 +387,11 @@ def _follow_up_plan_save(follow_up: FollowUp, *, by) -> bool:
     require_visible(by, current)
     # Only the plan is taken from the form; the stage and the history are not.
     follow_up.stage_id = current.stage_id
-    follow_up.done_on, follow_up.outcome, follow_up.cancelled_on = current.done_on, current.outcome, current.cancelled_on
+    follow_up.done_on, follow_up.outcome, follow_up.cancelled_on = (
+        current.done_on,
+        current.outcome,
+        current.cancelled_on,
+    )
     follow_up.full_clean()
     changed = [name for name in FOLLOW_UP_PLAN_FIELDS if getattr(follow_up, name) != getattr(current, name)]
     if changed:

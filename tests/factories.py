@@ -108,9 +108,7 @@ class ReferralFactory(factory.django.DjangoModelFactory):
     case = factory.SubFactory(CaseFactory)
     agency = factory.SubFactory(AgencyFactory)
     purpose = cw.ConsentPurpose.PSYCHOSOCIAL
-    consent = factory.LazyAttribute(
-        lambda r: ConsentFactory(person=r.case.person, agency=r.agency, purpose=r.purpose)
-    )
+    consent = factory.LazyAttribute(lambda r: ConsentFactory(person=r.case.person, agency=r.agency, purpose=r.purpose))
     referred_by = factory.SubFactory(UserFactory)
 
 

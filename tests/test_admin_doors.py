@@ -63,7 +63,9 @@ def refused_entries():
 # --- The admin's forms accept any row id ---------------------------------------------------------
 
 
-def test_consent_add_form_with_another_programmes_person_prints_nothing_and_is_audited(client, other_caseworker, north_case):
+def test_consent_add_form_with_another_programmes_person_prints_nothing_and_is_audited(
+    client, other_caseworker, north_case
+):
     login(client, other_caseworker)
     response = client.get(reverse("admin:casework_consent_add") + f"?person={north_case.person_id}")
     assert response.status_code == 200
@@ -74,7 +76,9 @@ def test_consent_add_form_with_another_programmes_person_prints_nothing_and_is_a
     assert SECRET_GIVEN not in (entry.object_repr + str(entry.additional_data))
 
 
-def test_enrolment_add_form_with_another_programmes_case_does_not_print_its_reference(client, other_caseworker, north_case):
+def test_enrolment_add_form_with_another_programmes_case_does_not_print_its_reference(
+    client, other_caseworker, north_case
+):
     login(client, other_caseworker)
     response = client.get(reverse("admin:programmes_enrolment_add") + f"?case={north_case.pk}")
     assert response.status_code == 200
@@ -88,7 +92,9 @@ def test_raw_id_widget_prints_only_rows_the_user_may_see(client, other_caseworke
     assert other_case.reference in own
 
 
-def test_caseworker_cannot_enrol_another_programmes_case_in_their_own(client, other_caseworker, other_programme, north_case):
+def test_caseworker_cannot_enrol_another_programmes_case_in_their_own(
+    client, other_caseworker, other_programme, north_case
+):
     login(client, other_caseworker)
     before = Enrolment.objects.count()
     response = client.post(
@@ -113,7 +119,9 @@ def test_enrolment_service_refuses_a_case_the_user_may_not_see(other_caseworker,
     assert not Enrolment.objects.filter(case=north_case, programme=other_programme).exists()
 
 
-def test_caseworker_cannot_set_their_case_family_to_another_programmes_family(client, other_caseworker, other_case, north_case):
+def test_caseworker_cannot_set_their_case_family_to_another_programmes_family(
+    client, other_caseworker, other_case, north_case
+):
     login(client, other_caseworker)
     url = reverse("admin:casework_case_change", args=[other_case.pk])
     data = admin_form_data(client.get(url), family=str(north_case.family_id))
@@ -124,7 +132,9 @@ def test_caseworker_cannot_set_their_case_family_to_another_programmes_family(cl
     assert SECRET_GIVEN not in response.content.decode()
 
 
-def test_caseworker_cannot_add_another_programmes_person_to_their_family(client, other_caseworker, other_case, north_case):
+def test_caseworker_cannot_add_another_programmes_person_to_their_family(
+    client, other_caseworker, other_case, north_case
+):
     family = Family.objects.create(reference="FAM-SOUTH-1", label="South family (test)")
     FamilyMembership.objects.create(family=family, person=other_case.person, relationship="head")
     other_case.family = family
@@ -161,7 +171,9 @@ def test_caseworker_cannot_record_consent_for_another_programmes_person(client, 
     assert not Consent.objects.filter(person=north_case.person).exists()
 
 
-def test_caseworker_cannot_refer_another_programmes_case_to_a_partner(client, other_caseworker, agency, partner, north_case):
+def test_caseworker_cannot_refer_another_programmes_case_to_a_partner(
+    client, other_caseworker, agency, partner, north_case
+):
     consent = f.ConsentFactory(person=north_case.person, agency=agency)
     login(client, other_caseworker)
     response = client.post(
@@ -197,7 +209,9 @@ def test_referral_made_in_the_admin_records_who_referred(client, caseworker, age
     assert Referral.objects.get(case=case).referred_by == caseworker
 
 
-def test_caseworker_cannot_file_a_closure_request_on_another_programmes_case(client, other_caseworker, supervisor, north_case):
+def test_caseworker_cannot_file_a_closure_request_on_another_programmes_case(
+    client, other_caseworker, supervisor, north_case
+):
     login(client, other_caseworker)
     response = client.post(
         reverse("admin:casework_closurerequest_add"), {"case": north_case.pk, "reason": "Forged (test)."}, follow=True
@@ -210,8 +224,12 @@ def test_caseworker_cannot_file_a_closure_request_on_another_programmes_case(cli
 # --- The caseworker field hands a case to anyone -------------------------------------------------
 
 
-def test_case_caseworker_field_offers_only_the_programmes_staff(client, caseworker, other_caseworker, partner, administrator, case):
-    colleague = f.add_member(case.enrolments.get().programme, f.UserFactory(username="colleague"), ProgrammeMembershipRole.CASEWORKER)
+def test_case_caseworker_field_offers_only_the_programmes_staff(
+    client, caseworker, other_caseworker, partner, administrator, case
+):
+    colleague = f.add_member(
+        case.enrolments.get().programme, f.UserFactory(username="colleague"), ProgrammeMembershipRole.CASEWORKER
+    )
     login(client, caseworker)
     response = client.get(reverse("admin:casework_case_change", args=[case.pk]))
     offered = set(response.context["adminform"].form.fields["caseworker"].queryset)
@@ -236,10 +254,16 @@ def test_reassignment_moves_open_follow_ups_and_stages_to_the_new_caseworker(cli
     StageRecord.objects.filter(pk=done_stage.pk).update(
         status="completed", started_on=timezone.localdate(), completed_on=timezone.localdate(), outcome="Done (test)."
     )
-    open_follow_up = FollowUp.objects.create(stage=stage, kind="visit", due_date=timezone.localdate(), assignee=caseworker)
+    open_follow_up = FollowUp.objects.create(
+        stage=stage, kind="visit", due_date=timezone.localdate(), assignee=caseworker
+    )
     done_follow_up = FollowUp.objects.create(
-        stage=stage, kind="visit", due_date=timezone.localdate() - datetime.timedelta(days=3),
-        assignee=caseworker, done_on=timezone.localdate(), outcome="Seen (test).",
+        stage=stage,
+        kind="visit",
+        due_date=timezone.localdate() - datetime.timedelta(days=3),
+        assignee=caseworker,
+        done_on=timezone.localdate(),
+        outcome="Seen (test).",
     )
     login(client, supervisor, group="Supervisors")
     url = reverse("admin:casework_case_change", args=[case.pk])
@@ -275,7 +299,9 @@ def test_install_catalogue_action_is_refused_to_a_view_only_caseworker(client, c
 # --- User dropdowns and filters list only the programme's staff ------------------------------------
 
 
-def test_case_list_caseworker_filter_lists_only_the_programmes_staff(client, caseworker, other_caseworker, partner, administrator, case):
+def test_case_list_caseworker_filter_lists_only_the_programmes_staff(
+    client, caseworker, other_caseworker, partner, administrator, case
+):
     login(client, caseworker)
     response = client.get(reverse("admin:casework_case_changelist") + "?mine=all")
     page = response.content.decode()
@@ -284,7 +310,9 @@ def test_case_list_caseworker_filter_lists_only_the_programmes_staff(client, cas
         assert f"caseworker={outsider.pk}&" not in page and f'caseworker={outsider.pk}"' not in page
 
 
-def test_follow_up_assignee_filter_and_field_offer_only_the_programmes_staff(client, caseworker, other_caseworker, partner, case):
+def test_follow_up_assignee_filter_and_field_offer_only_the_programmes_staff(
+    client, caseworker, other_caseworker, partner, case
+):
     stage = StageRecord.objects.filter(enrolment__case=case).first()
     follow_up = FollowUp.objects.create(stage=stage, kind="visit", due_date=timezone.localdate(), assignee=caseworker)
     login(client, caseworker)
@@ -297,7 +325,9 @@ def test_follow_up_assignee_filter_and_field_offer_only_the_programmes_staff(cli
 
 
 def test_admin_search_does_not_match_an_alias_the_case_page_hides(client, caseworker, north_case):
-    colleague = f.add_member(north_case.enrolments.get().programme, f.UserFactory(username="colleague"), ProgrammeMembershipRole.CASEWORKER)
+    colleague = f.add_member(
+        north_case.enrolments.get().programme, f.UserFactory(username="colleague"), ProgrammeMembershipRole.CASEWORKER
+    )
     login(client, colleague)
     for name in ("casework_case", "casework_person"):
         response = client.get(reverse(f"admin:{name}_changelist") + "?mine=all&q=Qwertyalias")
@@ -318,7 +348,6 @@ def test_refused_admin_change_page_is_audited_without_personal_data(client, othe
     entry = refused_entries().get(content_type__model="case")
     assert entry.actor == other_caseworker and entry.object_id == north_case.pk
     assert north_case.reference not in entry.object_repr
-
 
 
 def test_removed_membership_ends_admin_access_on_the_next_request(client, caseworker, case):

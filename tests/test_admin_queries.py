@@ -47,7 +47,9 @@ def grow(case, caseworker, programme, n):
         PersonName.objects.create(person=case.person, full_name=f"Spelling {i}", script="latin")
     for stage in StageRecord.objects.filter(enrolment__case=case):
         for i in range(n):
-            FollowUp.objects.create(stage=stage, kind="call", due_date=datetime.date(2027, 1, 1) + datetime.timedelta(days=i))
+            FollowUp.objects.create(
+                stage=stage, kind="call", due_date=datetime.date(2027, 1, 1) + datetime.timedelta(days=i)
+            )
 
 
 def test_case_page_queries_do_not_grow_with_the_case(signed_in, case, caseworker, programme):

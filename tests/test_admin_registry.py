@@ -102,7 +102,9 @@ def test_every_staff_page_builds_on_the_scoped_admin(north, outsider):
     pages = list(_staff_pages(request))
     assert pages, "the outsider should reach some admin pages"
     for model, model_admin in pages:
-        assert isinstance(model_admin, ScopedModelAdmin), f"{model._meta.label}: its admin must build on ScopedModelAdmin"
+        assert isinstance(model_admin, ScopedModelAdmin), (
+            f"{model._meta.label}: its admin must build on ScopedModelAdmin"
+        )
 
 
 def test_every_foreign_key_of_every_form_and_inline_offers_only_visible_rows(north, outsider):
@@ -126,7 +128,9 @@ def test_every_action_declares_its_permission(north, outsider):
         if model._meta.app_label not in OUR_APPS:
             continue
         for func, name, _description in model_admin._get_base_actions():
-            assert getattr(func, "allowed_permissions", None), f"{model._meta.label} action {name} declares no permission"
+            assert getattr(func, "allowed_permissions", None), (
+                f"{model._meta.label} action {name} declares no permission"
+            )
 
 
 def test_actions_offered_to_an_outsider_are_only_those_they_hold(north, outsider):

@@ -35,7 +35,12 @@ def test_approval_by_a_supervisor_closes_the_case_with_history(request_, supervi
     assert case.status == CaseStatus.CLOSED and case.closed_on is not None
     assert case.enrolments.get().status == EnrolmentStatus.COMPLETED
     change = case.status_changes.get()
-    assert (change.from_status, change.to_status, change.by, change.closure_request) == ("open", "closed", supervisor, decided)
+    assert (change.from_status, change.to_status, change.by, change.closure_request) == (
+        "open",
+        "closed",
+        supervisor,
+        decided,
+    )
 
 
 def test_rejection_needs_a_comment_and_keeps_the_case_open(request_, supervisor):

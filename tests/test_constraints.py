@@ -29,9 +29,7 @@ def refused_by_database(create):
 
 
 def test_second_active_enrolment_is_refused_by_the_database(case, programme):
-    refused_by_database(
-        lambda: Enrolment.objects.create(case=case, programme=programme, enrolled_on=case.arrival_date)
-    )
+    refused_by_database(lambda: Enrolment.objects.create(case=case, programme=programme, enrolled_on=case.arrival_date))
     assert Enrolment.objects.filter(case=case).count() == 1
 
 
@@ -88,7 +86,9 @@ def test_unknown_choice_is_refused_by_the_database():
 
 
 def test_one_open_case_per_person(case):
-    refused_by_database(lambda: Case.objects.create(reference="N-0002", person=case.person, arrival_date=case.arrival_date))
+    refused_by_database(
+        lambda: Case.objects.create(reference="N-0002", person=case.person, arrival_date=case.arrival_date)
+    )
     case.status = CaseStatus.CLOSED
     case.closed_on = case.opened_on
     case.save()
@@ -106,7 +106,9 @@ def test_a_family_has_one_head():
 def test_follow_up_done_needs_an_outcome(case):
     stage = StageRecord.objects.filter(enrolment__case=case).first()
     refused_by_database(
-        lambda: FollowUp.objects.create(stage=stage, kind=FollowUpKind.CALL, due_date=stage.due_date, done_on=stage.due_date)
+        lambda: FollowUp.objects.create(
+            stage=stage, kind=FollowUpKind.CALL, due_date=stage.due_date, done_on=stage.due_date
+        )
     )
 
 
@@ -114,7 +116,11 @@ def test_stage_details_are_checked(case):
     stage = StageRecord.objects.filter(enrolment__case=case).first()
     refused_by_database(
         lambda: SchoolPlacement.objects.create(
-            stage=stage, institution="Kindergarten (test)", level=SchoolLevel.KINDERGARTEN, grade=3, enrolled_on=case.arrival_date
+            stage=stage,
+            institution="Kindergarten (test)",
+            level=SchoolLevel.KINDERGARTEN,
+            grade=3,
+            enrolled_on=case.arrival_date,
         )
     )
     refused_by_database(
@@ -127,6 +133,8 @@ def test_stage_details_are_checked(case):
 def test_referral_needs_a_consent_that_covers_it(case, agency):
     other_agency = f.AgencyFactory()
     consent = f.ConsentFactory(person=case.person, agency=other_agency)
-    referral = f.cw.Referral(case=case, agency=agency, purpose=consent.purpose, consent=consent, referred_by=case.caseworker)
+    referral = f.cw.Referral(
+        case=case, agency=agency, purpose=consent.purpose, consent=consent, referred_by=case.caseworker
+    )
     with pytest.raises(ValidationError, match="does not cover this agency"):
         referral.full_clean()

@@ -225,7 +225,9 @@ def expired_case(programme, caseworker):
     f.enrol(case, programme, by=caseworker, enrolled_on=D(2023, 3, 1))
     CaseNote.objects.create(case=case, author=caseworker, body="Talked about the past (test)")
     StageRecord.objects.filter(enrolment__case=case).update(outcome="Outcome with details (test)")
-    Case.objects.filter(pk=case.pk).update(status=CaseStatus.CLOSED, closed_on=timezone.localdate() - datetime.timedelta(days=730))
+    Case.objects.filter(pk=case.pk).update(
+        status=CaseStatus.CLOSED, closed_on=timezone.localdate() - datetime.timedelta(days=730)
+    )
     case.refresh_from_db()
     return case
 
@@ -254,7 +256,9 @@ def test_the_retention_command_dry_run_changes_nothing_and_the_run_is_audited(ex
 
 
 def test_retention_anonymises_exactly_what_has_expired(programme, caseworker, case, expired_case):
-    recent = f.CaseFactory(caseworker=caseworker, reference="N-RECENT", person=f.PersonFactory(given_name="Recentgiven"))
+    recent = f.CaseFactory(
+        caseworker=caseworker, reference="N-RECENT", person=f.PersonFactory(given_name="Recentgiven")
+    )
     f.enrol(recent, programme, by=caseworker)
     CaseNote.objects.create(case=recent, author=caseworker, body="Recent note (test)")
     Case.objects.filter(pk=recent.pk).update(
@@ -278,7 +282,9 @@ def test_retention_anonymises_exactly_what_has_expired(programme, caseworker, ca
     assert not PersonIdentifier.objects.filter(person=person).exists()
     assert set(CaseNote.objects.filter(case=expired_case).values_list("body", flat=True)) == {"[anonymised]"}
     # Free text that was there is replaced by the marker (which keeps every constraint).
-    assert set(StageRecord.objects.filter(enrolment__case=expired_case).values_list("outcome", flat=True)) == {"[anonymised]"}
+    assert set(StageRecord.objects.filter(enrolment__case=expired_case).values_list("outcome", flat=True)) == {
+        "[anonymised]"
+    }
     # Stages, dates and statuses stay for the statistics.
     assert StageRecord.objects.filter(enrolment__case=expired_case).count() > 0
 
@@ -353,7 +359,9 @@ def test_an_identifier_is_unique_whatever_its_ciphertext(case, other_case):
 
 def test_a_childs_consent_must_come_from_a_guardian(caseworker):
     child = f.PersonFactory(date_of_birth=f.born_years_ago(9))
-    consent = Consent(person=child, purpose="schooling", given_by="subject", given_on=timezone.localdate(), recorded_by=caseworker)
+    consent = Consent(
+        person=child, purpose="schooling", given_by="subject", given_on=timezone.localdate(), recorded_by=caseworker
+    )
     with pytest.raises(ValidationError, match="parent or guardian"):
         consent.full_clean()
     consent.given_by = "guardian"
@@ -393,8 +401,11 @@ def test_cases_are_archived_by_administrators_not_deleted(staff_client, administ
 def test_export_person_holds_everything_about_the_person(expired_case, caseworker):
     case = expired_case
     DocumentRequest.objects.create(
-        stage=StageRecord.objects.filter(enrolment__case=case).first(), document_type="passport", status="requested",
-        requested_on=D(2023, 3, 10), number="DOC-EXPORT-1",
+        stage=StageRecord.objects.filter(enrolment__case=case).first(),
+        document_type="passport",
+        status="requested",
+        requested_on=D(2023, 3, 10),
+        number="DOC-EXPORT-1",
     )
     case.person.family_name = "Changedova"
     case.person.save()
@@ -422,13 +433,17 @@ def test_export_person_of_an_unknown_id_is_a_clear_error():
         call_command("export_person", "999999")
 
 
-def test_receiving_relatives_go_with_their_family_only_when_no_case_of_it_is_kept(programme, caseworker, expired_case, case):
+def test_receiving_relatives_go_with_their_family_only_when_no_case_of_it_is_kept(
+    programme, caseworker, expired_case, case
+):
     from casework.models import Family, FamilyMembership
 
     gone = Family.objects.create(reference="F-GONE", label="Pastova household (test)")
     FamilyMembership.objects.create(family=gone, person=expired_case.person, relationship="head")
     grandmother = f.PersonFactory(given_name="Grandgiven")
-    FamilyMembership.objects.create(family=gone, person=grandmother, relationship="grandparent", role="receiving_relative")
+    FamilyMembership.objects.create(
+        family=gone, person=grandmother, relationship="grandparent", role="receiving_relative"
+    )
     Case.objects.filter(pk=expired_case.pk).update(family=gone)
 
     kept = Family.objects.create(reference="F-KEPT", label="Kept household (test)")

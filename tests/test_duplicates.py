@@ -75,11 +75,15 @@ def test_dates_sex_and_identifiers():
     aisha = f.PersonFactory(given_name="Aisha", family_name="Fiktieva", date_of_birth=datetime.date(1990, 5, 17))
     assert candidates() == [(aisha.pk, ("same name", "same date of birth"))]
     # Surname first, in Cyrillic: still her; a date within a month too.
-    assert [pk for pk, _ in candidates(given_name="Фиктиева", family_name="Айша", date_of_birth=datetime.date(1990, 5, 17))] == [aisha.pk]
+    assert [
+        pk for pk, _ in candidates(given_name="Фиктиева", family_name="Айша", date_of_birth=datetime.date(1990, 5, 17))
+    ] == [aisha.pk]
     assert [pk for pk, _ in candidates(date_of_birth=datetime.date(1990, 6, 10))] == [aisha.pk]
     # Day and month swapped.
     bella = f.PersonFactory(given_name="Bella", family_name="Samplova", date_of_birth=datetime.date(1992, 3, 11))
-    assert [pk for pk, _ in candidates(given_name="Bella", family_name="Samplova", date_of_birth=datetime.date(1992, 11, 3))] == [bella.pk]
+    assert [
+        pk for pk, _ in candidates(given_name="Bella", family_name="Samplova", date_of_birth=datetime.date(1992, 11, 3))
+    ] == [bella.pk]
     # Exact dates a year apart: another person; an estimated one: possibly her.
     assert candidates(date_of_birth=datetime.date(1991, 5, 17)) == []
     assert [pk for pk, _ in candidates(date_of_birth=datetime.date(1991, 5, 17), estimated=True)] == [aisha.pk]
@@ -94,7 +98,15 @@ def test_dates_sex_and_identifiers():
     PersonIdentifier.objects.create(person=aisha, kind=IdentifierKind.PASSPORT, value="N 0000 0042")
     found = candidates(given_name="Zeinab", family_name="Demoyeva", identifiers=["n00000042"])
     assert found == [(aisha.pk, ("same identifier",))]
-    assert candidates(given_name="Zeinab", family_name="Demoyeva", identifiers=["n00000042"], identifiers_among=Person.objects.none()) == []
+    assert (
+        candidates(
+            given_name="Zeinab",
+            family_name="Demoyeva",
+            identifiers=["n00000042"],
+            identifiers_among=Person.objects.none(),
+        )
+        == []
+    )
     # Only among the people given.
     assert candidates(among=Person.objects.exclude(pk=aisha.pk)) == []
 
@@ -161,7 +173,12 @@ def test_the_same_family_entered_twice_warns_and_confirming_saves(client, groups
 
 
 def test_the_warning_never_names_people_the_user_may_not_see(client, groups, caseworker, other_caseworker):
-    hidden = f.PersonFactory(given_name="Khadija", family_name="Demoyeva", date_of_birth=datetime.date(1988, 2, 3), created_by=other_caseworker)
+    hidden = f.PersonFactory(
+        given_name="Khadija",
+        family_name="Demoyeva",
+        date_of_birth=datetime.date(1988, 2, 3),
+        created_by=other_caseworker,
+    )
     assert not selectors.person_visible_to(caseworker).filter(pk=hidden.pk).exists()
     staff_login(client, caseworker)
     response = client.post(reverse("admin:casework_person_add"), person_form("Khadija", "1988-02-03"))
@@ -175,7 +192,11 @@ def test_pickers_tell_people_of_one_name_apart(client, groups, caseworker, case)
     twin.save()
     staff_login(client, caseworker)
     other = f.PersonFactory(
-        given_name="Khadija", family_name="Demoyeva", date_of_birth=datetime.date(1991, 1, 1), date_of_birth_estimated=True, created_by=caseworker
+        given_name="Khadija",
+        family_name="Demoyeva",
+        date_of_birth=datetime.date(1991, 1, 1),
+        date_of_birth_estimated=True,
+        created_by=caseworker,
     )
     response = client.get(
         reverse("admin:autocomplete"),

@@ -200,7 +200,9 @@ def po_entries(path: Path) -> list[dict]:
             else:
                 entry[key] += ast.literal_eval(line)
         else:
-            word, index, value = re.fullmatch(r'(msgctxt|msgid_plural|msgid|msgstr)(?:\[(\d+)\])? (".*")', line).groups()
+            word, index, value = re.fullmatch(
+                r'(msgctxt|msgid_plural|msgid|msgstr)(?:\[(\d+)\])? (".*")', line
+            ).groups()
             key = int(index or 0) if word == "msgstr" else word
             if word == "msgstr":
                 entry["msgstr"][key] = ast.literal_eval(value)

@@ -81,7 +81,12 @@ def test_caseworker_finds_the_person_they_just_added(client, caseworker, other_c
 
 def test_caseworker_finds_the_family_they_just_added(client, caseworker, other_caseworker):
     staff_login(client, caseworker)
-    data = {"reference": "FAM-DEMO-1", "label": "Demoyeva household", "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}
+    data = {
+        "reference": "FAM-DEMO-1",
+        "label": "Demoyeva household",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
     response = client.post(reverse("admin:casework_family_add"), data)
     assert response.status_code == 302, response.content.decode()[:3000]
     family = Family.objects.get(reference="FAM-DEMO-1")

@@ -168,9 +168,7 @@ class World:
             partner = f.UserFactory(username=f"partner-{agency.code}", is_staff=False)
             agency.members.add(partner)
             self.partners.append(partner)
-        self.tokens = {
-            user.pk: AuthToken.objects.create(user)[1] for user in [*self.caseworkers, *self.partners]
-        }
+        self.tokens = {user.pk: AuthToken.objects.create(user)[1] for user in [*self.caseworkers, *self.partners]}
         for caseworker in self.caseworkers:
             caseworker.groups.add(Group.objects.get(name="Caseworkers"))
 
@@ -317,8 +315,13 @@ class CaseworkMachine(RuleBasedStateMachine):
     # --- consent and referrals ---------------------------------------------------------
 
     @precondition(_has_cases)
-    @rule(case=picks, agency=st.integers(0, 1), purpose=st.sampled_from(PURPOSES), stage=st.none() | picks,
-          any_agency=st.booleans())
+    @rule(
+        case=picks,
+        agency=st.integers(0, 1),
+        purpose=st.sampled_from(PURPOSES),
+        stage=st.none() | picks,
+        any_agency=st.booleans(),
+    )
     def refer(self, case, agency, purpose, stage, any_agency):
         case = self._case(case)
         agency = self.world.agencies[agency]
@@ -381,9 +384,7 @@ class CaseworkMachine(RuleBasedStateMachine):
         if request is None:
             return
         by = request.requested_by if by_requester else self.world.supervisor
-        self._attempt(
-            lambda: closure.case_closure_decide(request_id=request.pk, by=by, approve=approve, comment=NOTE)
-        )
+        self._attempt(lambda: closure.case_closure_decide(request_id=request.pk, by=by, approve=approve, comment=NOTE))
 
     @precondition(_has_cases)
     @rule(case=picks)
@@ -407,7 +408,9 @@ class CaseworkMachine(RuleBasedStateMachine):
     @precondition(_has_cases)
     @rule()
     def retention(self):
-        before = set(Case.objects.filter(status=CaseStatus.CLOSED, anonymised_at__isnull=True).values_list("pk", flat=True))
+        before = set(
+            Case.objects.filter(status=CaseStatus.CLOSED, anonymised_at__isnull=True).values_list("pk", flat=True)
+        )
         result = retention.retention_apply(today=RETENTION_DAY)
         assert not result.failures, result.failures
         assert before <= set(result.case_ids)
@@ -436,7 +439,9 @@ class CaseworkMachine(RuleBasedStateMachine):
                 expected_from = to_status
             assert expected_from == status, f"stage {stage_id} is {status} but its transitions end at {expected_from}"
             assert len(chain) >= self.changes_seen[stage_id], f"stage {stage_id}: a status change has no transition"
-            assert audited[stage_id] == len(chain), f"stage {stage_id}: {len(chain)} transitions, {audited[stage_id]} audited"
+            assert audited[stage_id] == len(chain), (
+                f"stage {stage_id}: {len(chain)} transitions, {audited[stage_id]} audited"
+            )
 
     @invariant()
     def a_closed_case_leaves_nothing_open(self):
@@ -450,7 +455,9 @@ class CaseworkMachine(RuleBasedStateMachine):
 
     @invariant()
     def every_active_stage_with_an_interval_has_one_open_follow_up(self):
-        stages = StageRecord.objects.filter(status=StageStatus.ACTIVE, stage_type__follow_up_interval_days__isnull=False)
+        stages = StageRecord.objects.filter(
+            status=StageStatus.ACTIVE, stage_type__follow_up_interval_days__isnull=False
+        )
         for stage in stages:
             open_count = stage.follow_ups.filter(done_on__isnull=True, cancelled_on__isnull=True).count()
             assert open_count == 1, f"active stage {stage.pk} has {open_count} open follow-ups"
@@ -461,8 +468,9 @@ class CaseworkMachine(RuleBasedStateMachine):
         for agency, partner in zip(self.world.agencies, self.world.partners):
             granting = [
                 referral
-                for referral in Referral.objects.filter(agency=agency, status__in=ACTIVE_REFERRAL_STATUSES)
-                .select_related("consent", "case", "stage__stage_type")
+                for referral in Referral.objects.filter(
+                    agency=agency, status__in=ACTIVE_REFERRAL_STATUSES
+                ).select_related("consent", "case", "stage__stage_type")
                 if referral.consent.is_current(today) and referral.case.archived_at is None
             ]
             assert set(case_visible_to(partner).values_list("pk", flat=True)) == {r.case_id for r in granting}
@@ -477,14 +485,18 @@ class CaseworkMachine(RuleBasedStateMachine):
                     else StageRecord.objects.filter(enrolment__case=referral.case).select_related("stage_type")
                 )
                 for stage in stages:
-                    if referral.purpose in stage.stage_type.referral_purposes and (not kinds or stage.stage_type.kind in kinds):
+                    if referral.purpose in stage.stage_type.referral_purposes and (
+                        not kinds or stage.stage_type.kind in kinds
+                    ):
                         expected_stages.add(stage.pk)
             assert set(stage_visible_to(partner).values_list("pk", flat=True)) == expected_stages
 
     @invariant()
     def a_case_is_visible_to_its_caseworker(self):
         for case in Case.objects.filter(pk__in=self.case_ids, caseworker__isnull=False).select_related("caseworker"):
-            assert case_visible_to(case.caseworker).filter(pk=case.pk).exists(), f"case {case.pk} hidden from its caseworker"
+            assert case_visible_to(case.caseworker).filter(pk=case.pk).exists(), (
+                f"case {case.pk} hidden from its caseworker"
+            )
 
 
 @pytest.fixture

@@ -121,15 +121,20 @@ def test_names_in_arabic_cyrillic_and_latin_letters_with_joiners_are_accepted(na
 
 
 @settings(max_examples=300, deadline=None)
-@given(before=st.text(alphabet=NAME_LETTERS, max_size=40), character=REFUSED_CHARACTERS,
-       after=st.text(alphabet=NAME_LETTERS, max_size=40))
+@given(
+    before=st.text(alphabet=NAME_LETTERS, max_size=40),
+    character=REFUSED_CHARACTERS,
+    after=st.text(alphabet=NAME_LETTERS, max_size=40),
+)
 def test_any_name_with_a_control_or_format_character_is_refused(before, character, after):
     assert unicodedata.category(character) in {"Cc", "Cf", "Zl", "Zp"}
     with pytest.raises(ValidationError) as refused:
         validate_printable_text(before + character + after)
     assert refused.value.code == "control_characters"
     with pytest.raises(ValidationError):
-        PersonName(full_name=before + character + after, script="other", kind="spelling").clean_fields(exclude=["person"])
+        PersonName(full_name=before + character + after, script="other", kind="spelling").clean_fields(
+            exclude=["person"]
+        )
 
 
 def test_the_validator_keeps_zwnj_and_zwj_alone():

@@ -64,7 +64,9 @@ class Cases:
 
         # Every stage due in a month, the dashboard's and the API's alike (nobody else responsible).
         FollowUp.objects.all().delete()
-        StageRecord.objects.filter(enrolment__programme=programme).update(planned_start=today - 20 * DAY, due_date=future, responsible_user=None)
+        StageRecord.objects.filter(enrolment__programme=programme).update(
+            planned_start=today - 20 * DAY, due_date=future, responsible_user=None
+        )
 
         def past_due(case, status=StageStatus.PLANNED):
             stage = _stage(case)
@@ -74,7 +76,9 @@ class Cases:
             return stage
 
         def follow_up(case, **fields):
-            return FollowUp.objects.create(stage=_stage(case), kind="visit", due_date=past, assignee=caseworker, **fields)
+            return FollowUp.objects.create(
+                stage=_stage(case), kind="visit", due_date=past, assignee=caseworker, **fields
+            )
 
         # Open and past due, in an active enrolment: overdue.
         self.late_stage = past_due(self.late, StageStatus.ACTIVE)
@@ -244,7 +248,9 @@ def test_each_stage_is_judged_on_its_own_programmes_today(caseworker):
     assert set(overdue.values_list("pk", flat=True)) == {stages["east"].pk}
     late_calls = FollowUp.objects.filter(rules.follow_up_overdue_q(now=now))
     assert set(late_calls.values_list("stage_id", flat=True)) == {stages["east"].pk}
-    assert set(Case.objects.filter(rules.case_has_overdue_stage(now=now)).values_list("reference", flat=True)) == {"R-east"}
+    assert set(Case.objects.filter(rules.case_has_overdue_stage(now=now)).values_list("reference", flat=True)) == {
+        "R-east"
+    }
 
 
 def test_every_transition_has_one_label_and_one_past_tense():

@@ -41,7 +41,9 @@ def database_url(name: str) -> str:
 def admin_sql(statement: str) -> None:
     import psycopg
 
-    with psycopg.connect(database_url("postgres").replace("postgres://", "postgresql://"), autocommit=True) as connection:
+    with psycopg.connect(
+        database_url("postgres").replace("postgres://", "postgresql://"), autocommit=True
+    ) as connection:
         connection.execute(statement)
 
 
@@ -96,7 +98,7 @@ def manage(env: dict, *arguments: str) -> str:
 
 
 def read_identifiers(env: dict) -> list[str]:
-    """"pk kind value" per identifier, as the application reads them."""
+    """ "pk kind value" per identifier, as the application reads them."""
     output = manage(env, "shell", "--no-imports", "-c", READ_IDENTIFIERS)
     return [line for line in output.splitlines() if re.fullmatch(r"\d+ [a-z_]+ \S+", line)]
 

@@ -79,9 +79,24 @@ def render_site_config(work: Path, *, upstream_port: int, http_port: int, https_
 def throw_away_certificate(directory: Path) -> Path:
     directory.mkdir()
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(directory / "privkey.pem"), "-out", str(directory / "fullchain.pem"),
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(directory / "privkey.pem"),
+            "-out",
+            str(directory / "fullchain.pem"),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
         check=True,
         capture_output=True,
     )
@@ -109,11 +124,11 @@ def nginx(work: Path, *, upstream_port: int):
 worker_processes 1;
 events {{ worker_connections 128; }}
 http {{
-    client_body_temp_path {temp['client_body']};
-    proxy_temp_path {temp['proxy']};
-    fastcgi_temp_path {temp['fastcgi']};
-    uwsgi_temp_path {temp['uwsgi']};
-    scgi_temp_path {temp['scgi']};
+    client_body_temp_path {temp["client_body"]};
+    proxy_temp_path {temp["proxy"]};
+    fastcgi_temp_path {temp["fastcgi"]};
+    uwsgi_temp_path {temp["uwsgi"]};
+    scgi_temp_path {temp["scgi"]};
     access_log {work}/access.log;
     include {work}/site.conf;
 }}
@@ -121,9 +136,19 @@ http {{
     )
     log = work / "error.log"
     process = subprocess.Popen(
-        [executable, "-p", str(work), "-c", str(work / "nginx.conf"), "-e", str(log),
-         "-g", f"daemon off; pid {work}/nginx.pid; user root;" if os.geteuid() == 0 else
-         f"daemon off; pid {work}/nginx.pid;"],
+        [
+            executable,
+            "-p",
+            str(work),
+            "-c",
+            str(work / "nginx.conf"),
+            "-e",
+            str(log),
+            "-g",
+            f"daemon off; pid {work}/nginx.pid; user root;"
+            if os.geteuid() == 0
+            else f"daemon off; pid {work}/nginx.pid;",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
@@ -313,7 +338,9 @@ def test_screenshots_of_the_admin_and_api_docs_through_the_proxy(proxy):
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
             try:
-                context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", ignore_https_errors=True)
+                context = browser.new_context(
+                    viewport={"width": 1280, "height": 900}, locale="en-GB", ignore_https_errors=True
+                )
                 page = context.new_page()
                 page.set_default_timeout(30000)
                 page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)

@@ -70,8 +70,18 @@ def gunicorn(tmp_path: Path, *, redis_url: str | None = None):
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{port}", "--workers", "3"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--config",
+                "config/gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "3",
+            ],
             cwd=ROOT,
             env=environment,
             stdout=out,

@@ -80,7 +80,8 @@ def production_environment(site: Path, **extra) -> dict:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DJANGO_", "API_THROTTLE_", "AXES_", "STAFF_OTP_"))
-        and key not in ("DATABASE_URL", "REDIS_URL", "TRUSTED_PROXY_COUNT", "FIELD_ENCRYPTION_KEY", "IDENTIFIER_LOOKUP_KEY")
+        and key
+        not in ("DATABASE_URL", "REDIS_URL", "TRUSTED_PROXY_COUNT", "FIELD_ENCRYPTION_KEY", "IDENTIFIER_LOOKUP_KEY")
     }
     environment.update(
         PRODUCTION_KEYS,
@@ -117,8 +118,18 @@ def production_gunicorn(site: Path, **extra):
     log = site / f"gunicorn-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--config",
+                "config/gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+            ],
             cwd=ROOT,
             env=environment,
             stdout=out,

@@ -54,7 +54,10 @@ D = datetime.date
         (D(2026, 12, 11), [("overdue", "caseworker", D(2026, 12, 11), "follow_up")]),
         (
             D(2026, 12, 17),
-            [("escalation", "supervisor", D(2026, 12, 17), "follow_up"), ("overdue", "caseworker", D(2026, 12, 11), "follow_up")],
+            [
+                ("escalation", "supervisor", D(2026, 12, 17), "follow_up"),
+                ("overdue", "caseworker", D(2026, 12, 11), "follow_up"),
+            ],
         ),
         (D(2027, 1, 30), []),  # long past the catch-up window
     ],
@@ -122,7 +125,10 @@ def test_sweep_twice_sends_once_and_names_no_one(follow_up, eager):
     person = follow_up.stage.enrolment.case.person
     for message in mail.outbox:
         html = message.alternatives[0][0]
-        assert follow_up.stage.enrolment.case.reference in message.body and follow_up.stage.enrolment.case.reference in html
+        assert (
+            follow_up.stage.enrolment.case.reference in message.body
+            and follow_up.stage.enrolment.case.reference in html
+        )
         for text in (message.subject, message.body, html):
             assert person.given_name not in text and person.family_name not in text
         assert message.extra_headers["Message-ID"].startswith("<notification-")
@@ -169,7 +175,9 @@ def test_reaper_releases_lost_claims_and_resends_stuck_sends_with_the_same_messa
     later = Notification.objects.get(pk=overdue.pk).claimed_at + datetime.timedelta(
         seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 1
     )
-    Notification.objects.filter(pk=overdue.pk).update(sending_at=later - datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 1))
+    Notification.objects.filter(pk=overdue.pk).update(
+        sending_at=later - datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 1)
+    )
     with eager(execute=True):
         assert delivery.notifications_reap(now=later) == {"released": 1, "resent": 1}
     with eager(execute=True):

@@ -55,6 +55,7 @@ def stage(case, code):
 @pytest.fixture
 def caseload(programme, caseworker, clock):
     """Four people; what each stage went through is written beside it."""
+
     def person(age, **kw):
         return f.PersonFactory(date_of_birth=f.born_years_ago(age, D(2026, 11, 1)), **kw)
 
@@ -84,7 +85,9 @@ def caseload(programme, caseworker, clock):
     # B: school started on 17 Nov, completed by mistake on 18 Nov and reopened.
     clock.set(2026, 11, 24, 9, 0)
     workflow.stage_start(stage_id=stage(b, "school").pk, by=by, on=D(2026, 11, 17))
-    SchoolPlacement.objects.create(stage=stage(b, "school"), institution="School (test)", level="school", grade=4, enrolled_on=D(2026, 11, 17))
+    SchoolPlacement.objects.create(
+        stage=stage(b, "school"), institution="School (test)", level="school", grade=4, enrolled_on=D(2026, 11, 17)
+    )
     workflow.stage_complete(stage_id=stage(b, "school").pk, by=by, outcome="Mistake (test).", on=D(2026, 11, 18))
     workflow.stage_reopen(stage_id=stage(b, "school").pk, by=by, reason="Completed by mistake (test).")
 
@@ -96,7 +99,14 @@ def caseload(programme, caseworker, clock):
     # D: still in the centre since 1 Oct (its stage overdue since 31 Oct); a passport issued.
     workflow.stage_start(stage_id=stage(d, "accommodation").pk, by=by, on=D(2026, 10, 1))
     AccommodationStay.objects.create(stage=stage(d, "accommodation"), centre="Centre (test)", arrived_on=D(2026, 10, 1))
-    DocumentRequest.objects.create(stage=stage(d, "documents"), document_type="passport", status="issued", requested_on=D(2026, 10, 5), issued_on=D(2026, 11, 2), number="TEST-1")
+    DocumentRequest.objects.create(
+        stage=stage(d, "documents"),
+        document_type="passport",
+        status="issued",
+        requested_on=D(2026, 10, 5),
+        issued_on=D(2026, 11, 2),
+        number="TEST-1",
+    )
 
     clock.set(2026, 11, 25, 10, 0)
     return {"a": a, "b": b, "c": c, "d": d}
@@ -110,32 +120,129 @@ def test_every_number_of_a_known_caseload(programme, caseload):
     n = reports.report_numbers(programme=programme, period=W47, today=D(2026, 11, 25))
     zero_flows = {"started": 0, "completed_in_period": 0, "previous_started": 0, "previous_completed_in_period": 0}
     expected = {
-        "accommodation": {"planned": 0, "active": 1, "completed": 3, "discontinued": 0, "blocked": 0, "overdue_stages": 1,
-                          "overdue_follow_ups": 1, **zero_flows, "completed_in_period": 2,
-                          "median_days_to_complete": 20.0, "median_days_active": 55.0},
-        "psychological": {"planned": 3, "active": 1, "completed": 0, "discontinued": 0, "blocked": 0, "overdue_stages": 0,
-                          "overdue_follow_ups": 1, **zero_flows, "median_days_to_complete": None, "median_days_active": 24.0},
-        "preschool": {"planned": 1, "active": 0, "completed": 0, "discontinued": 0, "blocked": 0, "overdue_stages": 0,
-                      "overdue_follow_ups": 0, **zero_flows, "median_days_to_complete": None, "median_days_active": None},
-        "school": {"planned": 0, "active": 1, "completed": 0, "discontinued": 0, "blocked": 0, "overdue_stages": 0,
-                   "overdue_follow_ups": 0, **zero_flows, "started": 1, "median_days_to_complete": None, "median_days_active": 8.0},
-        "documents": {"planned": 3, "active": 0, "completed": 0, "discontinued": 0, "blocked": 1, "overdue_stages": 0,
-                      "overdue_follow_ups": 0, **zero_flows, "median_days_to_complete": None, "median_days_active": None},
-        "housing": {"planned": 1, "active": 3, "completed": 0, "discontinued": 0, "blocked": 0, "overdue_stages": 0,
-                    "overdue_follow_ups": 0, **zero_flows, "started": 2, "median_days_to_complete": None, "median_days_active": 3.0},
-        "employment": {"planned": 2, "active": 0, "completed": 0, "discontinued": 0, "blocked": 0, "overdue_stages": 0,
-                       "overdue_follow_ups": 0, **zero_flows, "median_days_to_complete": None, "median_days_active": None},
+        "accommodation": {
+            "planned": 0,
+            "active": 1,
+            "completed": 3,
+            "discontinued": 0,
+            "blocked": 0,
+            "overdue_stages": 1,
+            "overdue_follow_ups": 1,
+            **zero_flows,
+            "completed_in_period": 2,
+            "median_days_to_complete": 20.0,
+            "median_days_active": 55.0,
+        },
+        "psychological": {
+            "planned": 3,
+            "active": 1,
+            "completed": 0,
+            "discontinued": 0,
+            "blocked": 0,
+            "overdue_stages": 0,
+            "overdue_follow_ups": 1,
+            **zero_flows,
+            "median_days_to_complete": None,
+            "median_days_active": 24.0,
+        },
+        "preschool": {
+            "planned": 1,
+            "active": 0,
+            "completed": 0,
+            "discontinued": 0,
+            "blocked": 0,
+            "overdue_stages": 0,
+            "overdue_follow_ups": 0,
+            **zero_flows,
+            "median_days_to_complete": None,
+            "median_days_active": None,
+        },
+        "school": {
+            "planned": 0,
+            "active": 1,
+            "completed": 0,
+            "discontinued": 0,
+            "blocked": 0,
+            "overdue_stages": 0,
+            "overdue_follow_ups": 0,
+            **zero_flows,
+            "started": 1,
+            "median_days_to_complete": None,
+            "median_days_active": 8.0,
+        },
+        "documents": {
+            "planned": 3,
+            "active": 0,
+            "completed": 0,
+            "discontinued": 0,
+            "blocked": 1,
+            "overdue_stages": 0,
+            "overdue_follow_ups": 0,
+            **zero_flows,
+            "median_days_to_complete": None,
+            "median_days_active": None,
+        },
+        "housing": {
+            "planned": 1,
+            "active": 3,
+            "completed": 0,
+            "discontinued": 0,
+            "blocked": 0,
+            "overdue_stages": 0,
+            "overdue_follow_ups": 0,
+            **zero_flows,
+            "started": 2,
+            "median_days_to_complete": None,
+            "median_days_active": 3.0,
+        },
+        "employment": {
+            "planned": 2,
+            "active": 0,
+            "completed": 0,
+            "discontinued": 0,
+            "blocked": 0,
+            "overdue_stages": 0,
+            "overdue_follow_ups": 0,
+            **zero_flows,
+            "median_days_to_complete": None,
+            "median_days_active": None,
+        },
     }
     for code, values in expected.items():
         actual = {key: row(n, code)[key] for key in values}
         assert actual == values, code
-    assert n["totals"] == {"planned": 10, "active": 6, "completed": 3, "discontinued": 0, "blocked": 1,
-                           "started": 3, "completed_in_period": 2, "overdue_follow_ups": 2}
-    assert n["overdue"] == {"total": 1, "stages": [{"case": "D", "stage": "Supervised accommodation", "status": "active",
-                            "due_date": "2026-10-31", "days_overdue": 25, "caseworker": "caseworker"}]}
+    assert n["totals"] == {
+        "planned": 10,
+        "active": 6,
+        "completed": 3,
+        "discontinued": 0,
+        "blocked": 1,
+        "started": 3,
+        "completed_in_period": 2,
+        "overdue_follow_ups": 2,
+    }
+    assert n["overdue"] == {
+        "total": 1,
+        "stages": [
+            {
+                "case": "D",
+                "stage": "Supervised accommodation",
+                "status": "active",
+                "due_date": "2026-10-31",
+                "days_overdue": 25,
+                "caseworker": "caseworker",
+            }
+        ],
+    }
     assert [(s["case"], s["stage"]) for s in n["blocked"]["stages"]] == [("A", "Civil documents")]
-    assert n["attention"] == {"people": 4, "children": 2, "children_without_school": 1, "people_without_documents": 3,
-                              "adults_without_passport_or_id": 1, "in_centre_past_30_days": 1}
+    assert n["attention"] == {
+        "people": 4,
+        "children": 2,
+        "children_without_school": 1,
+        "people_without_documents": 3,
+        "adults_without_passport_or_id": 1,
+        "in_centre_past_30_days": 1,
+    }
 
 
 def reference_numbers(programme, period, today):
@@ -175,8 +282,15 @@ def reference_numbers(programme, period, today):
 
     adult_from = years_before(today, ADULT_AGE)
     attention = dict.fromkeys(
-        ["people", "children", "children_without_school", "people_without_documents",
-         "adults_without_passport_or_id", "in_centre_past_30_days"], 0
+        [
+            "people",
+            "children",
+            "children_without_school",
+            "people_without_documents",
+            "adults_without_passport_or_id",
+            "in_centre_past_30_days",
+        ],
+        0,
     )
     for enrolment in Enrolment.objects.filter(programme=programme, status="active").select_related("case__person"):
         child = enrolment.case.person.date_of_birth > adult_from
@@ -191,11 +305,13 @@ def reference_numbers(programme, period, today):
         attention["children"] += child
         attention["children_without_school"] += child and bool(schooling) and not at_school
         attention["people_without_documents"] += not issued.exists()
-        attention["adults_without_passport_or_id"] += not child and not issued.filter(
-            document_type__in=["passport", "national_id"]
-        ).exists()
+        attention["adults_without_passport_or_id"] += (
+            not child and not issued.filter(document_type__in=["passport", "national_id"]).exists()
+        )
         attention["in_centre_past_30_days"] += in_centre
-    overdue = sorted((s for s in current if s.status in open_statuses and s.due_date < today), key=lambda s: (s.due_date, s.pk))
+    overdue = sorted(
+        (s for s in current if s.status in open_statuses and s.due_date < today), key=lambda s: (s.due_date, s.pk)
+    )
     blocked = sorted((s for s in current if s.status == "blocked"), key=lambda s: (s.due_date, s.pk))
     return rows, attention, [s.pk for s in overdue], [s.pk for s in blocked]
 
@@ -205,9 +321,7 @@ def test_the_numbers_follow_their_definitions_with_ended_enrolments(programme, o
 
     def enrolled(reference, age, in_programme):
         person = f.PersonFactory(date_of_birth=f.born_years_ago(age, D(2026, 11, 1)))
-        case = f.CaseFactory(
-            reference=reference, person=person, caseworker=caseworker, arrival_date=D(2026, 10, 20)
-        )
+        case = f.CaseFactory(reference=reference, person=person, caseworker=caseworker, arrival_date=D(2026, 10, 20))
         # Enrolled by the system: the caseworker does not work in the other programme.
         return case, f.enrol(case, in_programme, by=None, enrolled_on=D(2026, 10, 20))
 
@@ -220,8 +334,14 @@ def test_the_numbers_follow_their_definitions_with_ended_enrolments(programme, o
     workflow.stage_start(stage_id=stage(e, "documents").pk, by=by, on=D(2026, 10, 21))
     workflow.stage_complete(stage_id=stage(e, "documents").pk, by=by, outcome="Issued (test).", on=D(2026, 11, 18))
     AccommodationStay.objects.create(stage=stage(e, "accommodation"), centre="Centre (test)", arrived_on=D(2026, 10, 1))
-    DocumentRequest.objects.create(stage=stage(e, "documents"), document_type="passport", status="issued",
-                                   requested_on=D(2026, 10, 21), issued_on=D(2026, 11, 18), number="TEST-2")
+    DocumentRequest.objects.create(
+        stage=stage(e, "documents"),
+        document_type="passport",
+        status="issued",
+        requested_on=D(2026, 10, 21),
+        issued_on=D(2026, 11, 18),
+        number="TEST-2",
+    )
     Enrolment.objects.filter(pk=e_enrolment.pk).update(status="completed", ended_on=D(2026, 11, 24))
     # C withdrew: a child no longer counted anywhere but in the flows.
     Enrolment.objects.filter(case=caseload["c"]).update(status="withdrawn", ended_on=D(2026, 11, 24))
@@ -235,7 +355,9 @@ def test_the_numbers_follow_their_definitions_with_ended_enrolments(programme, o
     for period in (W47, reports.period_parse("2026-W48"), reports.period_parse("2026-11")):
         n = reports.report_numbers(programme=programme, period=period, today=D(2026, 11, 25))
         rows, attention, overdue, blocked = reference_numbers(programme, period, D(2026, 11, 25))
-        assert {r["code"]: {k: v for k, v in r.items() if k not in ("code", "name")} for r in n["stages"]} == rows, period
+        assert {r["code"]: {k: v for k, v in r.items() if k not in ("code", "name")} for r in n["stages"]} == rows, (
+            period
+        )
         assert n["attention"] == attention
         assert n["overdue"]["total"] == len(overdue) and n["blocked"]["total"] == len(blocked)
         assert [s["case"] for s in n["overdue"]["stages"]] == [

@@ -85,26 +85,46 @@ class Household:
         self.arrival = today - datetime.timedelta(days=120)
         self.tag = tag
         self.mother = f.PersonFactory(
-            given_name=f"Zarinqa{tag}", family_name=f"Qwertova{tag}", patronymic=f"Yxbekovna{tag}",
-            date_of_birth=D(1991, 8, 23), place_of_birth=f"Camp Vrellow {tag} (test)",
+            given_name=f"Zarinqa{tag}",
+            family_name=f"Qwertova{tag}",
+            patronymic=f"Yxbekovna{tag}",
+            date_of_birth=D(1991, 8, 23),
+            place_of_birth=f"Camp Vrellow {tag} (test)",
         )
         self.daughter = f.PersonFactory(
-            given_name=f"Lumiqa{tag}", family_name=f"Qwertova{tag}", date_of_birth=D(2014, 6, 9),
+            given_name=f"Lumiqa{tag}",
+            family_name=f"Qwertova{tag}",
+            date_of_birth=D(2014, 6, 9),
             place_of_birth=f"Camp Vrellow {tag} (test)",
         )
         self.grandmother = f.PersonFactory(
             given_name=f"Ornelqa{tag}", family_name=f"Qwertova{tag}", date_of_birth=D(1962, 11, 14)
         )
         for person, spellings in (
-            (self.mother, [(f"Зарінқа Квертова{tag}", "cyrillic", "spelling"), (f"Umm Qastelo{tag}", "latin", "alias"),
-                           (f"Zarinqa Oldnamova{tag}", "latin", "former")]),
-            (self.daughter, [(f"Лумиқа Квертова{tag}", "cyrillic", "spelling"), (f"لوميقا{tag}", "arabic", "spelling")]),
+            (
+                self.mother,
+                [
+                    (f"Зарінқа Квертова{tag}", "cyrillic", "spelling"),
+                    (f"Umm Qastelo{tag}", "latin", "alias"),
+                    (f"Zarinqa Oldnamova{tag}", "latin", "former"),
+                ],
+            ),
+            (
+                self.daughter,
+                [(f"Лумиқа Квертова{tag}", "cyrillic", "spelling"), (f"لوميقا{tag}", "arabic", "spelling")],
+            ),
         ):
-            PersonName.objects.create(person=person, full_name=f"{person.given_name} {person.family_name}", script="latin", kind="primary")
+            PersonName.objects.create(
+                person=person, full_name=f"{person.given_name} {person.family_name}", script="latin", kind="primary"
+            )
             for full_name, script, kind in spellings:
                 PersonName.objects.create(person=person, full_name=full_name, script=script, kind=kind)
-        PersonIdentifier.objects.create(person=self.mother, kind="passport", value=f"QX{tag}771904", issuing_country="KZ")
-        PersonIdentifier.objects.create(person=self.daughter, kind="birth_certificate", value=f"BQ{tag}550312", issuing_country="KZ")
+        PersonIdentifier.objects.create(
+            person=self.mother, kind="passport", value=f"QX{tag}771904", issuing_country="KZ"
+        )
+        PersonIdentifier.objects.create(
+            person=self.daughter, kind="birth_certificate", value=f"BQ{tag}550312", issuing_country="KZ"
+        )
         self.family = Family.objects.create(reference=f"F-RET-{tag}", label=f"Qwertova{tag} household (test)")
         FamilyMembership.objects.create(family=self.family, person=self.mother, relationship="head")
         FamilyMembership.objects.create(family=self.family, person=self.daughter, relationship="child")
@@ -114,24 +134,44 @@ class Household:
         self.cases = []
         for person, reference in ((self.mother, f"N-RET-{tag}-1"), (self.daughter, f"N-RET-{tag}-2")):
             case = f.CaseFactory(
-                person=person, family=self.family, caseworker=caseworker, reference=reference,
-                arrival_date=self.arrival, opened_on=self.arrival,
+                person=person,
+                family=self.family,
+                caseworker=caseworker,
+                reference=reference,
+                arrival_date=self.arrival,
+                opened_on=self.arrival,
             )
             f.enrol(case, programme, by=caseworker, enrolled_on=self.arrival)
-            CaseNote.objects.create(case=case, author=caseworker, body=f"Spoke about Vrellow camp {tag} {reference} (test)")
+            CaseNote.objects.create(
+                case=case, author=caseworker, body=f"Spoke about Vrellow camp {tag} {reference} (test)"
+            )
             self.cases.append(case)
         consent = Consent.objects.create(
-            person=self.daughter, agency=agency, purpose="schooling", given_by="guardian",
-            guardian_name=f"Zarinqa{tag} Qwertova{tag}", given_on=self.arrival, recorded_by=caseworker,
+            person=self.daughter,
+            agency=agency,
+            purpose="schooling",
+            given_by="guardian",
+            guardian_name=f"Zarinqa{tag} Qwertova{tag}",
+            given_on=self.arrival,
+            recorded_by=caseworker,
         )
         Referral.objects.create(
-            case=self.cases[1], agency=agency, purpose="schooling", consent=consent, referred_by=caseworker,
-            referred_on=self.arrival, note=f"Enrol Lumiqa{tag} at the school near Ozzel street (test)",
+            case=self.cases[1],
+            agency=agency,
+            purpose="schooling",
+            consent=consent,
+            referred_by=caseworker,
+            referred_on=self.arrival,
+            note=f"Enrol Lumiqa{tag} at the school near Ozzel street (test)",
         )
         self.run_the_plan(caseworker=caseworker, today=today)
         for case in self.cases:
-            request = closure.case_closure_request(case_id=case.pk, by=caseworker, reason=f"Settled with the grandmother {tag} {case.reference} (test)")
-            closure.case_closure_decide(request_id=request.pk, by=supervisor, approve=True, comment=f"Agreed {tag} {case.reference} (test)")
+            request = closure.case_closure_request(
+                case_id=case.pk, by=caseworker, reason=f"Settled with the grandmother {tag} {case.reference} (test)"
+            )
+            closure.case_closure_decide(
+                request_id=request.pk, by=supervisor, approve=True, comment=f"Agreed {tag} {case.reference} (test)"
+            )
 
     def run_the_plan(self, *, caseworker, today):
         """Every stage of both cases worked through the workflow, with its details and done follow-ups."""
@@ -141,47 +181,138 @@ class Household:
             who = f"{tag}-{index}"
             centre = stage(case, "accommodation")
             workflow.stage_start(stage_id=centre.pk, by=caseworker, on=start)
-            AccommodationStay.objects.create(stage=centre, centre="Adaptation centre (test)", arrived_on=self.arrival, exited_on=start + datetime.timedelta(days=30))
-            follow_ups_done(centre.pk, by=caseworker, outcomes=[f"Centre visit {who}: sleeps badly (test)", f"Centre visit 2 {who} (test)"], on=start + datetime.timedelta(days=8))
-            workflow.stage_complete(stage_id=centre.pk, by=caseworker, outcome=f"Left the centre {who} (test)", on=start + datetime.timedelta(days=30))
+            AccommodationStay.objects.create(
+                stage=centre,
+                centre="Adaptation centre (test)",
+                arrived_on=self.arrival,
+                exited_on=start + datetime.timedelta(days=30),
+            )
+            follow_ups_done(
+                centre.pk,
+                by=caseworker,
+                outcomes=[f"Centre visit {who}: sleeps badly (test)", f"Centre visit 2 {who} (test)"],
+                on=start + datetime.timedelta(days=8),
+            )
+            workflow.stage_complete(
+                stage_id=centre.pk,
+                by=caseworker,
+                outcome=f"Left the centre {who} (test)",
+                on=start + datetime.timedelta(days=30),
+            )
             # Leaving the centre started the housing stage.
             housing = stage(case, "housing")
             HousingPlacement.objects.create(
-                stage=housing, address=f"{index + 12} Ozzelquay street {tag}, flat 4 (test)", settlement="Demo town",
-                living_with="relatives", reunification="reunited", moved_in_on=start + datetime.timedelta(days=30),
+                stage=housing,
+                address=f"{index + 12} Ozzelquay street {tag}, flat 4 (test)",
+                settlement="Demo town",
+                living_with="relatives",
+                reunification="reunited",
+                moved_in_on=start + datetime.timedelta(days=30),
             )
-            follow_ups_done(housing.pk, by=caseworker, outcomes=[f"Home visit {who}: grandmother cooperative (test)"], on=start + datetime.timedelta(days=45))
-            workflow.stage_complete(stage_id=housing.pk, by=caseworker, outcome=f"Housed with relatives {who} (test)", on=start + datetime.timedelta(days=60))
+            follow_ups_done(
+                housing.pk,
+                by=caseworker,
+                outcomes=[f"Home visit {who}: grandmother cooperative (test)"],
+                on=start + datetime.timedelta(days=45),
+            )
+            workflow.stage_complete(
+                stage_id=housing.pk,
+                by=caseworker,
+                outcome=f"Housed with relatives {who} (test)",
+                on=start + datetime.timedelta(days=60),
+            )
 
             psychological = stage(case, "psychological")
             workflow.stage_start(stage_id=psychological.pk, by=caseworker, on=start)
-            PsychologicalSession.objects.create(stage=psychological, kind="assessment", held_on=start, instrument="SDQ", score=14, practitioner="Dr Quentha Psyovna (test)")
-            PsychologicalSession.objects.create(stage=psychological, held_on=start + datetime.timedelta(days=14), practitioner="Dr Quentha Psyovna (test)")
-            follow_ups_done(psychological.pk, by=caseworker, outcomes=[f"Session {who}: nightmares fewer (test)"], on=start + datetime.timedelta(days=15))
+            PsychologicalSession.objects.create(
+                stage=psychological,
+                kind="assessment",
+                held_on=start,
+                instrument="SDQ",
+                score=14,
+                practitioner="Dr Quentha Psyovna (test)",
+            )
+            PsychologicalSession.objects.create(
+                stage=psychological,
+                held_on=start + datetime.timedelta(days=14),
+                practitioner="Dr Quentha Psyovna (test)",
+            )
+            follow_ups_done(
+                psychological.pk,
+                by=caseworker,
+                outcomes=[f"Session {who}: nightmares fewer (test)"],
+                on=start + datetime.timedelta(days=15),
+            )
             workflow.stage_block(stage_id=psychological.pk, by=caseworker, reason=f"Psychologist away {who} (test)")
             workflow.stage_unblock(stage_id=psychological.pk, by=caseworker)
-            workflow.stage_complete(stage_id=psychological.pk, by=caseworker, outcome=f"Much calmer {who} (test)", on=start + datetime.timedelta(days=90))
+            workflow.stage_complete(
+                stage_id=psychological.pk,
+                by=caseworker,
+                outcome=f"Much calmer {who} (test)",
+                on=start + datetime.timedelta(days=90),
+            )
 
             documents = stage(case, "documents")
             workflow.stage_start(stage_id=documents.pk, by=caseworker, on=start)
             DocumentRequest.objects.create(
-                stage=documents, document_type="birth_certificate" if index else "passport", status="issued",
-                requested_on=start, issued_on=start + datetime.timedelta(days=20), number=f"DQ{tag}{index}448812",
+                stage=documents,
+                document_type="birth_certificate" if index else "passport",
+                status="issued",
+                requested_on=start,
+                issued_on=start + datetime.timedelta(days=20),
+                number=f"DQ{tag}{index}448812",
                 note=f"Collected by Zarinqa{tag} (test)",
             )
-            follow_ups_done(documents.pk, by=caseworker, outcomes=[f"Registry appointment {who} went well (test)"], on=start + datetime.timedelta(days=31))
-            workflow.stage_complete(stage_id=documents.pk, by=caseworker, outcome=f"Documents issued {who} (test)", on=start + datetime.timedelta(days=40))
+            follow_ups_done(
+                documents.pk,
+                by=caseworker,
+                outcomes=[f"Registry appointment {who} went well (test)"],
+                on=start + datetime.timedelta(days=31),
+            )
+            workflow.stage_complete(
+                stage_id=documents.pk,
+                by=caseworker,
+                outcome=f"Documents issued {who} (test)",
+                on=start + datetime.timedelta(days=40),
+            )
 
         school = stage(self.cases[1], "school")
         workflow.stage_start(stage_id=school.pk, by=caseworker, on=start + datetime.timedelta(days=31))
-        SchoolPlacement.objects.create(stage=school, institution="School No. 7 (test)", level="school", grade=5, language_support=True, enrolled_on=start + datetime.timedelta(days=31))
-        follow_ups_done(school.pk, by=caseworker, outcomes=[f"School check {tag}: teacher pleased (test)"], on=start + datetime.timedelta(days=62))
-        workflow.stage_complete(stage_id=school.pk, by=caseworker, outcome=f"Settled in class {tag} (test)", on=start + datetime.timedelta(days=100))
+        SchoolPlacement.objects.create(
+            stage=school,
+            institution="School No. 7 (test)",
+            level="school",
+            grade=5,
+            language_support=True,
+            enrolled_on=start + datetime.timedelta(days=31),
+        )
+        follow_ups_done(
+            school.pk,
+            by=caseworker,
+            outcomes=[f"School check {tag}: teacher pleased (test)"],
+            on=start + datetime.timedelta(days=62),
+        )
+        workflow.stage_complete(
+            stage_id=school.pk,
+            by=caseworker,
+            outcome=f"Settled in class {tag} (test)",
+            on=start + datetime.timedelta(days=100),
+        )
 
         employment = stage(self.cases[0], "employment")
         workflow.stage_start(stage_id=employment.pk, by=caseworker, on=start + datetime.timedelta(days=61))
-        EmploymentPlacement.objects.create(stage=employment, kind="training", organisation="Sewing course (test)", started_on=start + datetime.timedelta(days=61))
-        follow_ups_done(employment.pk, by=caseworker, outcomes=[f"Course check {tag}: attends (test)"], on=start + datetime.timedelta(days=91))
+        EmploymentPlacement.objects.create(
+            stage=employment,
+            kind="training",
+            organisation="Sewing course (test)",
+            started_on=start + datetime.timedelta(days=61),
+        )
+        follow_ups_done(
+            employment.pk,
+            by=caseworker,
+            outcomes=[f"Course check {tag}: attends (test)"],
+            on=start + datetime.timedelta(days=91),
+        )
         workflow.stage_discontinue(stage_id=employment.pk, by=caseworker, reason=f"Moved to Ozzel town {tag} (test)")
 
     @property
@@ -220,11 +351,22 @@ def legacy_admin_log(administrator, household):
     message = json.dumps([{"added": {"name": "person name", "object": f"Umm Qastelo{household.tag}"}}])
     LogEntry.objects.bulk_create(
         [
-            LogEntry(user=administrator, content_type=person_type, object_id=str(household.mother.pk),
-                     object_repr=household.mother.full_name, action_flag=CHANGE, change_message=message),
-            LogEntry(user=administrator, content_type=person_type, object_id=str(household.daughter.pk),
-                     object_repr=household.daughter.full_name, action_flag=CHANGE,
-                     change_message=f"Renamed from Lumiqa{household.tag} (test)"),
+            LogEntry(
+                user=administrator,
+                content_type=person_type,
+                object_id=str(household.mother.pk),
+                object_repr=household.mother.full_name,
+                action_flag=CHANGE,
+                change_message=message,
+            ),
+            LogEntry(
+                user=administrator,
+                content_type=person_type,
+                object_id=str(household.daughter.pk),
+                object_repr=household.daughter.full_name,
+                action_flag=CHANGE,
+                change_message=f"Renamed from Lumiqa{household.tag} (test)",
+            ),
         ]
     )
 
@@ -261,12 +403,30 @@ def test_retention_after_the_real_workflow_leaves_no_personal_value_in_any_table
     for person in household.people:
         for kind, found in person_values(Person.objects.get(pk=person.pk)).items():
             values.setdefault(kind, set()).update(found)
-    assert {"name", "alias", "former name", "identifier", "place of birth", "date of birth", "address",
-            "document number", "free text", "guardian name", "family label"} <= set(values)
+    assert {
+        "name",
+        "alias",
+        "former name",
+        "identifier",
+        "place of birth",
+        "date of birth",
+        "address",
+        "document number",
+        "free text",
+        "guardian name",
+        "family label",
+    } <= set(values)
     # The scanner sees them where they are: names, decrypted identifiers, addresses, outcomes.
     tables = {finding.table for finding in personal_data_find(values=values)}
-    assert {"casework_person", "casework_personname", "casework_personidentifier", "programmes_housingplacement",
-            "programmes_followup", "casework_closurerequest", "django_admin_log"} <= tables
+    assert {
+        "casework_person",
+        "casework_personname",
+        "casework_personidentifier",
+        "programmes_housingplacement",
+        "programmes_followup",
+        "casework_closurerequest",
+        "django_admin_log",
+    } <= tables
     assert FollowUp.objects.filter(stage__enrolment__case__in=household.cases, done_on__isnull=False).count() >= 10
 
     out, err = io.StringIO(), io.StringIO()
@@ -277,8 +437,11 @@ def test_retention_after_the_real_workflow_leaves_no_personal_value_in_any_table
     # The report numbers stay as they were.
     assert reports.report_numbers(programme=programme, period=period) == before
     # Every record is still there, with the marker where free text was.
-    assert set(FollowUp.objects.filter(stage__enrolment__case__in=household.cases, done_on__isnull=False)
-               .values_list("outcome", flat=True)) == {retention.ANONYMISED}
+    assert set(
+        FollowUp.objects.filter(stage__enrolment__case__in=household.cases, done_on__isnull=False).values_list(
+            "outcome", flat=True
+        )
+    ) == {retention.ANONYMISED}
     assert DocumentRequest.objects.filter(stage__enrolment__case__in=household.cases, status="issued").count() == 2
     run = RetentionRun.objects.get()
     assert (run.cases_anonymised, run.persons_anonymised, run.failures) == (2, 3, [])
@@ -317,8 +480,12 @@ def test_one_case_that_fails_does_not_stop_the_others_and_is_retried(
     run = RetentionRun.objects.get()
     assert run.cases_anonymised == 3
     assert run.failures == [
-        {"case": failing.reference, "programme": programme.pk, "step": "cases",
-         "error": "IntegrityError: follow_up_done_has_outcome"}
+        {
+            "case": failing.reference,
+            "programme": programme.pk,
+            "step": "cases",
+            "error": "IntegrityError: follow_up_done_has_outcome",
+        }
     ]
     report = json.dumps(run.failures) + err.getvalue()
     assert second_household.mother.given_name not in report and "Qwertova" not in report
@@ -380,9 +547,19 @@ def test_administrators_see_what_is_due_and_the_last_run_with_its_failures(
     role_groups_sync()
     due_on = household.retention_day - datetime.timedelta(days=1)  # the last day kept
     RetentionRun.objects.create(
-        started_at=timezone.now(), finished_at=timezone.now(), today=timezone.localdate(), cases_anonymised=4,
-        persons_anonymised=5, failures=[{"case": "N-OLD-9", "programme": programme.pk, "step": "follow-ups",
-                                         "error": "IntegrityError: follow_up_done_has_outcome"}],
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        today=timezone.localdate(),
+        cases_anonymised=4,
+        persons_anonymised=5,
+        failures=[
+            {
+                "case": "N-OLD-9",
+                "programme": programme.pk,
+                "step": "follow-ups",
+                "error": "IntegrityError: follow_up_done_has_outcome",
+            }
+        ],
     )
     url = reverse("admin:casework_retentionrun_changelist")
     force_login(client, administrator)
@@ -406,7 +583,9 @@ def test_the_demo_data_has_real_closed_cases_and_retention_runs_through_them():
     demo_seed(size=300, seed=2026, today=day)
     closed = Case.objects.filter(status="closed")
     stages = StageRecord.objects.filter(enrolment__case__in=closed)
-    assert closed.exists() and ClosureRequest.objects.filter(case__in=closed, status="approved").count() == closed.count()
+    assert (
+        closed.exists() and ClosureRequest.objects.filter(case__in=closed, status="approved").count() == closed.count()
+    )
     assert FollowUp.objects.filter(stage__in=stages, done_on__isnull=False).exists()
     for model in (AccommodationStay, PsychologicalSession, SchoolPlacement, DocumentRequest, HousingPlacement):
         assert model.objects.filter(stage__in=stages).exists(), model.__name__
@@ -429,8 +608,11 @@ def test_entries_written_before_keep_only_the_year_of_birth(case):
 
     migration = importlib.import_module("audit.migrations.0003_withhold_day_and_month_of_birth")
     old = AuditEntry.objects.create(
-        content_type=ContentType.objects.get_for_model(Person), object_pk=str(case.person_id), object_id=case.person_id,
-        object_repr=f"person #{case.person_id}", action=1,
+        content_type=ContentType.objects.get_for_model(Person),
+        object_pk=str(case.person_id),
+        object_id=case.person_id,
+        object_repr=f"person #{case.person_id}",
+        action=1,
         changes={"date_of_birth": ["1990-05-17", "1991-08-23"], "sex": ["male", "female"]},
     )
     # The migration uses only the schema editor's connection.

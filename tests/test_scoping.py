@@ -25,7 +25,9 @@ def test_each_role_sees_its_cases(case, other_case, caseworker, other_caseworker
     assert visible(administrator) == {case.reference, other_case.reference}
 
 
-def test_partner_sees_only_active_referrals_with_current_consent(case, other_case, partner, agency, partner_without_referral):
+def test_partner_sees_only_active_referrals_with_current_consent(
+    case, other_case, partner, agency, partner_without_referral
+):
     assert visible(partner) == set()
     referral = f.ReferralFactory(case=case, agency=agency, status=ReferralStatus.ACCEPTED)
     assert visible(partner) == {case.reference}
@@ -69,7 +71,9 @@ def test_staff_see_family_members_of_their_cases(case, caseworker, other_casewor
     family = f.cw.Family.objects.create(reference="F-1")
     relative = f.PersonFactory(given_name="Relative")
     f.cw.FamilyMembership.objects.create(family=family, person=case.person, relationship="head")
-    f.cw.FamilyMembership.objects.create(family=family, person=relative, relationship="parent", role="receiving_relative")
+    f.cw.FamilyMembership.objects.create(
+        family=family, person=relative, relationship="parent", role="receiving_relative"
+    )
     case.family = family
     case.save()
     assert relative in person_visible_to(caseworker)

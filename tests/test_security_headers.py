@@ -37,7 +37,9 @@ print(response.status_code)
 
 def production_answer(tmp_path, **env) -> int:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k != "DATABASE_URL"}
-    environment.update(PRODUCTION_KEYS, DJANGO_VAR_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    environment.update(
+        PRODUCTION_KEYS, DJANGO_VAR_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    )
     environment.update(env)
     result = subprocess.run(
         [sys.executable, "-c", CLAIMS_HTTPS], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
@@ -74,7 +76,12 @@ def test_compose_web_runs_gunicorn_with_the_project_config():
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
 def test_compose_file_is_valid():
-    environment = {**os.environ, "DJANGO_SECRET_KEY": "k" * 50, "FIELD_ENCRYPTION_KEY": "f", "IDENTIFIER_LOOKUP_KEY": "i"}
+    environment = {
+        **os.environ,
+        "DJANGO_SECRET_KEY": "k" * 50,
+        "FIELD_ENCRYPTION_KEY": "f",
+        "IDENTIFIER_LOOKUP_KEY": "i",
+    }
     result = subprocess.run(
         ["docker-compose", "config", "-q"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
     )

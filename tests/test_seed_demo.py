@@ -22,24 +22,41 @@ def snapshot():
     return {
         "cases": sorted(
             Case.objects.values_list(
-                "reference", "person__given_name", "person__family_name", "person__date_of_birth",
-                "status", "risk_level", "legal_status", "arrival_date", "caseworker__username", "family__reference",
+                "reference",
+                "person__given_name",
+                "person__family_name",
+                "person__date_of_birth",
+                "status",
+                "risk_level",
+                "legal_status",
+                "arrival_date",
+                "caseworker__username",
+                "family__reference",
             ),
             key=repr,
         ),
         "names": sorted(
-            PersonName.objects.values_list("person__family_memberships__family__reference", "full_name", "script", "kind"),
+            PersonName.objects.values_list(
+                "person__family_memberships__family__reference", "full_name", "script", "kind"
+            ),
             key=repr,
         ),
         "stages": sorted(
             StageRecord.objects.values_list(
-                "enrolment__case__reference", "stage_type__code", "status", "planned_start", "due_date",
-                "started_on", "completed_on",
+                "enrolment__case__reference",
+                "stage_type__code",
+                "status",
+                "planned_start",
+                "due_date",
+                "started_on",
+                "completed_on",
             ),
             key=repr,
         ),
         "follow_ups": sorted(
-            FollowUp.objects.values_list("stage__enrolment__case__reference", "stage__stage_type__code", "due_date", "done_on"),
+            FollowUp.objects.values_list(
+                "stage__enrolment__case__reference", "stage__stage_type__code", "due_date", "done_on"
+            ),
             key=repr,
         ),
     }

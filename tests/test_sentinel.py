@@ -37,7 +37,9 @@ ALMATY = ZoneInfo("Asia/Almaty")
 @pytest.fixture
 def sentinel_case(programme, caseworker, supervisor):
     person = f.PersonFactory(given_name=SENTINEL_GIVEN, family_name=SENTINEL_FAMILY, place_of_birth="Zzsentinel town")
-    PersonName.objects.create(person=person, full_name=f"{SENTINEL_GIVEN} {SENTINEL_FAMILY}", script="latin", kind="primary")
+    PersonName.objects.create(
+        person=person, full_name=f"{SENTINEL_GIVEN} {SENTINEL_FAMILY}", script="latin", kind="primary"
+    )
     PersonName.objects.create(person=person, full_name=SENTINEL_ALIAS, script="latin", kind="alias")
     PersonIdentifier.objects.create(person=person, kind="passport", value=SENTINEL_ID, issuing_country="KZ")
     case = f.CaseFactory(person=person, caseworker=caseworker, reference="N-SENT")
@@ -89,8 +91,11 @@ def test_the_sentinel_never_leaves_the_system(
     assert len(mail.outbox) >= 4, kinds  # upcoming/overdue, escalation, closure request, stage report
     for message in mail.outbox:
         parts = [message.subject, message.body, *(alt[0] for alt in message.alternatives)]
-        parts += [a[1].decode() if isinstance(a[1], bytes) and a[2] != "image/png" else str(a[1])
-                  for a in message.attachments if isinstance(a, tuple)]
+        parts += [
+            a[1].decode() if isinstance(a[1], bytes) and a[2] != "image/png" else str(a[1])
+            for a in message.attachments
+            if isinstance(a, tuple)
+        ]
         for part in parts:
             assert not leaked(part), (message.subject, leaked(part))
     assert any(sentinel_case.reference in message.body for message in mail.outbox)
@@ -107,8 +112,9 @@ def test_the_sentinel_never_leaves_the_system(
     bad = client.patch(url, {"sex": SENTINEL_GIVEN, "date_of_birth": SENTINEL_FAMILY}, format="json", HTTP_IF_MATCH="*")
     assert bad.status_code == 400
     assert not leaked(bad.content.decode())
-    malformed = client.generic("PATCH", url, f'{{"given_name": "{SENTINEL_GIVEN}"', content_type="application/json",
-                               HTTP_IF_MATCH="*")
+    malformed = client.generic(
+        "PATCH", url, f'{{"given_name": "{SENTINEL_GIVEN}"', content_type="application/json", HTTP_IF_MATCH="*"
+    )
     assert malformed.status_code == 400
     assert not leaked(malformed.content.decode())
 

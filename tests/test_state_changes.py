@@ -78,7 +78,11 @@ def test_stage_status_on_the_enrolment_page_is_read_only(client, caseworker, cas
     assert not re.search(r'name="stages-\d+-(status|started_on|completed_on)"', page)
 
     # A forged post of the old fields changes nothing: no status without its transition.
-    index = next(i for i, form in enumerate(response.context["inline_admin_formsets"][0].formset.forms) if form.instance.pk == stage.pk)
+    index = next(
+        i
+        for i, form in enumerate(response.context["inline_admin_formsets"][0].formset.forms)
+        if form.instance.pk == stage.pk
+    )
     data = admin_form_data(
         response,
         **{
@@ -119,11 +123,15 @@ def test_enrolment_withdrawn_in_the_admin_ends_its_stages_and_follow_ups(client,
     assert f"{case.reference}: enrolment withdrawn." in messages_of(response)
     enrolment.refresh_from_db()
     assert enrolment.status == EnrolmentStatus.WITHDRAWN and enrolment.ended_on == enrolment.programme.local_today()
-    assert not enrolment.stages.filter(status__in=(StageStatus.PLANNED, StageStatus.ACTIVE, StageStatus.BLOCKED)).exists()
+    assert not enrolment.stages.filter(
+        status__in=(StageStatus.PLANNED, StageStatus.ACTIVE, StageStatus.BLOCKED)
+    ).exists()
     for each in enrolment.stages.all():
         last = each.transitions.order_by("-at", "-pk").first()
         assert last.action == "discontinue" and last.by == caseworker and last.note == "The enrolment was withdrawn."
-    assert not FollowUp.objects.filter(stage__enrolment=enrolment, done_on__isnull=True, cancelled_on__isnull=True).exists()
+    assert not FollowUp.objects.filter(
+        stage__enrolment=enrolment, done_on__isnull=True, cancelled_on__isnull=True
+    ).exists()
     follow_up = FollowUp.objects.get(stage=stage)
     assert follow_up.cancelled_on == enrolment.ended_on
     assert entries_for(enrolment).filter(actor=caseworker, changes__icontains="withdrawn").exists()
@@ -220,11 +228,16 @@ def test_follow_up_done_on_the_stage_page_schedules_the_next(client, caseworker,
     first = open_follow_ups(stage).get()
     url = reverse("admin:programmes_stagerecord_change", args=[stage.pk])
     response = client.get(url)
-    formset = next(inline.formset for inline in response.context["inline_admin_formsets"] if inline.formset.model is FollowUp)
+    formset = next(
+        inline.formset for inline in response.context["inline_admin_formsets"] if inline.formset.model is FollowUp
+    )
     prefix = formset.forms[0].prefix
     today = stage.enrolment.programme.local_today()
     response = client.post(
-        url, admin_form_data(response, **{f"{prefix}-done_on": today.isoformat(), f"{prefix}-outcome": "Session held (test)."})
+        url,
+        admin_form_data(
+            response, **{f"{prefix}-done_on": today.isoformat(), f"{prefix}-outcome": "Session held (test)."}
+        ),
     )
     assert response.status_code == 302
     first.refresh_from_db()
@@ -246,7 +259,9 @@ def test_follow_up_done_on_its_own_page_schedules_the_next(client, caseworker, c
     assert response.status_code == 302
     first.refresh_from_db()
     assert first.done_on == today
-    assert open_follow_ups(stage).get().due_date == today + datetime.timedelta(days=stage.stage_type.follow_up_interval_days)
+    assert open_follow_ups(stage).get().due_date == today + datetime.timedelta(
+        days=stage.stage_type.follow_up_interval_days
+    )
 
     # Once done, its outcome is history: not a field of its page any more.
     page = client.get(url).content.decode()
@@ -259,7 +274,9 @@ def test_follow_up_done_on_with_a_future_day_on_the_stage_page_is_refused(client
     first = open_follow_ups(stage).get()
     url = reverse("admin:programmes_stagerecord_change", args=[stage.pk])
     response = client.get(url)
-    formset = next(inline.formset for inline in response.context["inline_admin_formsets"] if inline.formset.model is FollowUp)
+    formset = next(
+        inline.formset for inline in response.context["inline_admin_formsets"] if inline.formset.model is FollowUp
+    )
     prefix = formset.forms[0].prefix
     tomorrow = stage.enrolment.programme.local_today() + datetime.timedelta(days=1)
     response = client.post(
@@ -267,7 +284,12 @@ def test_follow_up_done_on_with_a_future_day_on_the_stage_page_is_refused(client
         admin_form_data(response, **{f"{prefix}-done_on": tomorrow.isoformat(), f"{prefix}-outcome": "Early (test)."}),
         follow=True,
     )
-    assert any("outcome not recorded" in message for message in messages_of(response))
+    # Refused by the form (the model's own check) or by the workflow, depending on
+    # whether the programme's calendar runs ahead of the server's: either way it says so.
+    page = response.content.decode()
+    assert any("outcome not recorded" in message for message in messages_of(response)) or (
+        "A follow-up cannot be done in the future." in page
+    )
     first.refresh_from_db()
     assert first.is_open and open_follow_ups(stage).count() == 1
 
@@ -337,7 +359,10 @@ def test_centre_exit_with_a_blocked_family_member_records_nothing_and_names_them
         assert stay.exited_on is not None
         assert entries_for(stay).filter(actor=caseworker, changes__icontains="exited_on").exists()
         stage = stay.stage
-        assert stage.status == StageStatus.COMPLETED and stage.transitions.filter(action="complete", by=caseworker).exists()
+        assert (
+            stage.status == StageStatus.COMPLETED
+            and stage.transitions.filter(action="complete", by=caseworker).exists()
+        )
 
 
 # --- 8. Bulk updates of audited rows --------------------------------------------------------------

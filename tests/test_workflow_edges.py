@@ -110,7 +110,9 @@ def test_completing_after_a_recorded_follow_up_cancels_the_next_one_and_keeps_th
     today = programme.local_today()
     run("start", stage, caseworker, on=today - datetime.timedelta(days=20))
     held = open_follow_ups(stage).get()
-    workflow.follow_up_record(follow_up_id=held.pk, by=caseworker, outcome="Session held (test).", done_on=today - datetime.timedelta(days=6))
+    workflow.follow_up_record(
+        follow_up_id=held.pk, by=caseworker, outcome="Session held (test).", done_on=today - datetime.timedelta(days=6)
+    )
     upcoming = open_follow_ups(stage).get()
     run("complete", stage, caseworker, on=today)
     assert not open_follow_ups(stage).exists()

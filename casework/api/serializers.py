@@ -175,9 +175,7 @@ class PersonSerializer(DirectColumnsMixin, RoleAwareSerializer):
     full_name = serializers.CharField(read_only=True)
     age = serializers.SerializerMethodField(help_text="Full years today (from an estimated date when flagged).")
     names = serializers.SerializerMethodField(help_text="Primary names and other spellings, in every script.")
-    former_names = serializers.SerializerMethodField(
-        help_text="Former names and aliases. Sensitive (see above)."
-    )
+    former_names = serializers.SerializerMethodField(help_text="Former names and aliases. Sensitive (see above).")
     identifiers = PersonIdentifierSerializer(many=True, read_only=True, help_text="Sensitive (see above).")
 
     class Meta:
@@ -335,7 +333,9 @@ class CaseSerializer(DirectColumnsMixin, RoleAwareSerializer):
         read_only_fields = ["reference", "operation", "caseworker", "status", "opened_on", "closed_on"]
         access = access_by_role(
             staff=Access(read=ALL, write=("risk_level", "legal_status", "arrival_date")),
-            partner=Access(read=("id", "reference", "person", "status", "arrival_date", "current_stages", "updated_at")),
+            partner=Access(
+                read=("id", "reference", "person", "status", "arrival_date", "current_stages", "updated_at")
+            ),
         )
 
     def to_representation(self, instance):

@@ -43,7 +43,6 @@ from programmes.models import OPEN_STAGE_STATUSES, Enrolment, EnrolmentStatus
 from programmes.selectors import stage_visible_to
 
 
-
 # What PersonSerializer reads of a person (not its search key nor retention stamp).
 PERSON_FIELDS = (
     "id",

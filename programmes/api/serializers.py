@@ -219,7 +219,17 @@ class FollowUpSerializer(RoleAwareSerializer):
         access = access_by_role(
             staff=Access(read=ALL),
             partner=Access(
-                read=("id", "stage", "kind", "due_date", "done_on", "cancelled_on", "outcome", "is_overdue", "updated_at")
+                read=(
+                    "id",
+                    "stage",
+                    "kind",
+                    "due_date",
+                    "done_on",
+                    "cancelled_on",
+                    "outcome",
+                    "is_overdue",
+                    "updated_at",
+                )
             ),
         )
 

@@ -12,7 +12,15 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from casework.models import CaseNote, Family, FamilyMembership, LegalStatus, PersonIdentifier, PersonName, ReferralStatus
+from casework.models import (
+    CaseNote,
+    Family,
+    FamilyMembership,
+    LegalStatus,
+    PersonIdentifier,
+    PersonName,
+    ReferralStatus,
+)
 from programmes.models import FollowUp, StageKind
 from tests import factories as f
 
@@ -74,8 +82,19 @@ class World:
 
 
 @pytest.fixture
-def world(programme, other_programme, caseworker, other_caseworker, supervisor, administrator, agency, partner,
-          partner_without_referral, case, other_case):
+def world(
+    programme,
+    other_programme,
+    caseworker,
+    other_caseworker,
+    supervisor,
+    administrator,
+    agency,
+    partner,
+    partner_without_referral,
+    case,
+    other_case,
+):
     person = case.person
     PersonName.objects.create(person=person, full_name="Testgiven Samplova", script="latin", kind="primary")
     PersonName.objects.create(person=person, full_name="Тестгивен Сэмплова", script="cyrillic", kind="spelling")

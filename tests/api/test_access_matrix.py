@@ -123,37 +123,71 @@ def _target(world, name: str):
 
 
 def _body(world, name: str, method: str) -> dict | None:
-    person = {"given_name": "Testgiven", "patronymic": "", "family_name": "Samplova", "sex": "female",
-              "date_of_birth": "1990-05-17", "date_of_birth_estimated": True, "place_of_birth": "",
-              "nationality": "KZ", "languages": ["kk", "ru"]}
+    person = {
+        "given_name": "Testgiven",
+        "patronymic": "",
+        "family_name": "Samplova",
+        "sex": "female",
+        "date_of_birth": "1990-05-17",
+        "date_of_birth_estimated": True,
+        "place_of_birth": "",
+        "nationality": "KZ",
+        "languages": ["kk", "ru"],
+    }
     bodies = {
         ("person-detail", "PATCH"): {"languages": ["kk", "ar"]},
         ("person-detail", "PUT"): person,
         ("person-search", "POST"): {"name": "Testgiven"},
         ("case-detail", "PATCH"): {"risk_level": "high"},
-        ("case-detail", "PUT"): {"risk_level": "high", "legal_status": "none",
-                                 "arrival_date": str(world.case.arrival_date)},
+        ("case-detail", "PUT"): {
+            "risk_level": "high",
+            "legal_status": "none",
+            "arrival_date": str(world.case.arrival_date),
+        },
         ("stage-start", "POST"): {},
         ("stage-complete", "POST"): {"outcome": "Done (test)"},
         ("stage-block", "POST"): {"reason": "Waiting for a document (test)"},
         ("stage-discontinue", "POST"): {"reason": "Moved away (test)"},
         ("stage-reopen", "POST"): {"reason": "Back again (test)"},
         ("follow-up-record-outcome", "POST"): {"outcome": "Visited, all well (test)"},
-        ("programme-list", "POST"): {"code": "east", "name": "East (test)", "country": "KZ",
-                                     "time_zone": "Asia/Almaty", "is_active": True},
+        ("programme-list", "POST"): {
+            "code": "east",
+            "name": "East (test)",
+            "country": "KZ",
+            "time_zone": "Asia/Almaty",
+            "is_active": True,
+        },
         ("programme-detail", "PATCH"): {"name": "North renamed (test)"},
-        ("programme-detail", "PUT"): {"code": "north", "name": "North (test)", "country": "KZ",
-                                      "time_zone": "Asia/Almaty", "is_active": True},
-        ("stage-type-list", "POST"): {"programme": world.programme.pk, "code": "extra", "name": "Extra (test)",
-                                      "kind": "other", "default_duration_days": 10},
+        ("programme-detail", "PUT"): {
+            "code": "north",
+            "name": "North (test)",
+            "country": "KZ",
+            "time_zone": "Asia/Almaty",
+            "is_active": True,
+        },
+        ("stage-type-list", "POST"): {
+            "programme": world.programme.pk,
+            "code": "extra",
+            "name": "Extra (test)",
+            "kind": "other",
+            "default_duration_days": 10,
+        },
         ("stage-type-detail", "PATCH"): {"name": "Renamed stage (test)"},
-        ("stage-type-detail", "PUT"): {"programme": world.programme.pk, "code": world.stage_type.code,
-                                       "name": "Renamed stage (test)", "kind": world.stage_type.kind,
-                                       "default_duration_days": 30},
+        ("stage-type-detail", "PUT"): {
+            "programme": world.programme.pk,
+            "code": world.stage_type.code,
+            "name": "Renamed stage (test)",
+            "kind": world.stage_type.kind,
+            "default_duration_days": 30,
+        },
         ("agency-list", "POST"): {"code": "new-agency", "name": "New agency (test)", "kind": "ngo"},
         ("agency-detail", "PATCH"): {"name": "Renamed agency (test)"},
-        ("agency-detail", "PUT"): {"code": world.agency.code, "name": "Renamed agency (test)", "kind": "ngo",
-                                   "is_active": True},
+        ("agency-detail", "PUT"): {
+            "code": world.agency.code,
+            "name": "Renamed agency (test)",
+            "kind": "ngo",
+            "is_active": True,
+        },
     }
     return bodies.get((name, method))
 
@@ -175,8 +209,13 @@ def _call(world, role, name, method):
         # An edit names the version it is based on (``If-Match: *`` answers 428): the one this
         # role last read, or none it could have read.
         headers["HTTP_IF_MATCH"] = client.get(url).get("ETag", '"unseen"')
-    return client.generic(method, url, data=None if body is None else __import__("json").dumps(body),
-                          content_type="application/json", **headers)
+    return client.generic(
+        method,
+        url,
+        data=None if body is None else __import__("json").dumps(body),
+        content_type="application/json",
+        **headers,
+    )
 
 
 @pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[1]} {r[0]}")
@@ -199,8 +238,19 @@ def test_route_for_every_role(world, route):
             content = response.content.decode()
             leaked = [s for s in SENTINELS if s in content]
             assert not leaked, f"{role} {name}: {leaked}"
-            redacted = {"legal_status", "identifiers", "former_names", "risk_level", "place_of_birth",
-                        "nationality", "consent", "referred_by", "status_reason", "responsible_user", "assignee"}
+            redacted = {
+                "legal_status",
+                "identifiers",
+                "former_names",
+                "risk_level",
+                "place_of_birth",
+                "nationality",
+                "consent",
+                "referred_by",
+                "status_reason",
+                "responsible_user",
+                "assignee",
+            }
             assert not (all_keys(data) & redacted), f"{role} {name}: {all_keys(data) & redacted}"
         if method == "GET" and name != "api-root" and (name.endswith("-list") or name.endswith("-changes")):
             # A list shows the target object exactly to the roles that may open it.

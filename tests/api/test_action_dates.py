@@ -45,14 +45,18 @@ def test_stage_start_with_a_far_future_day_answers_400_and_changes_nothing(world
 def test_stage_start_more_than_a_year_ago_answers_400(world):
     too_old = world.programme.local_today() - datetime.timedelta(days=workflow.RECORDING_WINDOW_DAYS + 1)
     before = snapshot(world.stage)
-    response = world.client("caseworker").post(stage_url(world.stage, "start"), {"on": too_old.isoformat()}, format="json")
+    response = world.client("caseworker").post(
+        stage_url(world.stage, "start"), {"on": too_old.isoformat()}, format="json"
+    )
     assert_refused_on_field(response, "on")
     assert snapshot(world.stage) == before
 
 
 def test_stage_start_tomorrow_answers_400(world):
     tomorrow = world.programme.local_today() + datetime.timedelta(days=1)
-    response = world.client("caseworker").post(stage_url(world.stage, "start"), {"on": tomorrow.isoformat()}, format="json")
+    response = world.client("caseworker").post(
+        stage_url(world.stage, "start"), {"on": tomorrow.isoformat()}, format="json"
+    )
     assert_refused_on_field(response, "on")
     assert snapshot(world.stage)[0] == StageStatus.PLANNED
 
@@ -74,11 +78,15 @@ def test_stage_complete_with_a_far_future_day_answers_400_and_changes_nothing(wo
     assert client.post(stage_url(world.stage, "start"), {"on": started.isoformat()}, format="json").status_code == 200
     before = snapshot(world.stage)
     for day in ("9999-12-30", "2999-01-01"):
-        response = client.post(stage_url(world.stage, "complete"), {"outcome": "Done (test).", "on": day}, format="json")
+        response = client.post(
+            stage_url(world.stage, "complete"), {"outcome": "Done (test).", "on": day}, format="json"
+        )
         assert_refused_on_field(response, "on")
     assert snapshot(world.stage) == before
     done = world.programme.local_today() - datetime.timedelta(days=1)
-    response = client.post(stage_url(world.stage, "complete"), {"outcome": "Done (test).", "on": done.isoformat()}, format="json")
+    response = client.post(
+        stage_url(world.stage, "complete"), {"outcome": "Done (test).", "on": done.isoformat()}, format="json"
+    )
     assert response.status_code == 200, response.content
     world.stage.refresh_from_db()
     assert (world.stage.status, world.stage.completed_on) == (StageStatus.COMPLETED, done)
@@ -94,5 +102,7 @@ def test_follow_up_outcome_with_a_far_day_answers_400_and_changes_nothing(world)
     world.follow_up.refresh_from_db()
     assert world.follow_up.done_on is None
     assert FollowUp.objects.filter(stage=world.stage).count() == 1
-    response = client.post(url, {"outcome": "Held (test).", "done_on": world.programme.local_today().isoformat()}, format="json")
+    response = client.post(
+        url, {"outcome": "Held (test).", "done_on": world.programme.local_today().isoformat()}, format="json"
+    )
     assert response.status_code == 200, response.content

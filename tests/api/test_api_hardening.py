@@ -145,10 +145,18 @@ def test_no_error_body_quotes_a_value_sent(world, value):
         caseworker.get(reverse("case-list"), {"status": value}),
         caseworker.get(reverse("case-list"), {"updated_since": value, "programme": value}),
         caseworker.get(reverse("referral-list"), {"status": value}),
-        caseworker.patch(person_url, {"sex": value, "date_of_birth": value}, format="json",
-                         HTTP_IF_MATCH=caseworker.get(person_url)["ETag"]),
-        administrator.patch(programme_url, {"time_zone": value, "country": value}, format="json",
-                            HTTP_IF_MATCH=administrator.get(programme_url)["ETag"]),
+        caseworker.patch(
+            person_url,
+            {"sex": value, "date_of_birth": value},
+            format="json",
+            HTTP_IF_MATCH=caseworker.get(person_url)["ETag"],
+        ),
+        administrator.patch(
+            programme_url,
+            {"time_zone": value, "country": value},
+            format="json",
+            HTTP_IF_MATCH=administrator.get(programme_url)["ETag"],
+        ),
     ]
     for response in responses:
         assert response.status_code < 500

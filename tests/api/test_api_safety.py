@@ -42,7 +42,9 @@ def test_stale_if_match_answers_412_and_changes_nothing(world):
 
 
 def test_update_without_if_match_answers_428(world):
-    response = world.client("caseworker").patch(detail("case-detail", world.case), {"risk_level": "high"}, format="json")
+    response = world.client("caseworker").patch(
+        detail("case-detail", world.case), {"risk_level": "high"}, format="json"
+    )
     assert response.status_code == 428
 
 
@@ -131,8 +133,17 @@ def test_model_validation_answers_400_with_field_errors(world):
 
 @pytest.mark.parametrize(
     "query",
-    ["programme=abc", "programme=99999999999999999999999", "updated_since=0001-01-01T00:00:00%2B14:00", "updated_since=8937-11-12T01:12:57%2B23:42",
-     "age_band=elderly", "overdue=maybe", "page=zzz", "page_size=100000", "ordering=legal_status"],
+    [
+        "programme=abc",
+        "programme=99999999999999999999999",
+        "updated_since=0001-01-01T00:00:00%2B14:00",
+        "updated_since=8937-11-12T01:12:57%2B23:42",
+        "age_band=elderly",
+        "overdue=maybe",
+        "page=zzz",
+        "page_size=100000",
+        "ordering=legal_status",
+    ],
 )
 def test_bad_filters_never_answer_500(world, query):
     response = world.client("caseworker").get(reverse("case-list") + "?" + query)
@@ -168,7 +179,9 @@ def test_expired_revoked_and_deactivated_lose_access_on_the_next_request(world):
     client = world.client("caseworker")
     assert client.get(reverse("case-list")).status_code == 200
 
-    AuthToken.objects.filter(user=world.users["caseworker"]).update(expiry=timezone.now() - datetime.timedelta(seconds=1))
+    AuthToken.objects.filter(user=world.users["caseworker"]).update(
+        expiry=timezone.now() - datetime.timedelta(seconds=1)
+    )
     assert client.get(reverse("case-list")).status_code == 401
 
     _, token = AuthToken.objects.create(world.users["caseworker"])
@@ -202,7 +215,10 @@ def test_issue_token_prints_a_token_that_works_and_is_stored_hashed(world):
 
 
 def test_anonymous_callers_are_throttled_harder(world, settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "5/minute", "anonymous": "2/minute"}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"token": "5/minute", "anonymous": "2/minute"},
+    }
     anonymous = APIClient()
     codes = [anonymous.get(reverse("case-list")).status_code for _ in range(3)]
     assert codes == [401, 401, 429]
@@ -226,7 +242,9 @@ def test_a_school_sees_schooling_not_psychology(programme, caseworker, db):
     child = f.PersonFactory(date_of_birth=f.born_years_ago(9))
     case = f.CaseFactory(person=child, caseworker=caseworker)
     f.enrol(case, programme, by=caseworker)
-    f.ReferralFactory(case=case, agency=school, purpose="schooling", referred_by=caseworker, status=ReferralStatus.ACCEPTED)
+    f.ReferralFactory(
+        case=case, agency=school, purpose="schooling", referred_by=caseworker, status=ReferralStatus.ACCEPTED
+    )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(teacher)[1]}")
     kinds = {stage["stage_type"]["kind"] for stage in client.get(reverse("stage-list")).json()["results"]}
@@ -275,12 +293,15 @@ def many_cases(world, programme, caseworker, agency):
     for n in range(25):
         case = f.CaseFactory(caseworker=caseworker, family=family)
         f.cw.PersonName.objects.create(person=case.person, full_name=f"Name {n}", script="latin", kind="primary")
-        f.cw.FamilyMembership.objects.create(family=f.cw.Family.objects.create(reference=f"F-{n}"), person=case.person,
-                                             relationship="head")
+        f.cw.FamilyMembership.objects.create(
+            family=f.cw.Family.objects.create(reference=f"F-{n}"), person=case.person, relationship="head"
+        )
         enrolment = f.enrol(case, programme, by=caseworker)
         stage = enrolment.stages.first()
         for day in range(4):
-            f.pg.FollowUp.objects.create(stage=stage, kind="visit", due_date=timezone.localdate() + datetime.timedelta(days=day))
+            f.pg.FollowUp.objects.create(
+                stage=stage, kind="visit", due_date=timezone.localdate() + datetime.timedelta(days=day)
+            )
         f.ReferralFactory(case=case, agency=agency, referred_by=caseworker)
         f.AgencyFactory()
         f.ProgrammeFactory(catalogue=n < 3)
@@ -311,8 +332,11 @@ def test_ordering_by_a_shared_value_pages_stably(world, programme, caseworker):
     with CaptureQueriesContext(connection) as queries:
         response = client.get(reverse("case-list"), {"ordering": "-arrival_date", "page_size": 2})
     assert response.status_code == 200
-    page_sql = next(q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"] and "casework_case" in q["sql"]
-                    and "LIMIT" in q["sql"])
+    page_sql = next(
+        q["sql"]
+        for q in queries.captured_queries
+        if "ORDER BY" in q["sql"] and "casework_case" in q["sql"] and "LIMIT" in q["sql"]
+    )
     order_by = page_sql.rsplit("ORDER BY", 1)[1]
     assert order_by.index("arrival_date") < order_by.index('"id"')
     ids = []

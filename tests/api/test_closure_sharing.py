@@ -51,7 +51,8 @@ def test_closing_a_case_does_not_end_sharing(world):
     # Each change is in the trail, by the supervisor who approved the closure.
     for referral, before, after in ((world.referral, "accepted", "completed"), (pending, "pending", "withdrawn")):
         entry = AuditEntry.objects.get(
-            content_type=ContentType.objects.get_for_model(Referral), object_pk=str(referral.pk),
+            content_type=ContentType.objects.get_for_model(Referral),
+            object_pk=str(referral.pk),
             action=LogEntry.Action.UPDATE,
         )
         assert entry.actor == world.users["supervisor"]

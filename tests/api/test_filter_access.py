@@ -76,8 +76,10 @@ def test_every_filter_and_ordering_key_declares_what_it_reveals():
             continue
         missing = set(filterset.base_filters) - set(filterset.Meta.reveals)
         problems += [f"{basename}: filter {name} does not declare what it reveals" for name in sorted(missing)]
-        declared = {**{f"filter {k}": v for k, v in filter_declarations(viewset).items()},
-                    **{f"ordering {k}": v for k, v in ordering_declarations(viewset).items()}}
+        declared = {
+            **{f"filter {k}": v for k, v in filter_declarations(viewset).items()},
+            **{f"ordering {k}": v for k, v in ordering_declarations(viewset).items()},
+        }
         for what, declaration in declared.items():
             for serializer, field in references(viewset, declaration):
                 if field not in serializer().fields:
@@ -262,7 +264,9 @@ def test_school_cannot_learn_hidden_stages_are_late_through_filter(programme, ca
     f.enrol(case, programme, by=caseworker)
     f.ReferralFactory(case=case, agency=school, purpose="schooling", referred_by=caseworker)
     stages = case.enrolments.get().stages
-    stages.exclude(stage_type__kind="schooling").update(planned_start=datetime.date(2000, 1, 1), due_date=datetime.date(2000, 2, 1))
+    stages.exclude(stage_type__kind="schooling").update(
+        planned_start=datetime.date(2000, 1, 1), due_date=datetime.date(2000, 2, 1)
+    )
     stages.filter(stage_type__kind="schooling").update(due_date=datetime.date(2999, 1, 1))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(teacher)[1]}")

@@ -44,7 +44,10 @@ def test_partners_act_outside_what_the_referral_is_for(world):
     StageRecord.objects.filter(pk=documents.pk).update(status="active", started_on=timezone.localdate())
     StageRecord.objects.filter(pk=housing.pk).update(status="blocked", status_reason="Waiting (test)")
     home_visit = FollowUp.objects.create(
-        stage=housing, kind="visit", due_date=timezone.localdate(), done_on=timezone.localdate(),
+        stage=housing,
+        kind="visit",
+        due_date=timezone.localdate(),
+        done_on=timezone.localdate(),
         outcome="Home visit outcome (test)",
     )
 
@@ -92,8 +95,13 @@ def test_a_referral_of_one_stage_covers_it_only_if_its_purpose_does(world):
     housing = stage_of(world, StageKind.HOUSING)
     psychological = stage_of(world, StageKind.PSYCHOLOGICAL)
     for stage in (housing, psychological):
-        f.ReferralFactory(case=world.case, agency=world.agency, stage=stage, status=ReferralStatus.ACCEPTED,
-                          purpose=ConsentPurpose.PSYCHOSOCIAL if stage == psychological else ConsentPurpose.EMPLOYMENT)
+        f.ReferralFactory(
+            case=world.case,
+            agency=world.agency,
+            stage=stage,
+            status=ReferralStatus.ACCEPTED,
+            purpose=ConsentPurpose.PSYCHOSOCIAL if stage == psychological else ConsentPurpose.EMPLOYMENT,
+        )
     client = world.client("partner")
     assert listed_ids(client, "stage-list") == {psychological.pk}
     assert client.get(url("stage-detail", housing)).status_code == 404
@@ -116,8 +124,9 @@ def test_a_specialised_agency_sees_its_kind_of_stage_only_even_with_general_cons
     world.agency.save()
     world.referral.status = ReferralStatus.COMPLETED
     world.referral.save()
-    f.ReferralFactory(case=world.case, agency=world.agency, purpose=ConsentPurpose.GENERAL,
-                      status=ReferralStatus.ACCEPTED)
+    f.ReferralFactory(
+        case=world.case, agency=world.agency, purpose=ConsentPurpose.GENERAL, status=ReferralStatus.ACCEPTED
+    )
     kinds = set(stage_visible_to(world.users["partner"]).values_list("stage_type__kind", flat=True))
     assert kinds == {StageKind.DOCUMENTS}
 
@@ -141,9 +150,14 @@ def test_the_caseworker_field_hands_a_case_to_anyone(world):
     partner = world.users["partner_without_referral"]
     Case.objects.filter(pk=world.case.pk).update(caseworker=partner)
     client = world.client("partner_without_referral")
-    for name, obj in (("case-detail", world.case), ("person-detail", world.person),
-                      ("person-detail", world.relative), ("family-detail", world.family),
-                      ("stage-detail", world.stage), ("follow-up-detail", world.follow_up)):
+    for name, obj in (
+        ("case-detail", world.case),
+        ("person-detail", world.person),
+        ("person-detail", world.relative),
+        ("family-detail", world.family),
+        ("stage-detail", world.stage),
+        ("follow-up-detail", world.follow_up),
+    ):
         assert client.get(url(name, obj)).status_code == 404, name
     assert world.case.pk not in listed_ids(client, "case-list")
     assert world.relative.pk not in listed_ids(client, "person-list")

@@ -27,10 +27,12 @@ def doors(world):
     """The world, a relative with sensitive details of their own (and no case), and a
     colleague: a caseworker of the programme who is not the case's caseworker."""
     PersonName.objects.create(person=world.relative, full_name=RELATIVE_FORMER_NAME, script="latin", kind="former")
-    PersonIdentifier.objects.create(person=world.relative, kind="passport", value=RELATIVE_IDENTIFIER,
-                                    issuing_country="KZ")
-    colleague = f.add_member(world.programme, f.UserFactory(username="caseworker-colleague"),
-                             ProgrammeMembershipRole.CASEWORKER)
+    PersonIdentifier.objects.create(
+        person=world.relative, kind="passport", value=RELATIVE_IDENTIFIER, issuing_country="KZ"
+    )
+    colleague = f.add_member(
+        world.programme, f.UserFactory(username="caseworker-colleague"), ProgrammeMembershipRole.CASEWORKER
+    )
     world.users["colleague"] = colleague
     world.tokens["colleague"] = AuthToken.objects.create(colleague)[1]
     return world
@@ -45,8 +47,9 @@ def person_answers(world, actor, person) -> list[dict]:
     search = client.post(reverse("person-search"), {"name": person.given_name}, format="json").json()
     answers += [row for row in search["results"] if row["id"] == person.pk]
     for route in ("case-list", "case-changes"):
-        answers += [row["person"] for row in client.get(reverse(route)).json()["results"]
-                    if row["person"]["id"] == person.pk]
+        answers += [
+            row["person"] for row in client.get(reverse(route)).json()["results"] if row["person"]["id"] == person.pk
+        ]
     return answers
 
 
@@ -74,8 +77,10 @@ def test_sensitive_fields_same_answer_through_every_door(doors):
         assert may_see_sensitive_person(user, world.relative) is sees, actor
         assert may_see_sensitive_case(user, world.case) is sees, actor
 
-        for person, sensitive_values in ((world.person, (FORMER_NAME, ALIAS_NAME, IDENTIFIER)),
-                                         (world.relative, (RELATIVE_FORMER_NAME, RELATIVE_IDENTIFIER))):
+        for person, sensitive_values in (
+            (world.person, (FORMER_NAME, ALIAS_NAME, IDENTIFIER)),
+            (world.relative, (RELATIVE_FORMER_NAME, RELATIVE_IDENTIFIER)),
+        ):
             answers = person_answers(world, actor, person)
             # Detail, list, feed, search (and for the case's person, the cases' nested person).
             assert len(answers) >= (6 if person == world.person else 4), (actor, person.pk, len(answers))

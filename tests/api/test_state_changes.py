@@ -81,7 +81,9 @@ def test_stage_action_on_a_closed_case_answers_409(closed_world, action, body):
 
 
 def test_stage_action_on_an_open_case_still_works(world):
-    response = world.client("caseworker").post(stage_url(world.stage, "block"), {"reason": "Waiting (test)."}, format="json")
+    response = world.client("caseworker").post(
+        stage_url(world.stage, "block"), {"reason": "Waiting (test)."}, format="json"
+    )
     assert response.status_code == 200, response.content
     assert StageRecord.objects.get(pk=world.stage.pk).status == StageStatus.BLOCKED
 

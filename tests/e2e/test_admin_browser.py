@@ -29,7 +29,9 @@ def scene(programme, caseworker, other_caseworker, other_case):
     f.cw.FamilyMembership.objects.create(family=family, person=mother, relationship="head")
     f.cw.FamilyMembership.objects.create(family=family, person=child, relationship="child")
     case = f.CaseFactory(reference="N-0100", person=mother, family=family, caseworker=caseworker, arrival_date=arrival)
-    child_case = f.CaseFactory(reference="N-0101", person=child, family=family, caseworker=caseworker, arrival_date=arrival)
+    child_case = f.CaseFactory(
+        reference="N-0101", person=child, family=family, caseworker=caseworker, arrival_date=arrival
+    )
     for c in (case, child_case):
         f.enrol(c, programme, by=caseworker, enrolled_on=arrival)
     # The centre month is under way, with a visit that is overdue.
@@ -71,7 +73,10 @@ def test_a_caseworkers_day(page, live_server, scene, caseworker):
     assert "Active" in page.inner_text('tr[data-stage="accommodation"]')
 
     # Complete the centre month with its outcome: housing starts the same day.
-    page.fill('tr[data-stage="accommodation"] form:has(input[name="complete-accommodation"]) input[name="note"]', "Moved to her parents (test).")
+    page.fill(
+        'tr[data-stage="accommodation"] form:has(input[name="complete-accommodation"]) input[name="note"]',
+        "Moved to her parents (test).",
+    )
     page.click('input[name="complete-accommodation"]')
     page.wait_for_selector(".messagelist")
     assert "Completed" in page.inner_text('tr[data-stage="accommodation"]')

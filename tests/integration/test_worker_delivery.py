@@ -86,7 +86,9 @@ def test_smtp_down_nothing_marked_sent_then_everything_arrives_once(overdue_foll
     smtp_server.stop()
     worker_factory()
     delivery.sweep()
-    assert wait_for(lambda: Notification.objects.filter(attempts__gte=1, status=NotificationStatus.PENDING).count() == REMINDERS), statuses()
+    assert wait_for(
+        lambda: Notification.objects.filter(attempts__gte=1, status=NotificationStatus.PENDING).count() == REMINDERS
+    ), statuses()
     assert not Notification.objects.filter(status=NotificationStatus.SENT).exists()
     assert all(n.last_error for n in Notification.objects.all())
     smtp_server.start()
@@ -96,7 +98,9 @@ def test_smtp_down_nothing_marked_sent_then_everything_arrives_once(overdue_foll
     assert len(ids) == REMINDERS and len(set(ids)) == REMINDERS
 
 
-def test_worker_killed_mid_send_loses_nothing_and_resends_with_the_same_message_id(overdue_follow_ups, smtp_server, worker_factory):
+def test_worker_killed_mid_send_loses_nothing_and_resends_with_the_same_message_id(
+    overdue_follow_ups, smtp_server, worker_factory
+):
     smtp_server.handler.delay = 4  # the server holds its "250" while the worker waits
     worker = worker_factory()
     delivery.sweep()

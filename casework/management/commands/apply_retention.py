@@ -37,7 +37,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Anonymised {summary}."))
         for failure in result.failures:
             subject = f"case {failure['case']}" if "case" in failure else f"person {failure['person']}"
-            self.stderr.write(f"Not anonymised: {subject} at step {failure['step']}: {failure['error']} (tried again next run)")
+            self.stderr.write(
+                f"Not anonymised: {subject} at step {failure['step']}: {failure['error']} (tried again next run)"
+            )
         if result.failures:
             # The others are done and committed; a non-zero exit tells the scheduler to look.
             raise CommandError(f"{len(result.failures)} could not be anonymised; see the retention runs in the admin.")

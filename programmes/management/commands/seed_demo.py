@@ -17,7 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--size", type=int, default=700, help="Number of returnees (default 700).")
         parser.add_argument("--seed", type=int, default=2026, help="Random seed; the same seed gives the same data.")
-        parser.add_argument("--today", type=datetime.date.fromisoformat, help="Day the data is relative to (YYYY-MM-DD).")
+        parser.add_argument(
+            "--today", type=datetime.date.fromisoformat, help="Day the data is relative to (YYYY-MM-DD)."
+        )
         parser.add_argument("--reset", action="store_true", help="Delete existing casework data first.")
         parser.add_argument("--if-empty", action="store_true", help="Do nothing if there are cases already.")
         parser.add_argument("--force", action="store_true", help="Allow running with DJANGO_DEBUG off.")
@@ -35,7 +37,9 @@ class Command(BaseCommand):
             if not reset:
                 raise CommandError("There is data already: pass --reset to replace it, or --if-empty to keep it.")
             demo_data_reset()
-        with tqdm(total=size, desc="returnees", unit="person", disable=options["verbosity"] < 1, file=self.stderr) as bar:
+        with tqdm(
+            total=size, desc="returnees", unit="person", disable=options["verbosity"] < 1, file=self.stderr
+        ) as bar:
             result = demo_seed(size=size, seed=seed, today=today, progress=bar.update)
         for model, count in result.counts.items():
             self.stdout.write(f"  {model:<22} {count:>8}")
@@ -46,9 +50,13 @@ class Command(BaseCommand):
         for username in DEMO_ACCOUNTS:
             self.stdout.write(f"  {username:<12} {passwords[username]}")
         self.stdout.write(
-            self.style.SUCCESS("Demo two-factor keys (demo only): after the password the admin asks these accounts for a code.")
+            self.style.SUCCESS(
+                "Demo two-factor keys (demo only): after the password the admin asks these accounts for a code."
+            )
         )
-        self.stdout.write("Add a key to an authenticator app (or run: oathtool --totp -b KEY) and enter its current code:")
+        self.stdout.write(
+            "Add a key to an authenticator app (or run: oathtool --totp -b KEY) and enter its current code:"
+        )
         for device in demo_totp_devices():
             self.stdout.write(f"  {device.user.get_username():<12} TOTP key {secret_base32(device).replace(' ', '')}")
             self.stdout.write(f"  {'':<12} {device.config_url}")

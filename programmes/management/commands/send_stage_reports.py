@@ -14,7 +14,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--programme", help="Programme code (default: every active programme).")
         parser.add_argument("--period", help="2026-W47 (a week) or 2026-11 (a month); default: the last complete one.")
-        parser.add_argument("--dry-run", action="store_true", help="Compute and print the numbers; store and send nothing.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Compute and print the numbers; store and send nothing."
+        )
 
     def handle(self, *args, programme, period, dry_run, **options):
         programmes = Programme.objects.filter(is_active=True).order_by("code")
