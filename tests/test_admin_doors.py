@@ -56,6 +56,21 @@ def north_case(case):
     return case
 
 
+def post_referral(client, case, agency, consent):
+    """The admin's referral add form, as a caseworker fills it in."""
+    return client.post(
+        reverse("admin:casework_referral_add"),
+        {
+            "case": case.pk,
+            "agency": agency.pk,
+            "purpose": "psychosocial",
+            "consent": consent.pk,
+            "status": "pending",
+            "referred_on": timezone.localdate().isoformat(),
+        },
+    )
+
+
 def refused_entries():
     return AuditEntry.objects.filter(additional_data__refused=True)
 
@@ -176,17 +191,7 @@ def test_caseworker_cannot_refer_another_programmes_case_to_a_partner(
 ):
     consent = f.ConsentFactory(person=north_case.person, agency=agency)
     login(client, other_caseworker)
-    response = client.post(
-        reverse("admin:casework_referral_add"),
-        {
-            "case": north_case.pk,
-            "agency": agency.pk,
-            "purpose": "psychosocial",
-            "consent": consent.pk,
-            "status": "pending",
-            "referred_on": timezone.localdate().isoformat(),
-        },
-    )
+    response = post_referral(client, north_case, agency, consent)
     assert response.status_code == 200
     assert not Referral.objects.filter(case=north_case).exists()
 
@@ -194,17 +199,7 @@ def test_caseworker_cannot_refer_another_programmes_case_to_a_partner(
 def test_referral_made_in_the_admin_records_who_referred(client, caseworker, agency, case):
     consent = f.ConsentFactory(person=case.person, agency=agency)
     login(client, caseworker)
-    response = client.post(
-        reverse("admin:casework_referral_add"),
-        {
-            "case": case.pk,
-            "agency": agency.pk,
-            "purpose": "psychosocial",
-            "consent": consent.pk,
-            "status": "pending",
-            "referred_on": timezone.localdate().isoformat(),
-        },
-    )
+    response = post_referral(client, case, agency, consent)
     assert response.status_code == 302
     assert Referral.objects.get(case=case).referred_by == caseworker
 
@@ -375,17 +370,7 @@ def closed_case(case, caseworker, supervisor):
 def test_a_closed_case_is_not_referred_in_the_admin(client, caseworker, agency, closed_case):
     consent = f.ConsentFactory(person=closed_case.person, agency=agency)
     login(client, caseworker)
-    response = client.post(
-        reverse("admin:casework_referral_add"),
-        {
-            "case": closed_case.pk,
-            "agency": agency.pk,
-            "purpose": "psychosocial",
-            "consent": consent.pk,
-            "status": "pending",
-            "referred_on": timezone.localdate().isoformat(),
-        },
-    )
+    response = post_referral(client, closed_case, agency, consent)
     assert response.status_code == 200
     assert "This case is closed" in response.content.decode()
     assert not Referral.objects.filter(case=closed_case).exists()
