@@ -4,7 +4,7 @@ Administrators and supervisors must: they see and approve the most. With
 ``STAFF_OTP_REQUIRED_FOR_ALL`` everybody who signs in with a password must. A
 user who has a confirmed device is asked for it whatever their role, or the
 device would protect nothing. Roles are read from data on every request (see
-casework.roles), so a new supervisor is asked on their next page, not their next
+core.roles), so a new supervisor is asked on their next page, not their next
 sign-in. API calls with a token are not concerned: the token is the credential.
 """
 
@@ -22,7 +22,8 @@ from django_otp import devices_for_user, user_has_device
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from casework.roles import is_administrator, programme_ids_for
+from core import roles
+from core.roles import is_administrator, programme_ids_for
 
 ENROLLED_DEVICE_NAME = "Authenticator app"
 _REQUIRED_CACHE = "_two_factor_required"
@@ -33,9 +34,7 @@ def two_factor_required(user) -> bool:
         return False
     if settings.STAFF_OTP_REQUIRED_FOR_ALL or is_administrator(user):
         return True
-    from programmes.models import ProgrammeMembershipRole
-
-    if programme_ids_for(user, role=ProgrammeMembershipRole.SUPERVISOR):
+    if programme_ids_for(user, role=roles.SUPERVISOR):
         return True
     return user_has_device(user, confirmed=True)
 

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEntry, persons_key
-from casework.roles import is_administrator
+from core.roles import is_administrator
 
 if admin.site.is_registered(AuditEntry):
     admin.site.unregister(AuditEntry)

@@ -111,7 +111,7 @@ def agency_id_for(user, context) -> int | None:
     cache = getattr(request, "_audit_agency", None) if request is not None else None
     if cache is not None and cache[0] == user.pk:
         return cache[1]
-    from casework.roles import agency_ids_for
+    from core.roles import agency_ids_for
 
     # The same answer the scoping used for this request (asked once per request).
     agency_ids = agency_ids_for(user)

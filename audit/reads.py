@@ -19,43 +19,13 @@ from audit.models import AuditEntry, persons_key
 from audit.registration import audit_label
 
 
-def _case_persons(rows) -> list[int]:
-    return [row.person_id for row in rows]
+#: model label -> the people a batch of its rows concerns. The apps whose reads are
+#: audited register their models at start-up (``casework.apps``): ``register_reads``.
+READ_AUDITED: dict = {}
 
 
-def _person_persons(rows) -> list[int]:
-    return [row.pk for row in rows]
-
-
-def _family_persons(rows) -> list[int]:
-    from casework.models import FamilyMembership
-
-    ids = []
-    unfetched = []
-    for row in rows:
-        cache = getattr(row, "_prefetched_objects_cache", {})
-        if "memberships" in cache:
-            ids.extend(m.person_id for m in cache["memberships"])
-        else:
-            unfetched.append(row.pk)
-    if unfetched:
-        ids.extend(FamilyMembership.objects.filter(family_id__in=unfetched).values_list("person_id", flat=True))
-    return ids
-
-
-def _note_persons(rows) -> list[int]:
-    from casework.models import Case
-
-    case_ids = {row.case_id for row in rows}
-    return list(Case.objects.filter(pk__in=case_ids).values_list("person_id", flat=True))
-
-
-READ_AUDITED = {
-    "casework.Case": _case_persons,
-    "casework.Person": _person_persons,
-    "casework.Family": _family_persons,
-    "casework.CaseNote": _note_persons,
-}
+def register_reads(rules: dict) -> None:
+    READ_AUDITED.update(rules)
 
 
 def is_read_audited(model) -> bool:

@@ -6,5 +6,9 @@ class CaseworkConfig(AppConfig):
     verbose_name = "Casework"
 
     def ready(self):
-        # The retention page lives in its own module, registered beside the app's admin.
-        from casework import admin_retention  # noqa: F401
+        # Which rows of this app a user may pick, for every door (core.visibility).
+        from casework import audited_reads, visibility
+
+        visibility.register()
+        # Whom a read of a case, person, family or note concerns (audit.reads).
+        audited_reads.register()

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import datetime
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from casework.models import ACTIVE_REFERRAL_STATUSES, Agency, Case, Family, Person, Referral
-from casework.roles import agency_ids_for, is_administrator, programme_ids_for
+from core.roles import SUPERVISOR, agency_ids_for, is_administrator, programme_ids_for
+
+#: Which cases are enrolled where is the programmes' knowledge (the layer above);
+#: ``programmes`` registers its answer at start-up (``programmes.apps``):
+#: ``enrolled_case_ids(programme_ids=..., caseworker=...)`` gives a subquery of case ids.
+_enrolled_case_ids = None
+
+
+def register_enrolled_cases(rule) -> None:
+    global _enrolled_case_ids
+    _enrolled_case_ids = rule
+
+
+def enrolled_case_ids(**criteria) -> QuerySet:
+    if _enrolled_case_ids is None:
+        raise ImproperlyConfigured("No app has said which cases are enrolled where (programmes.apps).")
+    return _enrolled_case_ids(**criteria)
 
 
 def referrals_granting_access(*, agency_ids: list[int], day: datetime.date | None = None) -> QuerySet[Referral]:
@@ -40,14 +57,10 @@ def _staff_case_filter(user) -> Q | None:
     programme_ids = programme_ids_for(user)
     if not programme_ids:
         return None
-    from programmes.models import Enrolment
-
-    enrolled_here = Q(id__in=Enrolment.objects.filter(programme_id__in=programme_ids).values("case_id"))
+    enrolled_here = Q(id__in=enrolled_case_ids(programme_ids=programme_ids))
     # The cases assigned to the user (the caseworker index) less those of them enrolled
     # somewhere: a small set, computed once, not a subquery per case.
-    assigned_not_enrolled = Q(caseworker=user) & ~Q(
-        id__in=Enrolment.objects.filter(case__caseworker=user).values("case_id")
-    )
+    assigned_not_enrolled = Q(caseworker=user) & ~Q(id__in=enrolled_case_ids(caseworker=user))
     # An archived case (an administrator's deletion) is seen by administrators only.
     return (enrolled_here | assigned_not_enrolled) & Q(archived_at__isnull=True)
 
@@ -190,15 +203,13 @@ def sensitive_case_visible_to(user) -> QuerySet[Case]:
     """Cases whose sensitive details the user may see (see ``sensitive_person_visible_to``)."""
     if is_administrator(user):
         return Case.objects.all()
-    from programmes.models import Enrolment, ProgrammeMembershipRole
-
     staff = _staff_case_filter(user)
     if staff is None or not programme_ids_for(user):
         return Case.objects.none()
-    supervised = programme_ids_for(user, role=ProgrammeMembershipRole.SUPERVISOR)
+    supervised = programme_ids_for(user, role=SUPERVISOR)
     allowed = Q(caseworker=user)
     if supervised:
-        allowed |= Q(id__in=Enrolment.objects.filter(programme_id__in=supervised).values("case_id"))
+        allowed |= Q(id__in=enrolled_case_ids(programme_ids=supervised))
     return Case.objects.filter(staff & allowed)
 
 

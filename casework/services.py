@@ -16,9 +16,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.context import acting_as
-from casework.errors import TransitionNotAllowed
-from casework.roles import is_administrator
+from core.errors import TransitionNotAllowed
+from core.roles import is_administrator
 from casework.models import Case, CaseStatus, Consent, Referral, ReferralStatus
+from core.visibility import require_visible
 
 R = ReferralStatus
 
@@ -121,8 +122,6 @@ def case_archive(*, case_id: int, by) -> Case:
 
 def consent_record(*, consent: Consent, by) -> Consent:
     """Record a consent given for a person the user may see."""
-    from casework.visibility import require_visible
-
     require_visible(by, consent.person)
     require_visible(by, consent.agency)
     if by is not None and not consent.recorded_by_id:
@@ -136,8 +135,6 @@ def consent_record(*, consent: Consent, by) -> Consent:
 def referral_create(*, referral: Referral, by) -> Referral:
     """Refer a case the user works on (or one of its stages) to an agency, on a consent
     of the case's person. The referring user is recorded. A closed case is not referred (409)."""
-    from casework.visibility import require_visible
-
     require_visible(by, referral.case)
     require_visible(by, referral.consent)
     require_visible(by, referral.stage)
@@ -159,68 +156,9 @@ def referral_create(*, referral: Referral, by) -> Referral:
 
 def family_membership_save(*, membership, by):
     """Add a person to a family (or change their place in it): both must be rows the user may see."""
-    from casework.visibility import require_visible
-
     require_visible(by, membership.family)
     require_visible(by, membership.person)
     membership.full_clean()
     with transaction.atomic(), acting_as(by):
         membership.save()
     return membership
-
-
-def case_assign(*, case_id: int, caseworker, by) -> Case:
-    """Make ``caseworker`` responsible for a case, and hand them its open work.
-
-    The new caseworker works in one of the case's programmes (or, for a case not yet
-    enrolled, in a programme of the assigning user); never a partner agency's
-    account. The case's open stages and open follow-ups that were the previous
-    caseworker's move with it, in one transaction, each change audited.
-    """
-    from django.core.exceptions import ValidationError
-
-    from casework.visibility import require_visible
-    from programmes.models import OPEN_STAGE_STATUSES, FollowUp, StageRecord
-
-    with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=case_id)
-        require_visible(by, case)
-        previous = case.caseworker_id
-        new = caseworker.pk if caseworker is not None else None
-        if new == previous:
-            return case
-        if caseworker is not None and not caseworker_choices(case=case, by=by).filter(pk=new).exists():
-            raise ValidationError({"caseworker": _("The caseworker must work in one of the case's programmes.")})
-        case.caseworker = caseworker
-        with acting_as(by):
-            case.save(update_fields=["caseworker", "updated_at"])
-            if previous is not None and new is not None:
-                stages = StageRecord.objects.filter(
-                    enrolment__case=case, status__in=OPEN_STAGE_STATUSES, responsible_user_id=previous
-                )
-                for stage in stages:
-                    stage.responsible_user_id = new
-                    stage.save(update_fields=["responsible_user", "updated_at"])
-                follow_ups = FollowUp.objects.filter(
-                    stage__enrolment__case=case, done_on__isnull=True, cancelled_on__isnull=True, assignee_id=previous
-                )
-                for follow_up in follow_ups:
-                    follow_up.assignee_id = new
-                    follow_up.save(update_fields=["assignee", "updated_at"])
-    return case
-
-
-def caseworker_choices(*, case: Case | None, by):
-    """Accounts that may be a case's caseworker: the staff of the case's programmes, or
-    for a case not yet enrolled, of the programmes the assigning user works in."""
-    from casework.visibility import assignable_staff, staff_of
-
-    if case is not None and case.pk:
-        programme_ids = list(case.enrolments.values_list("programme_id", flat=True).distinct())
-        if programme_ids:
-            return staff_of(programme_ids)
-    if by is None:
-        from programmes.models import Programme
-
-        return staff_of(Programme.objects.values_list("pk", flat=True))
-    return assignable_staff(by)

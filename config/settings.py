@@ -52,10 +52,15 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
-    "casework",
-    "programmes",
     "notifications",
     "accounts",
+    # The domain, bottom to top (docs/architecture.md): people and cases, the
+    # programmes they go through, and what spans both (closure, retention).
+    "casework",
+    "programmes",
+    "lifecycle",
+    # The caseworkers' admin pages for every domain app.
+    "backoffice",
     # Content-Security-Policy on every answer.
     "csp",
     # Project wiring: makes the database cache's table on migrate.
@@ -67,7 +72,7 @@ MIDDLEWARE = [
     # Static files straight from gunicorn, before anything that touches the session or database.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Each role question about the caller is asked of the database once per request.
-    "casework.roles.RolesOncePerRequestMiddleware",
+    "core.roles.RolesOncePerRequestMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -81,7 +86,7 @@ MIDDLEWARE = [
     "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.api_base.NoStoreMiddleware",
+    "api.base.NoStoreMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -261,28 +266,28 @@ else:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its challenge makes anonymous calls answer 401, not 403.
-        "config.api_policies.TokenAuthentication",
+        "api.policies.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "config.api_policies.StableOrderingFilter",
+        "api.policies.StableOrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "config.api_policies.PagePagination",
-    "DEFAULT_THROTTLE_CLASSES": ["config.api_policies.TokenRateThrottle", "config.api_policies.AnonymousRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "api.policies.PagePagination",
+    "DEFAULT_THROTTLE_CLASSES": ["api.policies.TokenRateThrottle", "api.policies.AnonymousRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "token": env.str("API_THROTTLE_TOKEN", default="1200/minute"),
         "anonymous": env.str("API_THROTTLE_ANONYMOUS", default="30/minute"),
     },
     # JSON nested too deep to be a resource of this API answers 400, not a stack overflow.
     "DEFAULT_PARSER_CLASSES": [
-        "config.api_parsers.SafeJSONParser",
+        "api.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "config.api_schema.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api_base.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "api.base.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 # Bodies larger than this answer 413 before anything parses them.
@@ -308,7 +313,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # The schema lists every field of every role: for signed-in users and token holders only.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    "GET_MOCK_REQUEST": "config.api_schema.mock_request",
+    "GET_MOCK_REQUEST": "api.schema.mock_request",
     "ENUM_NAME_OVERRIDES": {
         "StageKindEnum": "programmes.models.StageKind",
         "StageStatusEnum": "programmes.models.StageStatus",

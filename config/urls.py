@@ -2,8 +2,10 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from accounts.views import ApiLoginView
-from config import api_base, api_docs, health
-from config.api import router
+from api import base as api_base
+from api import docs as api_docs
+from api.urls import router
+from config import health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from notifications import kinds
 from notifications.models import Notification, NotificationStatus
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ Status = NotificationStatus
 
 def notification_create(*, kind: str, subject_type: str, subject_id: int, recipient, due_on: datetime.date) -> None:
     """Add a notification to the outbox unless the same one is there already."""
+    kinds.validate_kind(kind, subject_type)
     Notification.objects.bulk_create(
         [
             Notification(
@@ -158,6 +160,17 @@ def notifications_reap(*, now: datetime.datetime | None = None) -> dict[str, int
     return {"released": released, "resent": len(stuck)}
 
 
+#: What each sweep asks first for the notifications that have fallen due (the
+#: programmes' reminders): registered by the producing apps at start-up.
+_DUE_PRODUCERS: list = []
+
+
+def register_due_producer(produce) -> None:
+    """``produce(now=...)`` puts what is due in the outbox and returns how many rows it added."""
+    if produce not in _DUE_PRODUCERS:
+        _DUE_PRODUCERS.append(produce)
+
+
 @dataclass
 class SweepResult:
     reaped: dict[str, int]
@@ -167,10 +180,8 @@ class SweepResult:
 
 def sweep(*, now: datetime.datetime | None = None) -> SweepResult:
     """One pass of the periodic sweep: reap, materialise due reminders, claim and enqueue."""
-    from programmes.reminders import reminders_materialize
-
     reaped = notifications_reap(now=now)
-    due = reminders_materialize(now=now)
+    due = sum(produce(now=now) for produce in _DUE_PRODUCERS)
     # Claim in batches until nothing is due or the time budget is spent, so a
     # backlog drains at the broker's pace rather than one batch per beat.
     claimed: list[int] = []

@@ -1,4 +1,6 @@
-"""One function per e-mail kind, each rendered from a template triple (subject, text, HTML).
+"""Building the e-mail of an outbox row: each kind's producer renders it
+(``notifications.kinds``), from a template triple (``templated_message``) or as a
+report with a chart and a CSV (``ReportEmail``).
 
 E-mails leave the system: they name a person by case reference only, never by
 name, and carry no sensitive fields. ``render`` returns None for a
@@ -10,27 +12,32 @@ from __future__ import annotations
 import email.message
 import email.policy
 import email.utils
+import logging
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import translation
-from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import user_language
-from notifications.models import Notification, NotificationKind, SubjectType
+from notifications import kinds
+from notifications.models import Notification
+
+logger = logging.getLogger(__name__)
 
 
-def _message(notification: Notification, template: str, context: dict) -> EmailMultiAlternatives:
+def templated_message(notification: Notification, template: str, context: dict) -> EmailMultiAlternatives:
+    """A text and HTML e-mail from a template triple: ``<template>_subject.txt``,
+    ``<template>_body.txt`` and ``<template>_body.html`` (the HTML may extend
+    ``notifications/emails/_base.html``), in the recipient's language."""
     recipient = notification.recipient
     context = {**context, "recipient": recipient, "notification": notification, "site_url": settings.SITE_URL}
     # Each recipient reads their own language; lazy labels in the context follow it.
     with translation.override(user_language(recipient) or settings.LANGUAGE_CODE):
-        subject = " ".join(render_to_string(f"notifications/emails/{template}_subject.txt", context).split())
-        text = render_to_string(f"notifications/emails/{template}_body.txt", context)
-        html = render_to_string(f"notifications/emails/{template}_body.html", context)
+        subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
+        text = render_to_string(f"{template}_body.txt", context)
+        html = render_to_string(f"{template}_body.html", context)
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
@@ -40,60 +47,6 @@ def _message(notification: Notification, template: str, context: dict) -> EmailM
     )
     message.attach_alternative(html, "text/html")
     return message
-
-
-def _deadline_context(notification: Notification) -> dict | None:
-    from programmes.models import OPEN_STAGE_STATUSES, FollowUp, StageRecord
-
-    if notification.subject_type == SubjectType.FOLLOW_UP:
-        follow_up = (
-            FollowUp.objects.select_related(
-                "stage__stage_type", "stage__enrolment__case", "stage__enrolment__programme"
-            )
-            .filter(pk=notification.subject_id)
-            .first()
-        )
-        if follow_up is None or not follow_up.is_open:
-            return None
-        # The lazy label, not get_kind_display(): it is translated when _message renders it.
-        stage, what, due_date = follow_up.stage, follow_up.Kind(follow_up.kind).label, follow_up.due_date
-        link = reverse("admin:programmes_followup_change", args=[follow_up.pk])
-    else:
-        stage = (
-            StageRecord.objects.select_related("stage_type", "enrolment__case", "enrolment__programme")
-            .filter(pk=notification.subject_id)
-            .first()
-        )
-        if stage is None or stage.status not in OPEN_STAGE_STATUSES:
-            return None
-        what, due_date = format_lazy(_("End of stage: {stage}"), stage=stage.stage_type.name), stage.due_date
-        link = reverse("admin:programmes_stagerecord_change", args=[stage.pk])
-    programme = stage.enrolment.programme
-    today = programme.local_today()
-    return {
-        "case_reference": stage.enrolment.case.reference,
-        "stage_name": stage.stage_type.name,
-        "what": what,
-        "due_date": due_date,
-        "days_overdue": (today - due_date).days,
-        "days_left": (due_date - today).days,
-        "programme": programme.name,
-        "link": settings.SITE_URL.rstrip("/") + link,
-    }
-
-
-def _closure_context(notification: Notification) -> dict | None:
-    from casework.models import ClosureRequest, ClosureRequestStatus
-
-    request = ClosureRequest.objects.select_related("case", "requested_by").filter(pk=notification.subject_id).first()
-    if request is None or request.status != ClosureRequestStatus.PENDING:
-        return None
-    return {
-        "case_reference": request.case.reference,
-        "requested_by": request.requested_by.get_username(),
-        "requested_at": request.requested_at,
-        "link": settings.SITE_URL.rstrip("/") + reverse("admin:casework_closurerequest_change", args=[request.pk]),
-    }
 
 
 class _MIMEMessage(email.message.EmailMessage):
@@ -128,37 +81,16 @@ class ReportEmail(EmailMultiAlternatives):
         return message
 
 
-def _report_message(notification: Notification) -> ReportEmail | None:
-    from programmes.models import StageReport
-
-    report = StageReport.objects.select_related("programme").filter(pk=notification.subject_id).first()
-    if report is None:
-        return None
-    return ReportEmail(
-        subject=report.subject,
-        body=report.text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[notification.recipient.email],
-        headers={"Message-ID": notification.message_id, "Auto-Submitted": "auto-generated"},
-        html=report.html,
-        chart_png=bytes(report.chart_png),
-        csv_name=f"stage-report-{report.programme.code}-{report.period}.csv",
-        csv_text=report.csv,
-    )
-
-
 def render(notification: Notification) -> EmailMultiAlternatives | None:
+    """The message of one outbox row, built by its kind's producer; None when there is
+    nothing to send any more (the recipient left, the follow-up was done meanwhile, or
+    no installed app knows the kind)."""
     recipient = notification.recipient
     if not recipient.is_active or not recipient.email:
         return None
-    if notification.kind == NotificationKind.STAGE_REPORT:
-        return _report_message(notification)
-    if notification.kind == NotificationKind.CLOSURE_REQUESTED:
-        context = _closure_context(notification)
-        template = "closure_requested"
-    else:
-        context = _deadline_context(notification)
-        template = notification.kind
-    if context is None:
+    try:
+        kind = kinds.get(notification.kind)
+    except ImproperlyConfigured:
+        logger.error("notification %s: no app renders its kind; not sent", notification.pk)
         return None
-    return _message(notification, template, context)
+    return kind.render(notification)

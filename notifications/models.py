@@ -16,13 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-
-class NotificationKind(models.TextChoices):
-    UPCOMING = "upcoming", _("Upcoming deadline")
-    OVERDUE = "overdue", _("Overdue")
-    ESCALATION = "escalation", _("Escalation to supervisors")
-    CLOSURE_REQUESTED = "closure_requested", _("Case closure awaiting approval")
-    STAGE_REPORT = "stage_report", _("Stage report")
+from notifications import kinds
 
 
 class NotificationStatus(models.TextChoices):
@@ -33,16 +27,10 @@ class NotificationStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Not sent: no longer relevant or no address")
 
 
-class SubjectType(models.TextChoices):
-    FOLLOW_UP = "follow_up", _("Follow-up")
-    STAGE = "stage", _("Stage")
-    CLOSURE_REQUEST = "closure_request", _("Closure request")
-    STAGE_REPORT = "stage_report", _("Stage report")
-
-
 class Notification(models.Model):
-    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
-    subject_type = models.CharField(max_length=20, choices=SubjectType.choices)
+    # Which kinds exist, and what each is about, the producing apps say (notifications.kinds).
+    kind = models.CharField(max_length=20)
+    subject_type = models.CharField(max_length=20)
     subject_id = models.BigIntegerField()
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")
     due_on = models.DateField(help_text=_("The local calendar day the notification became due."))
@@ -64,11 +52,7 @@ class Notification(models.Model):
             models.UniqueConstraint(
                 fields=["kind", "subject_type", "subject_id", "recipient", "due_on"], name="notification_once"
             ),
-            models.CheckConstraint(condition=Q(kind__in=NotificationKind.values), name="notification_kind_valid"),
             models.CheckConstraint(condition=Q(status__in=NotificationStatus.values), name="notification_status_valid"),
-            models.CheckConstraint(
-                condition=Q(subject_type__in=SubjectType.values), name="notification_subject_type_valid"
-            ),
             models.CheckConstraint(
                 condition=~Q(status="sent") | Q(sent_at__isnull=False), name="notification_sent_has_time"
             ),
@@ -85,8 +69,14 @@ class Notification(models.Model):
             models.Index(fields=["sending_at"], condition=Q(status="sending"), name="notification_sending_idx"),
         ]
 
+    def clean(self):
+        kinds.validate_kind(self.kind, self.subject_type)
+
+    def get_kind_display(self) -> str:
+        return kinds.label(self.kind)
+
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} for {self.subject_type} {self.subject_id} to user {self.recipient_id}"
+        return f"{kinds.label(self.kind)} for {self.subject_type} {self.subject_id} to user {self.recipient_id}"
 
     @property
     def message_id(self) -> str:

@@ -4,3 +4,26 @@ from django.apps import AppConfig
 class ProgrammesConfig(AppConfig):
     name = "programmes"
     verbose_name = "Programmes and stages"
+
+    def ready(self):
+        from casework import selectors as case_selectors
+        from core import visibility
+        from notifications import delivery
+        from programmes import reminders, reports, selectors
+
+        # Which rows of this app a user may pick, for every door.
+        visibility.register(
+            {
+                "programmes.Programme": selectors.programme_visible_to,
+                "programmes.StageType": selectors.stage_type_visible_to,
+                "programmes.Enrolment": selectors.enrolment_visible_to,
+                "programmes.StageRecord": selectors.stage_visible_to,
+                "programmes.FollowUp": selectors.follow_up_visible_to,
+            }
+        )
+        # Staff see the cases enrolled in their programmes: casework asks this app.
+        case_selectors.register_enrolled_cases(selectors.enrolled_case_ids)
+        # The outbox sends the reminders' and reports' e-mails, and asks for due reminders on each sweep.
+        reminders.register_emails()
+        reports.register_emails()
+        delivery.register_due_producer(reminders.reminders_materialize)

@@ -53,7 +53,7 @@ from casework.models import (
     identifier_digest,
 )
 from casework.names import name_key
-from casework.roles import ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP, role_groups_sync
+from core.roles import ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP, role_groups_sync
 from programmes import reports, services
 from programmes.workflow import FOLLOW_UP_KIND_BY_STAGE
 from programmes.models import (

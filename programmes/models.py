@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from casework.models import ConsentPurpose, validate_printable_text
+from core import roles
 
 
 def validate_time_zone(value: str) -> None:
@@ -76,8 +77,8 @@ class Programme(models.Model):
 
 
 class ProgrammeMembershipRole(models.TextChoices):
-    CASEWORKER = "caseworker", _("Caseworker")
-    SUPERVISOR = "supervisor", _("Supervisor")
+    CASEWORKER = roles.CASEWORKER, _("Caseworker")
+    SUPERVISOR = roles.SUPERVISOR, _("Supervisor")
 
 
 class ProgrammeMembership(models.Model):

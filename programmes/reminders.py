@@ -15,18 +15,42 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.db.models import F, Max
 from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
-from notifications.models import Notification, NotificationKind, SubjectType
+from notifications import kinds
+from notifications.emails import templated_message
+from notifications.models import Notification
 from programmes import rules
 from programmes.models import (
+    OPEN_STAGE_STATUSES,
     FollowUp,
     Programme,
     ProgrammeMembershipRole,
     StageRecord,
 )
+
+
+class NotificationKind(models.TextChoices):
+    """The reminders' e-mail kinds (registered with the outbox in ``register_emails``)."""
+
+    UPCOMING = "upcoming", _("Upcoming deadline")
+    OVERDUE = "overdue", _("Overdue")
+    ESCALATION = "escalation", _("Escalation to supervisors")
+
+
+class SubjectType(models.TextChoices):
+    """What a reminder is about."""
+
+    FOLLOW_UP = "follow_up", _("Follow-up")
+    STAGE = "stage", _("Stage")
+
 
 CATCH_UP_DAYS = 7
 DAY = datetime.timedelta(days=1)
@@ -143,3 +167,59 @@ def reminders_materialize(*, now: datetime.datetime | None = None) -> int:
         Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
         created += len(rows)
     return created
+
+
+def _deadline_context(notification: Notification) -> dict | None:
+    if notification.subject_type == SubjectType.FOLLOW_UP:
+        follow_up = (
+            FollowUp.objects.select_related(
+                "stage__stage_type", "stage__enrolment__case", "stage__enrolment__programme"
+            )
+            .filter(pk=notification.subject_id)
+            .first()
+        )
+        if follow_up is None or not follow_up.is_open:
+            return None
+        # The lazy label, not get_kind_display(): it is translated when the message renders it.
+        stage, what, due_date = follow_up.stage, follow_up.Kind(follow_up.kind).label, follow_up.due_date
+        link = reverse("admin:programmes_followup_change", args=[follow_up.pk])
+    else:
+        stage = (
+            StageRecord.objects.select_related("stage_type", "enrolment__case", "enrolment__programme")
+            .filter(pk=notification.subject_id)
+            .first()
+        )
+        if stage is None or stage.status not in OPEN_STAGE_STATUSES:
+            return None
+        what, due_date = format_lazy(_("End of stage: {stage}"), stage=stage.stage_type.name), stage.due_date
+        link = reverse("admin:programmes_stagerecord_change", args=[stage.pk])
+    programme = stage.enrolment.programme
+    today = programme.local_today()
+    return {
+        "case_reference": stage.enrolment.case.reference,
+        "stage_name": stage.stage_type.name,
+        "what": what,
+        "due_date": due_date,
+        "days_overdue": (today - due_date).days,
+        "days_left": (due_date - today).days,
+        "programme": programme.name,
+        "link": settings.SITE_URL.rstrip("/") + link,
+    }
+
+
+def render_reminder(notification: Notification):
+    context = _deadline_context(notification)
+    if context is None:
+        return None
+    return templated_message(notification, f"programmes/emails/{notification.kind}", context)
+
+
+def register_emails() -> None:
+    """Tell the outbox about the reminders' kinds (called from ``programmes.apps``)."""
+    subjects = tuple(SubjectType.values)
+    kinds.register(
+        *(
+            kinds.EmailKind(key=kind.value, label=kind.label, subject_types=subjects, render=render_reminder)
+            for kind in NotificationKind
+        )
+    )

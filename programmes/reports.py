@@ -35,9 +35,12 @@ from django.db.models import (
 )
 from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
-from config.spreadsheets import csv_writer
+from core.spreadsheets import csv_writer
+from notifications import kinds
+from notifications.delivery import notification_create
+from notifications.emails import ReportEmail
 from programmes import rules
 from programmes.models import (
     AccommodationStay,
@@ -431,7 +434,7 @@ CSV_COLUMNS = [
 def report_csv(numbers: dict) -> str:
     """The per-stage table; UTF-8 with a byte-order mark so spreadsheets read any script.
 
-    Names are written so that a spreadsheet never runs one as a formula (config.spreadsheets).
+    Names are written so that a spreadsheet never runs one as a formula (core.spreadsheets).
     """
     buffer = io.StringIO()
     writer = csv_writer(buffer)
@@ -519,19 +522,52 @@ def report_recipients(programme: Programme):
 @transaction.atomic
 def report_send(*, programme: Programme, period: Period, now: datetime.datetime | None = None) -> StageReport:
     """Store the period's report and put one e-mail per subscribed supervisor in the outbox (idempotent)."""
-    from notifications.delivery import notification_create
-    from notifications.models import NotificationKind, SubjectType
-
     report, _ = report_store(programme=programme, period=period, now=now)
     for supervisor in report_recipients(programme):
         notification_create(
-            kind=NotificationKind.STAGE_REPORT,
-            subject_type=SubjectType.STAGE_REPORT,
+            kind=STAGE_REPORT_KIND,
+            subject_type=STAGE_REPORT_KIND,
             subject_id=report.pk,
             recipient=supervisor,
             due_on=period.end + datetime.timedelta(days=1),
         )
     return report
+
+
+# --- e-mail ----------------------------------------------------------------------------
+
+#: The outbox's kind (and subject type) of a report e-mail (``register_emails``).
+STAGE_REPORT_KIND = "stage_report"
+
+
+def render_report_email(notification):
+    """The stored report as an e-mail: text and HTML, the chart inline, the CSV attached."""
+    report = StageReport.objects.select_related("programme").filter(pk=notification.subject_id).first()
+    if report is None:
+        return None
+    return ReportEmail(
+        subject=report.subject,
+        body=report.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.recipient.email],
+        headers={"Message-ID": notification.message_id, "Auto-Submitted": "auto-generated"},
+        html=report.html,
+        chart_png=bytes(report.chart_png),
+        csv_name=f"stage-report-{report.programme.code}-{report.period}.csv",
+        csv_text=report.csv,
+    )
+
+
+def register_emails() -> None:
+    """Tell the outbox about the report e-mail (called from ``programmes.apps``)."""
+    kinds.register(
+        kinds.EmailKind(
+            key=STAGE_REPORT_KIND,
+            label=gettext_lazy("Stage report"),
+            subject_types=(STAGE_REPORT_KIND,),
+            render=render_report_email,
+        )
+    )
 
 
 # --- schedule --------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections import defaultdict
 from django.db.models import F, Q, QuerySet
 
 from casework.models import AgencyKind, ReferralStatus
-from casework.roles import is_administrator, programme_ids_for
+from core.roles import is_administrator, programme_ids_for
 from casework.selectors import partner_agencies_of, referrals_granting_access, staff_cases_of
 from programmes.models import Enrolment, FollowUp, Programme, StageKind, StageRecord, StageType
 
@@ -116,3 +116,15 @@ def follow_up_visible_to(user) -> QuerySet[FollowUp]:
     if is_administrator(user):
         return FollowUp.objects.all()
     return FollowUp.objects.filter(stage_id__in=stage_visible_to(user).values("id"))
+
+
+def enrolled_case_ids(*, programme_ids=None, caseworker=None) -> QuerySet:
+    """Ids of the cases enrolled in these programmes (or, with ``caseworker``, enrolled
+    anywhere and assigned to that caseworker), as a subquery: casework's staff scope
+    asks this (registered in ``programmes.apps``)."""
+    enrolments = Enrolment.objects.all()
+    if programme_ids is not None:
+        enrolments = enrolments.filter(programme_id__in=programme_ids)
+    if caseworker is not None:
+        enrolments = enrolments.filter(case__caseworker=caseworker)
+    return enrolments.values("case_id")

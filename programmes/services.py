@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from audit.context import acting_as
-from casework.errors import TransitionNotAllowed
+from core.errors import TransitionNotAllowed
 from casework.models import Case, CaseStatus
 from programmes import reports, workflow
 from programmes.models import (
@@ -29,12 +29,14 @@ from programmes.models import (
     AccommodationStay,
     Enrolment,
     EnrolmentStatus,
+    FollowUp,
     Programme,
     StageKind,
     StageRecord,
     StageStatus,
     StageType,
 )
+from core.visibility import assignable_staff, require_visible, staff_of
 
 STANDARD_CATALOGUE = Path(settings.BASE_DIR) / "fixtures" / "stage_catalogue.json"
 
@@ -105,8 +107,6 @@ def enrolment_create(
     id of another programme's case (or a programme the user has no role in) is
     answered as a missing row. A closed case is not enrolled (409): it is reopened first.
     """
-    from casework.visibility import require_visible
-
     require_visible(by, case)
     require_visible(by, programme)
     enrolment = Enrolment(
@@ -136,8 +136,6 @@ def enrolment_create(
 def programme_save(*, programme: Programme, by) -> Programme:
     """Create or change a programme, from any door: validated, audited, and with its
     report schedule installed (kept if it has one)."""
-    from casework.visibility import require_visible
-
     if programme.pk is not None:
         require_visible(by, programme)
     programme.full_clean()
@@ -194,8 +192,6 @@ def enrolment_end(
     by default and may not be in its future. An enrolment the user may not see is
     answered as a missing one; one that has already ended is refused (409).
     """
-    from casework.visibility import require_visible
-
     if status not in ENDED_ENROLMENT_STATUSES:
         raise ValidationError({"status": _("An enrolment ends as completed or withdrawn.")})
     _lock_case_of(enrolment_id)
@@ -213,7 +209,7 @@ def enrolment_end(
 
 
 def enrolments_end_on_closure(*, case: Case, by, on: datetime.date) -> list[Enrolment]:
-    """The case is being closed (``casework.closure``, which has locked it and checked
+    """The case is being closed (``lifecycle.closure``, which has locked it and checked
     ``by``): each active enrolment completes on ``on`` (or the day it began, if later),
     through the same steps as ``enrolment_end``, whichever programme it is in."""
     ended = []
@@ -247,8 +243,6 @@ def centre_exit_record(*, case_ids, by) -> list[str]:
     unblocks (or discontinues) them first; a stage not yet started is someone not in
     the centre and is left alone. Returns the references of the cases recorded.
     """
-    from casework.visibility import require_visible
-
     stages = list(
         StageRecord.objects.filter(
             enrolment__case_id__in=list(case_ids),
@@ -278,3 +272,51 @@ def centre_exit_record(*, case_ids, by) -> list[str]:
                 stay.save(update_fields=["exited_on"])
         done.append(stage.enrolment.case.reference)
     return done
+
+
+def case_assign(*, case_id: int, caseworker, by) -> Case:
+    """Make ``caseworker`` responsible for a case, and hand them its open work.
+
+    The new caseworker works in one of the case's programmes (or, for a case not yet
+    enrolled, in a programme of the assigning user); never a partner agency's
+    account. The case's open stages and open follow-ups that were the previous
+    caseworker's move with it, in one transaction, each change audited.
+    """
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case_id)
+        require_visible(by, case)
+        previous = case.caseworker_id
+        new = caseworker.pk if caseworker is not None else None
+        if new == previous:
+            return case
+        if caseworker is not None and not caseworker_choices(case=case, by=by).filter(pk=new).exists():
+            raise ValidationError({"caseworker": _("The caseworker must work in one of the case's programmes.")})
+        case.caseworker = caseworker
+        with acting_as(by):
+            case.save(update_fields=["caseworker", "updated_at"])
+            if previous is not None and new is not None:
+                stages = StageRecord.objects.filter(
+                    enrolment__case=case, status__in=OPEN_STAGE_STATUSES, responsible_user_id=previous
+                )
+                for stage in stages:
+                    stage.responsible_user_id = new
+                    stage.save(update_fields=["responsible_user", "updated_at"])
+                follow_ups = FollowUp.objects.filter(
+                    stage__enrolment__case=case, done_on__isnull=True, cancelled_on__isnull=True, assignee_id=previous
+                )
+                for follow_up in follow_ups:
+                    follow_up.assignee_id = new
+                    follow_up.save(update_fields=["assignee", "updated_at"])
+    return case
+
+
+def caseworker_choices(*, case: Case | None, by):
+    """Accounts that may be a case's caseworker: the staff of the case's programmes, or
+    for a case not yet enrolled, of the programmes the assigning user works in."""
+    if case is not None and case.pk:
+        programme_ids = list(case.enrolments.values_list("programme_id", flat=True).distinct())
+        if programme_ids:
+            return staff_of(programme_ids)
+    if by is None:
+        return staff_of(Programme.objects.values_list("pk", flat=True))
+    return assignable_staff(by)

@@ -42,7 +42,7 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 
 from audit.context import acting_as
-from casework.errors import StaleVersion, TransitionNotAllowed
+from core.errors import StaleVersion, TransitionNotAllowed
 from casework.models import Case, CaseStatus
 from programmes.models import (
     EnrolmentStatus,
@@ -53,6 +53,7 @@ from programmes.models import (
     StageStatus,
     StageTransition,
 )
+from core.visibility import require_visible
 
 S = StageStatus
 
@@ -371,8 +372,6 @@ def follow_up_save(*, follow_up: FollowUp, by) -> FollowUp:
 @transaction.atomic
 def _follow_up_plan_save(follow_up: FollowUp, *, by) -> bool:
     """Save the plan of a follow-up (new or not); True if it is open."""
-    from casework.visibility import require_visible
-
     if follow_up.pk is None:
         require_visible(by, follow_up.stage)
         reason = frozen_reason(follow_up.stage)

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from casework.models import Person
-from casework.roles import role_groups_sync
+from core.roles import role_groups_sync
 from programmes.models import Enrolment, StageRecord
 from tests.conftest import force_login
 

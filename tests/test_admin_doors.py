@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from casework.errors import NotVisible
+from core.errors import NotVisible
 from casework.models import ClosureRequest, Consent, Family, FamilyMembership, PersonName, Referral
-from casework.roles import role_groups_sync
+from core.roles import role_groups_sync
 from notifications.models import Notification
 from programmes import services as programme_services
 from programmes.models import Enrolment, FollowUp, ProgrammeMembership, ProgrammeMembershipRole, StageRecord
@@ -359,7 +359,7 @@ def test_removed_membership_ends_admin_access_on_the_next_request(client, casewo
 
 @pytest.fixture
 def closed_case(case, caseworker, supervisor):
-    from casework import closure
+    from lifecycle import closure
 
     request = closure.case_closure_request(case_id=case.pk, by=caseworker, reason="Settled (test).")
     closure.case_closure_decide(request_id=request.pk, by=supervisor, approve=True)

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from casework.models import CaseNote, Family, FamilyMembership, PersonName
-from casework.roles import role_groups_sync
+from core.roles import role_groups_sync
 from programmes import workflow
 from programmes.models import FollowUp, StageRecord
 from tests import factories as f

@@ -11,10 +11,10 @@ from django.contrib.auth.models import Group
 from django.test import RequestFactory
 from django.utils import timezone
 
-from casework.admin_scoping import ScopedModelAdmin
+from backoffice.scoping import ScopedModelAdmin
 from casework.models import ClosureRequest, Family, FamilyMembership
-from casework.roles import role_groups_sync
-from casework.visibility import PUBLIC_MODELS
+from core.roles import role_groups_sync
+from core.visibility import PUBLIC_MODELS
 from programmes.models import FollowUp, ProgrammeMembershipRole, StageRecord
 from tests import factories as f
 

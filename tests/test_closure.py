@@ -3,10 +3,10 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from casework import closure
-from casework.errors import NotVisible, TransitionNotAllowed
+from lifecycle import closure
+from core.errors import NotVisible, TransitionNotAllowed
 from casework.models import CaseStatus, ClosureRequestStatus
-from notifications.models import Notification, NotificationKind
+from notifications.models import Notification
 from programmes.models import EnrolmentStatus, ProgrammeMembershipRole
 from tests import factories as f
 
@@ -20,7 +20,7 @@ def request_(case, caseworker, supervisor):
 
 def test_request_tells_the_programmes_supervisors(request_, supervisor, other_programme):
     other_supervisor = f.add_member(other_programme, f.UserFactory(), ProgrammeMembershipRole.SUPERVISOR)
-    notices = Notification.objects.filter(kind=NotificationKind.CLOSURE_REQUESTED, subject_id=request_.pk)
+    notices = Notification.objects.filter(kind=closure.CLOSURE_REQUESTED, subject_id=request_.pk)
     assert [n.recipient for n in notices] == [supervisor]
     assert other_supervisor not in [n.recipient for n in notices]
     request_.case.refresh_from_db()

@@ -18,7 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry, persons_key
-from casework import retention, services
+from lifecycle import retention
+from casework import services
 from casework.models import (
     Case,
     CaseNote,
@@ -29,7 +30,7 @@ from casework.models import (
     PersonName,
     identifier_digest,
 )
-from casework.roles import role_groups_sync
+from core.roles import role_groups_sync
 from programmes import reports
 from programmes.models import DocumentRequest, StageRecord
 from tests import factories as f
@@ -233,7 +234,7 @@ def expired_case(programme, caseworker):
 
 
 def test_the_retention_task_is_audited_through_the_task_door(expired_case):
-    from casework.tasks import apply_retention
+    from lifecycle.tasks import apply_retention
 
     apply_retention.apply()
     entry = entries_for(Case, action=A.UPDATE, object_id=expired_case.pk).get()

@@ -10,14 +10,9 @@ from django.core import mail
 from django.core.mail import EmailMessage
 from django.utils import timezone
 
-from casework.closure import case_closure_request
+from lifecycle.closure import CLOSURE_REQUEST_SUBJECT, CLOSURE_REQUESTED, case_closure_request
 from notifications import delivery
-from notifications.models import (
-    Notification,
-    NotificationKind,
-    NotificationStatus,
-    SubjectType,
-)
+from notifications.models import Notification, NotificationStatus
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -46,8 +41,8 @@ def notices(case, caseworker, supervisor):
         request = case_closure_request(case_id=case.pk, by=caseworker, reason="Settled (test).")
         for day in range(1, count):  # the same notice on other days: distinct rows
             delivery.notification_create(
-                kind=NotificationKind.CLOSURE_REQUESTED,
-                subject_type=SubjectType.CLOSURE_REQUEST,
+                kind=CLOSURE_REQUESTED,
+                subject_type=CLOSURE_REQUEST_SUBJECT,
                 subject_id=request.pk,
                 recipient=supervisor,
                 due_on=datetime.date(2026, 1, day),

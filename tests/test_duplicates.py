@@ -11,7 +11,7 @@ from casework import selectors
 from casework.duplicates import MAX_CANDIDATES, NAME_THRESHOLD, duplicate_candidates, name_similarity
 from casework.models import IdentifierKind, NameKind, Person, PersonIdentifier, PersonName, Script, Sex
 from casework.names import name_tokens
-from casework.roles import role_groups_sync
+from core.roles import role_groups_sync
 from tests import factories as f
 from tests.conftest import force_login
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from casework import selectors
 from casework.models import Family, Person
-from casework.roles import role_groups_sync
+from core.roles import role_groups_sync
 from tests import factories as f
 from tests.conftest import force_login
 

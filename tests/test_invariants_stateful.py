@@ -67,9 +67,9 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
-from casework import closure, retention
+from lifecycle import closure, retention
 from casework import services as casework_services
-from casework.errors import NotVisible, StaleVersion, TransitionNotAllowed
+from core.errors import NotVisible, StaleVersion, TransitionNotAllowed
 from casework.models import (
     ACTIVE_REFERRAL_STATUSES,
     AgencyKind,
@@ -83,7 +83,7 @@ from casework.models import (
     Referral,
     ReferralStatus,
 )
-from casework.roles import role_groups_sync
+from core.roles import role_groups_sync
 from casework.selectors import case_visible_to
 from notifications.models import Notification
 from programmes import services as programme_services
@@ -299,7 +299,7 @@ class CaseworkMachine(RuleBasedStateMachine):
         case = self._case(case)
         by = self.world.supervisor if by_supervisor else (case.caseworker or self.world.supervisor)
         caseworker = self.world.caseworkers[worker]
-        self._attempt(lambda: casework_services.case_assign(case_id=case.pk, caseworker=caseworker, by=by))
+        self._attempt(lambda: programme_services.case_assign(case_id=case.pk, caseworker=caseworker, by=by))
 
     @precondition(_has_cases)
     @rule(case=picks, status=st.sampled_from([EnrolmentStatus.COMPLETED, EnrolmentStatus.WITHDRAWN]))

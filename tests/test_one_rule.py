@@ -12,8 +12,8 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from casework.models import Case, CaseStatus, years_before
-from casework.overview import case_overview, caseworker_dashboard
-from casework.roles import role_groups_sync
+from backoffice.overview import case_overview, caseworker_dashboard
+from core.roles import role_groups_sync
 from programmes import reports, rules
 from programmes.models import EnrolmentStatus, FollowUp, ProgrammeMembershipRole, StageRecord, StageStatus
 from programmes.workflow import ACTION_PAST, TRANSITIONS

@@ -10,7 +10,8 @@ from django.core.management import call_command
 
 from config.celery import app
 from notifications import delivery
-from notifications.models import Notification, NotificationKind, NotificationStatus
+from lifecycle.closure import CLOSURE_REQUESTED
+from notifications.models import Notification, NotificationStatus
 from programmes import workflow
 from programmes.models import FollowUp, StageRecord
 from programmes.reminders import reminders_materialize
@@ -189,7 +190,7 @@ def test_reaper_releases_lost_claims_and_resends_stuck_sends_with_the_same_messa
 
 
 def test_closure_request_notice_is_delivered(case, caseworker, supervisor, eager):
-    from casework.closure import case_closure_request
+    from lifecycle.closure import case_closure_request
 
     case_closure_request(case_id=case.pk, by=caseworker, reason="Settled (test).")
     with eager(execute=True):
@@ -197,7 +198,7 @@ def test_closure_request_notice_is_delivered(case, caseworker, supervisor, eager
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [supervisor.email]
     assert case.reference in mail.outbox[0].subject
-    assert Notification.objects.get().kind == NotificationKind.CLOSURE_REQUESTED
+    assert Notification.objects.get().kind == CLOSURE_REQUESTED
 
 
 def test_send_reminders_command(follow_up, monkeypatch):
@@ -218,14 +219,14 @@ def test_send_reminders_command(follow_up, monkeypatch):
 
 
 def test_one_sweep_drains_a_backlog_larger_than_a_batch(case, caseworker, supervisor, settings, eager):
-    from casework.closure import case_closure_request
+    from lifecycle.closure import case_closure_request
     from notifications.delivery import notification_create
 
     settings.NOTIFICATION_BATCH_SIZE = 2
     request = case_closure_request(case_id=case.pk, by=caseworker, reason="Settled (test).")
     for days in range(1, 5):  # four more notices, on other days
         notification_create(
-            kind=NotificationKind.CLOSURE_REQUESTED,
+            kind=CLOSURE_REQUESTED,
             subject_type="closure_request",
             subject_id=request.pk,
             recipient=supervisor,

@@ -13,7 +13,7 @@ from django.utils import timezone
 from casework.models import ADULT_AGE, years_before
 from config.celery import app
 from notifications import delivery
-from notifications.models import Notification, NotificationKind
+from notifications.models import Notification
 from programmes import reports, workflow
 from programmes.models import (
     AccommodationStay,
@@ -435,7 +435,7 @@ def test_the_report_is_sent_once_to_each_subscribed_supervisor(programme, caselo
             reports.report_send(programme=programme, period=W47)
             delivery.notifications_claim()
     assert StageReport.objects.count() == 1
-    assert Notification.objects.filter(kind=NotificationKind.STAGE_REPORT).count() == 1
+    assert Notification.objects.filter(kind=reports.STAGE_REPORT_KIND).count() == 1
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [supervisor.email]
     message = mail.outbox[0].message()
     parts = {part.get_content_type(): part for part in message.walk()}

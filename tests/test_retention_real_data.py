@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from casework import closure, retention
+from lifecycle import closure, retention
 from casework.models import (
     Case,
     CaseNote,
@@ -34,8 +34,8 @@ from casework.models import (
     Referral,
     RetentionRun,
 )
-from casework.personal_data_scan import files_find, person_values, personal_data_find
-from casework.roles import role_groups_sync
+from lifecycle.personal_data_scan import files_find, person_values, personal_data_find
+from core.roles import role_groups_sync
 from programmes import reports, workflow
 from programmes.models import (
     AccommodationStay,
@@ -62,7 +62,7 @@ RETENTION_DAYS = 365
 @contextlib.contextmanager
 def freeze_today(day):
     """The admin page's "today" (the server's calendar day)."""
-    with mock.patch("casework.admin_retention.timezone.localdate", return_value=day):
+    with mock.patch("backoffice.retention_admin.timezone.localdate", return_value=day):
         yield
 
 

@@ -16,7 +16,7 @@ from django.urls import reverse
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from casework import closure
+from lifecycle import closure
 from casework.models import PersonIdentifier, PersonName
 from config.celery import app
 from notifications import delivery

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from config.spreadsheets import FORMULA_TRIGGERS, csv_writer, spreadsheet_cell, spreadsheet_row
+from core.spreadsheets import FORMULA_TRIGGERS, csv_writer, spreadsheet_cell, spreadsheet_row
 from programmes import reports
 from programmes.models import StageReport
 from tests.test_reports import W47, caseload, clock  # noqa: F401 (fixtures)

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from casework.errors import StaleVersion, TransitionNotAllowed
+from core.errors import StaleVersion, TransitionNotAllowed
 from programmes import workflow
 from programmes.models import FollowUp, StageRecord, StageStatus, StageTransition
 

@@ -10,7 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 
 from audit.models import AuditEntry
-from casework.errors import StaleVersion
+from core.errors import StaleVersion
 from notifications.models import Notification
 from programmes import workflow
 from programmes.models import FollowUp, StageRecord, StageStatus, StageTransition

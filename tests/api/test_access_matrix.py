@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from config.api import router
+from api.urls import router
 from tests.api.conftest import PARTNER_ROLES, ROLES, SENTINELS, all_keys
 
 pytestmark = pytest.mark.django_db

@@ -140,7 +140,7 @@ def test_withdrawing_consent_ends_the_partners_access_on_the_next_request(world)
 
 
 def test_no_api_route_reaches_the_audit_trail(world):
-    from config.api import router
+    from api.urls import router
 
     assert not [pattern for pattern in router.urls if "audit" in str(pattern.pattern)]
     entry = AuditEntry.objects.create(

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from casework.errors import NotVisible
+from core.errors import NotVisible
 from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from casework import closure
+from lifecycle import closure
 from casework.models import Case, ClosureRequest, Referral, ReferralStatus
-from casework.roles import role_groups_sync
+from core.roles import role_groups_sync
 from notifications.models import Notification
 from tests import factories as f
 from tests.conftest import force_login

@@ -21,9 +21,9 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from casework.models import Case, RiskLevel
-from config.api import router
-from config.api_base import ALL, ApiRole, RoleAwareSerializer
-from config.api_policies import FieldOf, RoleAwareFilterSet, StableOrderingFilter, revealed_fields
+from api.urls import router
+from api.base import ALL, ApiRole, RoleAwareSerializer
+from api.policies import FieldOf, RoleAwareFilterSet, StableOrderingFilter, revealed_fields
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -227,7 +227,7 @@ def test_a_filter_without_a_declaration_cannot_be_defined():
 
 
 def test_the_schema_says_which_roles_may_use_each_filter():
-    from config.api_schema import roles_that_may_read
+    from api.schema import roles_that_may_read
 
     schema = yaml.safe_load(SCHEMA_FILE.read_text())
     parameters = {p["name"]: p for p in schema["paths"]["/api/v1/cases/"]["get"]["parameters"]}

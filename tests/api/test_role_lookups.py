@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from casework.roles import programme_ids_for, roles_resolved_once
+from core.roles import programme_ids_for, roles_resolved_once
 from programmes.models import ProgrammeMembership
 from tests import factories as f
 

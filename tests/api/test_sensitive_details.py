@@ -123,7 +123,7 @@ def test_sensitive_fields_same_answer_in_the_admin_as_in_the_api(doors):
     from django.contrib.auth.models import Group
     from django.test import Client
 
-    from casework.roles import role_groups_sync
+    from core.roles import role_groups_sync
     from tests.conftest import force_login
 
     role_groups_sync()

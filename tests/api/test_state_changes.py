@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
-from casework import closure
+from lifecycle import closure
 from casework.models import CaseStatus
 from programmes import workflow
 from programmes.models import Programme, StageRecord, StageStatus, StageTransition

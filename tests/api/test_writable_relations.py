@@ -7,9 +7,9 @@ import pytest
 from rest_framework import serializers
 from rest_framework.test import APIRequestFactory
 
-from casework.visibility import rows_for_field
-from config.api import router
-from config.api_base import ApiRole, RoleAwareSerializer
+from core.visibility import rows_for_field
+from api.urls import router
+from api.base import ApiRole, RoleAwareSerializer
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def test_every_writable_foreign_key_is_scoped_by_the_visibility_rule(world, acto
 
 
 def test_a_scoped_serializer_refuses_a_row_the_caller_may_not_pick(world, other_programme):
-    from programmes.api.serializers import StageTypeSerializer
+    from api.programmes.serializers import StageTypeSerializer
 
     class ForcedWriter(StageTypeSerializer):
         class Meta(StageTypeSerializer.Meta):

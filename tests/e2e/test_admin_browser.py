@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from casework.models import PersonName
-from casework.roles import role_groups_sync
+from core.roles import role_groups_sync
 from programmes.models import FollowUp, StageRecord
 from programmes import workflow
 from tests import factories as f

@@ -4,7 +4,7 @@ no violation is reported and the pages render."""
 import pytest
 from django.contrib.auth.models import Group
 
-from casework.roles import role_groups_sync
+from core.roles import role_groups_sync
 from tests import factories as f
 from tests.e2e.conftest import login
 

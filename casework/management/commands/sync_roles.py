@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from casework.roles import role_groups_sync
+from core.roles import role_groups_sync
 
 
 class Command(BaseCommand):

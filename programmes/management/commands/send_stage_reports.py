@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from notifications import delivery
-from notifications.models import Notification, NotificationKind, NotificationStatus
+from notifications.models import Notification, NotificationStatus
 from programmes import reports
 from programmes.models import Programme
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
                 continue
             report = reports.report_send(programme=item, period=report_period)
             pending = Notification.objects.filter(
-                kind=NotificationKind.STAGE_REPORT, subject_id=report.pk, status=NotificationStatus.PENDING
+                kind=reports.STAGE_REPORT_KIND, subject_id=report.pk, status=NotificationStatus.PENDING
             ).select_related("recipient")
             for notification in pending:
                 outcome = delivery.notification_send_now(notification_id=notification.pk)

@@ -1,0 +1,1 @@
+"""The partner-agency REST API: its machinery, and the serializers, filters and views of each domain app."""

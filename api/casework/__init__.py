@@ -1,0 +1,1 @@
+"""The API over people, families, cases, consent, referrals and closure."""

@@ -1,0 +1,1 @@
+"""The API over programmes, enrolments, stages and follow-ups."""

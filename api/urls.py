@@ -1,0 +1,31 @@
+"""The versioned API router: every app registers its viewsets here."""
+
+from rest_framework.routers import DefaultRouter
+
+from api.casework.views import AgencyViewSet, CaseViewSet, FamilyViewSet, PersonViewSet, ReferralViewSet
+from api.base import ApiViewMixin
+from api.programmes.views import (
+    EnrolmentViewSet,
+    FollowUpViewSet,
+    ProgrammeViewSet,
+    StageTypeViewSet,
+    StageViewSet,
+)
+
+
+class ApiRouter(DefaultRouter):
+    class APIRootView(ApiViewMixin, DefaultRouter.APIRootView):
+        """The collections of the API."""
+
+
+router = ApiRouter()
+router.register("persons", PersonViewSet, basename="person")
+router.register("families", FamilyViewSet, basename="family")
+router.register("cases", CaseViewSet, basename="case")
+router.register("enrolments", EnrolmentViewSet, basename="enrolment")
+router.register("stages", StageViewSet, basename="stage")
+router.register("follow-ups", FollowUpViewSet, basename="follow-up")
+router.register("referrals", ReferralViewSet, basename="referral")
+router.register("programmes", ProgrammeViewSet, basename="programme")
+router.register("stage-types", StageTypeViewSet, basename="stage-type")
+router.register("agencies", AgencyViewSet, basename="agency")

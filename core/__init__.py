@@ -1,0 +1,1 @@
+"""The bottom layer: pieces every app may use and that use no app."""
