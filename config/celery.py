@@ -14,6 +14,10 @@ from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+# A metric's files are made as it is defined: the folder must exist before any is.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 app = Celery("rehab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
@@ -64,3 +68,38 @@ def _django_logging(**kwargs):
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+# --- the worker's metrics ------------------------------------------------------------------
+# E-mails are sent in the worker, so their counters (rehab_notification_sends_total) live
+# there, not in the web processes that serve /metrics. With CELERY_METRICS_PORT set, the
+# worker serves them itself on that port (counters only: no row, no name, no address);
+# with a prefork pool, PROMETHEUS_MULTIPROC_DIR lets the main process add up its children.
+
+
+def _multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+@signals.worker_init.connect
+def _serve_worker_metrics(**kwargs):
+    port = os.environ.get("CELERY_METRICS_PORT")
+    if not port:
+        return
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+    registry = REGISTRY
+    if _multiprocess_dir():
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(int(port), addr=os.environ.get("CELERY_METRICS_ADDR", "0.0.0.0"), registry=registry)
+
+
+@signals.worker_process_shutdown.connect
+def _forget_worker_process(pid=None, **kwargs):
+    if _multiprocess_dir() and pid:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)

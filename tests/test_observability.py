@@ -130,7 +130,7 @@ def test_a_task_with_a_forged_request_id_header_gets_its_own(log_lines):
     assert line["request_id"] != "bad id\n" and len(line["request_id"]) == 32
 
 
-def test_no_log_line_of_a_request_carries_its_query_string(client, settings, log_lines, caseworker):
+def test_no_log_line_of_a_request_carries_its_query_string(client, settings, log_lines, caseworker, eager):
     settings.ROOT_URLCONF = __name__
     settings.DEBUG_PROPAGATE_EXCEPTIONS = False
     client.raise_request_exception = False
