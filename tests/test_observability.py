@@ -306,3 +306,19 @@ def test_send_outcomes_are_counted(caseworker, settings):
     # An unknown kind renders nothing: the row is cancelled.
     assert delivery.notification_send(notification_id=row.pk) == "cancelled"
     assert delivery.SENDS.labels("cancelled")._value.get() == before + 1
+
+
+def test_the_development_servers_request_lines_lose_their_query_string():
+    from config.log_format import NoQueryStringFilter
+
+    record = logging.LogRecord(
+        "django.server",
+        logging.INFO,
+        __file__,
+        1,
+        '"%s" %s %s',
+        (f"GET /admin/?q={SECRET} HTTP/1.1", "200", "12"),
+        None,
+    )
+    assert NoQueryStringFilter().filter(record)
+    assert record.getMessage() == '"GET /admin/ HTTP/1.1" 200 12'
