@@ -68,6 +68,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every log line of the request, the HTTPS redirect's too, carries its id.
+    "core.request_log.RequestIdMiddleware",
+    # Latency of every answer, by URL pattern name (config.metrics).
+    "config.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files straight from gunicorn, before anything that touches the session or database.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -354,7 +358,7 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     # Probes from the orchestrator speak plain HTTP to the container.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     if TRUSTED_PROXY_COUNT > 0:
         # Only a proxy we run may say the client used HTTPS; without one, any client could.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -362,14 +366,48 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# --- Logging and observability --------------------------------------------------
+# One JSON object a line by default (DJANGO_LOG_FORMAT=plain for people reading a terminal).
+# Every line carries the request id (core.request_log) and nothing of the request itself:
+# no path parameters beyond the path, no query string, no body (config.log_format).
+DJANGO_LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="json")
+if DJANGO_LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("DJANGO_LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {"()": "core.request_log.RequestIdFilter"},
+        "no_query_string": {"()": "config.log_format.NoQueryStringFilter"},
+    },
+    "formatters": {
+        "json": {"()": "config.log_format.SafeJsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": DJANGO_LOG_FORMAT,
+            "filters": ["request_id", "no_query_string"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own lines go to the one handler only (not also to its debug console or to e-mail).
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # The development server's request lines: through the same handler, without query strings.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
+# /readyz fails when a due e-mail has waited longer than this since it fell due.
+READYZ_OUTBOX_MAX_AGE_SECONDS = env.int("READYZ_OUTBOX_MAX_AGE_SECONDS", default=1800)
+# /readyz fails when the periodic sweep's heartbeat is older than this...
+READYZ_BEAT_MAX_AGE_SECONDS = env.int("READYZ_BEAT_MAX_AGE_SECONDS", default=300)
+# ...and, with this on, when there is none yet (a deployment whose beat never ran).
+READYZ_REQUIRE_BEAT = env.bool("READYZ_REQUIRE_BEAT", default=False)
+# Clients that may read /metrics without signing in (administrators always may).
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 # --- Notifications (the outbox) -----------------------------------------------
 # Absolute links in e-mails point here.

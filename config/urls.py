@@ -5,11 +5,13 @@ from accounts.views import ApiLoginView
 from api import base as api_base
 from api import docs as api_docs
 from api.urls import router
-from config import health
+from config import health, metrics
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Administrators and METRICS_ALLOWED_IPS only; 404 for anybody else.
+    path("metrics", metrics.metrics, name="metrics"),
     # The second step of signing in, before the admin's own URLs so that they do not swallow it.
     path("admin/two-factor/", include("accounts.two_factor_urls")),
     path("admin/", admin.site.urls),

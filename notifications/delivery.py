@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from prometheus_client import Counter
 
 from notifications import kinds
 from notifications.models import Notification, NotificationStatus
@@ -35,6 +36,11 @@ from notifications.models import Notification, NotificationStatus
 logger = logging.getLogger(__name__)
 
 Status = NotificationStatus
+
+#: Outcomes of send attempts in this process (the Celery worker's): sent, failed, cancelled.
+SENDS = Counter("rehab_notification_sends", "E-mail send attempts, by outcome.", ["outcome"])
+for _outcome in ("sent", "failed", "cancelled"):
+    SENDS.labels(_outcome)
 
 
 def notification_create(*, kind: str, subject_type: str, subject_id: int, recipient, due_on: datetime.date) -> None:
@@ -106,6 +112,7 @@ def notification_send(*, notification_id: int) -> str:
     message = render(notification)
     if message is None:
         Notification.objects.filter(id=notification_id, status=Status.SENDING).update(status=Status.CANCELLED)
+        SENDS.labels("cancelled").inc()
         return "cancelled"
     try:
         message.send(fail_silently=False)
@@ -119,10 +126,12 @@ def notification_send(*, notification_id: int) -> str:
         logger.warning(
             "notification %s not sent (attempt %s): %s", notification_id, notification.attempts, type(exc).__name__
         )
+        SENDS.labels("failed").inc()
         return "failed"
     Notification.objects.filter(id=notification_id, status=Status.SENDING).update(
         status=Status.SENT, sent_at=timezone.now(), last_error=""
     )
+    SENDS.labels("sent").inc()
     return "sent"
 
 

@@ -14,7 +14,7 @@ def test_healthz(client):
 def test_readyz_reports_database_and_broker(client):
     response = client.get("/readyz")
     assert response.status_code == 200, response.json()
-    assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok", "outbox": "ok", "beat": "never"}
 
 
 def test_readyz_is_503_when_the_broker_is_unreachable(client, monkeypatch):
