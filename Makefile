@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-lock
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lock migrate check clean
+.PHONY: run test smoke setup lock migrate check clean
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The docker-compose services' own commands on this host, against PostgreSQL and Redis
+# (bin/smoke: its own database rehab_smoke, created and dropped; Redis database 8).
+smoke: $(STAMP)
+	$(PY) bin/smoke
 
 check: $(STAMP)
 	$(PY) manage.py check

@@ -1,3 +1,11 @@
-"""Registers every domain app's admin pages (the admin's autodiscovery imports this module)."""
+"""Registers every domain app's admin pages (the admin's autodiscovery imports this module)
+and names the site."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from backoffice import casework_admin, programmes_admin, retention_admin  # noqa: F401
+
+admin.site.site_header = _("Rehabilitation casework")
+admin.site.site_title = _("Rehabilitation casework")
+admin.site.index_title = _("Casework")
