@@ -81,5 +81,8 @@ class RequestIdFilter(logging.Filter):
     """Adds ``request_id`` to every record (never drops one)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = _request_id.get() or _NONE
+        # Django logs an error answer ("Service Unavailable: ...") after the middleware
+        # has returned; that record carries the request, which carries its id.
+        from_request = getattr(getattr(record, "request", None), "request_id", None)
+        record.request_id = _request_id.get() or from_request or _NONE
         return True

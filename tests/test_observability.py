@@ -85,6 +85,18 @@ def test_request_log_lines_are_json_with_the_answers_request_id(client, settings
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
 
 
+def test_the_error_line_django_writes_after_the_answer_carries_its_request_id(client, settings, log_lines):
+    """Django logs an error answer once the middleware has returned: the line still names the request."""
+    settings.ROOT_URLCONF = __name__
+    client.raise_request_exception = False
+    response = client.get("/fails?name=Secret")
+    assert response.status_code == 500
+    lines = [json.loads(line) for line in log_lines()]
+    errors = [line for line in lines if line["logger"] == "django.request"]
+    assert errors and all(line["request_id"] == response["X-Request-ID"] for line in errors), lines
+    assert "Secret" not in "\n".join(log_lines())
+
+
 def test_a_valid_incoming_request_id_is_kept(client):
     response = client.get("/healthz", HTTP_X_REQUEST_ID="abc-DEF-12345678")
     assert response["X-Request-ID"] == "abc-DEF-12345678"
