@@ -42,9 +42,14 @@ def failing_view(request):
     raise ValueError("boom")
 
 
+def unavailable_view(request):
+    return HttpResponse("not now", status=503)
+
+
 urlpatterns = [
     path("logs", logging_view, name="logs"),
     path("fails", failing_view, name="fails"),
+    path("unavailable", unavailable_view, name="unavailable"),
 ]
 
 
@@ -86,11 +91,11 @@ def test_request_log_lines_are_json_with_the_answers_request_id(client, settings
 
 
 def test_the_error_line_django_writes_after_the_answer_carries_its_request_id(client, settings, log_lines):
-    """Django logs an error answer once the middleware has returned: the line still names the request."""
+    """Django logs an error answer a view returned once the middleware has returned: the
+    line still names the request (as for /readyz answering 503)."""
     settings.ROOT_URLCONF = __name__
-    client.raise_request_exception = False
-    response = client.get("/fails?name=Secret")
-    assert response.status_code == 500
+    response = client.get("/unavailable?name=Secret")
+    assert response.status_code == 503
     lines = [json.loads(line) for line in log_lines()]
     errors = [line for line in lines if line["logger"] == "django.request"]
     assert errors and all(line["request_id"] == response["X-Request-ID"] for line in errors), lines
