@@ -384,6 +384,41 @@ class FamilyMembership(models.Model):
         return f"{self.person} — {self.get_relationship_display()}"
 
 
+class DistinctPersonPair(models.Model):
+    """Two people a user has looked at side by side and decided are different people,
+    so that the duplicate check at intake does not ask about them again.
+
+    Stored once per pair, the lower id first.
+    """
+
+    person_a = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    person_b = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["person_a", "person_b"]
+        constraints = [
+            models.UniqueConstraint(fields=["person_a", "person_b"], name="distinct_person_pair_unique"),
+            models.CheckConstraint(condition=Q(person_a__lt=F("person_b")), name="distinct_person_pair_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_a_id} is not {self.person_b_id}"
+
+
+class Arrival(Family):
+    """The admin's "Register arrivals" page (``backoffice.intake_admin``): a family
+    registered with its members, cases and enrolments in one step. No table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("arrival registration")
+        verbose_name_plural = _("register arrivals")
+
+
 class CaseStatus(models.TextChoices):
     OPEN = "open", _("Open")
     CLOSED = "closed", _("Closed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from casework import selectors
-from casework.models import Case, ClosureRequest, Consent, Referral
+from casework.models import Case, ClosureRequest, Consent, DistinctPersonPair, Referral
 from core import visibility
 from core.roles import is_administrator
 
@@ -34,6 +34,14 @@ def rows_for_referrals(user) -> QuerySet:
     return Referral.objects.filter(case_id__in=_case_actable_by(user).values("pk"))
 
 
+def rows_for_distinct_person_pairs(user) -> QuerySet:
+    """Decisions about two people: seen by whoever sees both of them."""
+    if is_administrator(user):
+        return DistinctPersonPair.objects.all()
+    people = selectors.person_visible_to(user).values("pk")
+    return DistinctPersonPair.objects.filter(person_a_id__in=people, person_b_id__in=people)
+
+
 def register() -> None:
     visibility.register(
         {
@@ -44,5 +52,6 @@ def register() -> None:
             "casework.Referral": rows_for_referrals,
             "casework.ClosureRequest": rows_for_closure_requests,
             "casework.Agency": selectors.agency_visible_to,
+            "casework.DistinctPersonPair": rows_for_distinct_person_pairs,
         }
     )

@@ -1,0 +1,606 @@
+"""Registering an arriving family in one step: its people, the family, a case per
+returnee with its reference, and each case's enrolment with its stage plan.
+
+``arrivals_register`` is the one service every door calls (the admin's "Register
+arrivals" page). In one transaction it writes:
+
+- each member as a ``Person`` (a primary name, other spellings as ``PersonName``
+  rows in their script, sex, a date of birth or an age turned into an estimated
+  date of birth, nationality and languages as ISO codes), recorded by ``by``;
+  a member decided to be someone already on file is that person, not a new one;
+- the family with each member's relationship to its head;
+- a case per returnee, its reference generated per programme and year
+  (``<CODE>-<YEAR>-<NNNN>``, never typed), with the operation, the arrival date
+  and ``by`` as caseworker when ``by`` works in the programme;
+- the enrolment of each case (``programmes.services.enrolment_create``: the stage
+  plan and its first follow-ups);
+- the receiving relative's contact details as a note on each case.
+
+Before it writes anything it runs the duplicate check (``casework.duplicates``) for
+every member against the people ``by`` may see and against the other members of the
+submission. A member with candidates and no decision stops everything:
+``PossibleDuplicates`` carries the candidates (ids the user may see, scores,
+reasons) and nothing is written. A decision is "same as person X" (that person is
+used) or "different" (the member is registered, and each pair is recorded as
+``DistinctPersonPair`` so it is not asked again).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from audit.context import acting_as
+from casework import selectors
+from casework.duplicates import (
+    NAME_THRESHOLD,
+    _date_factor,
+    duplicate_candidates,
+    name_similarity,
+)
+from casework.models import (
+    Case,
+    CaseNote,
+    CaseStatus,
+    DistinctPersonPair,
+    Family,
+    FamilyMembership,
+    FamilyMembershipRole,
+    NameKind,
+    Person,
+    PersonName,
+    Relationship,
+    RepatriationOperation,
+    Script,
+    validate_printable_text,
+    years_before,
+)
+from casework.names import name_tokens
+from core.errors import DomainError
+from core.roles import programme_ids_for
+from core.visibility import require_visible
+from programmes.models import Programme
+from programmes.services import enrolment_create
+
+#: How many people one registration may carry.
+MAX_MEMBERS = 20
+#: The oldest age that may be given instead of a date of birth.
+MAX_AGE = 110
+#: Tries at a free case reference when another door took the one computed.
+REFERENCE_ATTEMPTS = 5
+SAME = "same"
+DIFFERENT = "different"
+
+
+# --- What a door hands in ----------------------------------------------------------------
+
+
+@dataclass
+class MemberInput:
+    """One arriving person as typed. ``same_as`` is filled from the decisions."""
+
+    given_name: str
+    sex: str
+    relationship: str
+    family_name: str = ""
+    patronymic: str = ""
+    other_spellings: list[str] = field(default_factory=list)
+    date_of_birth: datetime.date | None = None
+    age: int | None = None
+    nationality: str = ""
+    languages: list[str] = field(default_factory=list)
+    place_of_birth: str = ""
+
+
+@dataclass
+class Household:
+    programme: Programme
+    arrival_date: datetime.date
+    members: list[MemberInput]
+    operation: RepatriationOperation | None = None
+    relative_name: str = ""
+    relative_phone: str = ""
+    relative_address: str = ""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A possible duplicate of a member: a person on file (``person_id``, one the user
+    may see) or another member of the same submission (``member``, its index)."""
+
+    score: float
+    reasons: tuple[str, ...]
+    person_id: int | None = None
+    member: int | None = None
+
+
+class PossibleDuplicates(DomainError):
+    """Members that may already be on file (or are typed twice): nothing was written.
+
+    ``candidates`` maps each undecided member's index to its candidates, best first."""
+
+    def __init__(self, candidates: dict[int, list[Candidate]]):
+        super().__init__(_("Some people may already be on file: decide for each whether they are the same person."))
+        self.candidates = candidates
+
+
+@dataclass
+class Registration:
+    family: Family
+    persons: list[Person]
+    cases: list[Case]
+
+
+# --- The service --------------------------------------------------------------------------
+
+
+def arrivals_register(*, household: Household, by, decisions: dict[int, str | int] | None = None) -> Registration:
+    """Register an arriving family in one transaction (see the module's docstring).
+
+    ``decisions`` maps a member's index to ``"different"`` or to the id of the person
+    on file they are (an int, or ``"same:<id>"``). Raises ``ValidationError`` (field
+    errors, keys like ``members.2.age``) for bad input, ``NotVisible`` for a programme,
+    operation or person the user may not pick, ``PossibleDuplicates`` for undecided
+    candidates; in every case nothing is written.
+    """
+    decisions = dict(decisions or {})
+    require_visible(by, household.programme)
+    require_visible(by, household.operation)
+    today = household.programme.local_today()
+    errors: dict[str, list[str]] = {}
+    _validate_household(household, today, errors)
+    people = [_person_of(index, member, today, errors) for index, member in enumerate(household.members)]
+    same_as, different = _read_decisions(household, decisions, by, errors)
+    if errors:
+        raise ValidationError(errors)
+
+    candidates = _candidates(household, people, by)
+    undecided = {index: found for index, found in candidates.items() if index not in same_as and index not in different}
+    if undecided:
+        raise PossibleDuplicates(undecided)
+    answered = {index: found for index, found in candidates.items() if index in different}
+
+    with transaction.atomic(), acting_as(by):
+        return _write(household, people, same_as, answered, by, today)
+
+
+# --- Validation ---------------------------------------------------------------------------
+
+
+def _validate_household(household: Household, today: datetime.date, errors: dict) -> None:
+    if not household.members:
+        errors.setdefault("members", []).append(_("Add at least one person."))
+    if len(household.members) > MAX_MEMBERS:
+        errors.setdefault("members", []).append(_("Register at most %(n)d people at once.") % {"n": MAX_MEMBERS})
+    heads = [m for m in household.members if m.relationship == Relationship.HEAD]
+    if household.members and len(heads) != 1:
+        errors.setdefault("members", []).append(_("Name exactly one person as the head of the family."))
+    if household.arrival_date is None:
+        errors.setdefault("arrival_date", []).append(_("Give the arrival date."))
+    elif household.arrival_date > today:
+        errors.setdefault("arrival_date", []).append(_("The arrival date cannot be in the future."))
+    elif household.arrival_date < today - datetime.timedelta(days=366):
+        errors.setdefault("arrival_date", []).append(_("The arrival date must fall within the last year."))
+    for name, value, limit in (
+        ("relative_name", household.relative_name, 200),
+        ("relative_phone", household.relative_phone, 40),
+    ):
+        _check_text(name, value, limit, errors)
+    if household.relative_phone and not re.fullmatch(r"\+?[0-9 ()./-]{4,40}", household.relative_phone):
+        errors.setdefault("relative_phone", []).append(_("Give a phone number of digits, spaces and + ( ) - ."))
+    if len(household.relative_address or "") > 1000:
+        errors.setdefault("relative_address", []).append(_("The address is too long."))
+    elif household.relative_address:
+        # Line breaks are fine in an address; other control characters are not.
+        try:
+            for line in household.relative_address.splitlines():
+                validate_printable_text(line)
+        except ValidationError as exc:
+            errors.setdefault("relative_address", []).extend(exc.messages)
+
+
+def _check_text(name: str, value: str, limit: int, errors: dict) -> None:
+    if not value:
+        return
+    if len(value) > limit:
+        errors.setdefault(name, []).append(_("Keep this under %(n)d characters.") % {"n": limit})
+        return
+    try:
+        validate_printable_text(value)
+    except ValidationError as exc:
+        errors.setdefault(name, []).extend(exc.messages)
+
+
+def estimated_date_of_birth(age: int, today: datetime.date) -> datetime.date:
+    """ "About 7": half a year past the seventh birthday, so the person is 7 today."""
+    return years_before(today, age) - datetime.timedelta(days=182)
+
+
+def script_of(text: str) -> str:
+    """The script a spelling is written in, from its letters."""
+    seen = set()
+    for character in text:
+        if not character.isalpha():
+            continue
+        name = unicodedata.name(character, "")
+        if name.startswith("CYRILLIC"):
+            seen.add(Script.CYRILLIC)
+        elif name.startswith("ARABIC"):
+            seen.add(Script.ARABIC)
+        elif name.startswith("LATIN"):
+            seen.add(Script.LATIN)
+        else:
+            seen.add(Script.OTHER)
+    return seen.pop() if len(seen) == 1 else Script.OTHER
+
+
+def _person_of(index: int, member: MemberInput, today: datetime.date, errors: dict) -> Person:
+    """The unsaved person of a member, validated as the model validates it."""
+    prefix = f"members.{index}."
+    if member.date_of_birth is None and member.age is None:
+        errors.setdefault(prefix + "date_of_birth", []).append(_("Give a date of birth or an age."))
+    elif member.date_of_birth is not None and member.age is not None:
+        errors.setdefault(prefix + "age", []).append(_("Give a date of birth or an age, not both."))
+    elif member.age is not None and not (0 <= member.age <= MAX_AGE):
+        errors.setdefault(prefix + "age", []).append(_("Give an age between 0 and %(n)d.") % {"n": MAX_AGE})
+    if member.relationship not in Relationship.values:
+        errors.setdefault(prefix + "relationship", []).append(_("Choose a relationship from the list."))
+    if member.nationality and member.nationality not in COUNTRIES:
+        errors.setdefault(prefix + "nationality", []).append(_("Choose a country from the list."))
+    if any(code not in LANGUAGES for code in member.languages):
+        errors.setdefault(prefix + "languages", []).append(_("Choose languages from the list."))
+    spellings = [spelling.strip() for spelling in member.other_spellings if spelling and spelling.strip()]
+    for spelling in spellings:
+        _check_text(prefix + "other_spellings", spelling, 300, errors)
+    estimated = member.date_of_birth is None and member.age is not None
+    person = Person(
+        given_name=(member.given_name or "").strip(),
+        family_name=(member.family_name or "").strip(),
+        patronymic=(member.patronymic or "").strip(),
+        sex=member.sex,
+        date_of_birth=member.date_of_birth
+        or (estimated_date_of_birth(member.age, today) if estimated and 0 <= member.age <= MAX_AGE else None),
+        date_of_birth_estimated=estimated,
+        place_of_birth=(member.place_of_birth or "").strip(),
+        nationality=member.nationality or "",
+        languages=list(dict.fromkeys(member.languages)),
+    )
+    try:
+        person.full_clean(exclude=["date_of_birth"] if person.date_of_birth is None else None)
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors.setdefault(prefix + name, []).extend(messages)
+    person.intake_spellings = spellings
+    return person
+
+
+def _read_decisions(household: Household, decisions: dict, by, errors: dict):
+    """(member -> person on file, members decided different) from the decisions."""
+    same_as: dict[int, Person] = {}
+    different: set[int] = set()
+    for raw_index, value in decisions.items():
+        try:
+            index = int(raw_index)
+        except (TypeError, ValueError):
+            continue
+        if not 0 <= index < len(household.members):
+            continue
+        if value == DIFFERENT:
+            different.add(index)
+            continue
+        text = str(value)
+        if text.startswith(f"{SAME}:"):
+            text = text.split(":", 1)[1]
+        if not text.isdigit():
+            errors.setdefault(f"members.{index}.decision", []).append(_("Choose one of the people listed."))
+            continue
+        visible = selectors.person_visible_to(by) if by is not None else Person.objects.all()
+        person = visible.filter(pk=int(text)).first()
+        if person is None:
+            errors.setdefault(f"members.{index}.decision", []).append(_("Choose one of the people listed."))
+            continue
+        if Case.objects.filter(person=person).exclude(status=CaseStatus.CLOSED).exists():
+            errors.setdefault(f"members.{index}.decision", []).append(
+                _("This person already has an open case: register the others, and link the case from its page.")
+            )
+            continue
+        same_as[index] = person
+    if len({person.pk for person in same_as.values()}) != len(same_as):
+        errors.setdefault("members", []).append(_("Two members cannot be the same person on file."))
+    return same_as, different
+
+
+# --- The duplicate check --------------------------------------------------------------------
+
+
+def _candidates(household: Household, people: list[Person], by) -> dict[int, list[Candidate]]:
+    """Each member's possible duplicates: people on file the user may see, and other
+    members of this submission. Pairs decided different before are not asked again."""
+    if by is None:
+        visible = Person.objects.all()
+        identifiers_among = visible
+    else:
+        visible = selectors.person_visible_to(by)
+        identifiers_among = visible.filter(pk__in=selectors.sensitive_person_visible_to(by).values("pk"))
+    found: dict[int, list[Candidate]] = {}
+    for index, person in enumerate(people):
+        on_file = duplicate_candidates(
+            given_name=person.given_name,
+            family_name=person.family_name,
+            date_of_birth=person.date_of_birth,
+            estimated=person.date_of_birth_estimated,
+            sex=person.sex,
+            other_spellings=person.intake_spellings,
+            among=visible,
+            identifiers_among=identifiers_among,
+        )
+        candidates = [
+            Candidate(score=score, reasons=reasons, person_id=candidate.pk) for candidate, score, reasons in on_file
+        ]
+        candidates = _without_known_pairs(candidates)
+        candidates += [
+            Candidate(score=score, reasons=reasons, member=other)
+            for other, score, reasons in _within_submission(index, people)
+        ]
+        if candidates:
+            found[index] = candidates
+    return found
+
+
+def _without_known_pairs(candidates: list[Candidate]) -> list[Candidate]:
+    """Drop a candidate when a better one (or as good) is on file as a different person
+    from it: whoever this is, someone already looked at those two side by side."""
+    ids = [c.person_id for c in candidates]
+    if len(ids) < 2:
+        return candidates
+    pairs = set(
+        DistinctPersonPair.objects.filter(person_a_id__in=ids, person_b_id__in=ids).values_list(
+            "person_a_id", "person_b_id"
+        )
+    )
+    kept = []
+    for position, candidate in enumerate(candidates):
+        better = candidates[:position]
+        if any(tuple(sorted((b.person_id, candidate.person_id))) in pairs for b in better):
+            continue
+        kept.append(candidate)
+    return kept
+
+
+def _within_submission(index: int, people: list[Person]):
+    """Other members of the submission who may be the same person as member ``index``
+    (one typed twice), by the same rule as the check against the people on file."""
+    person = people[index]
+    if person.date_of_birth is None:
+        return []
+    mine = [name_tokens(f"{person.given_name} {person.family_name}")]
+    mine += [name_tokens(spelling) for spelling in person.intake_spellings]
+    mine = [tokens for tokens in mine if tokens]
+    found = []
+    for other_index, other in enumerate(people):
+        if other_index == index or other.date_of_birth is None or other.sex != person.sex:
+            continue
+        dates = _date_factor(
+            person.date_of_birth, person.date_of_birth_estimated, other.date_of_birth, other.date_of_birth_estimated
+        )
+        if dates is None:
+            continue
+        theirs = [name_tokens(f"{other.given_name} {other.family_name}")]
+        theirs += [name_tokens(spelling) for spelling in other.intake_spellings]
+        theirs = [tokens for tokens in theirs if tokens]
+        if not mine or not theirs:
+            continue
+        similarity = max(name_similarity(a, b) for a in mine for b in theirs)
+        if similarity < NAME_THRESHOLD:
+            continue
+        factor, date_reason = dates
+        name_reason = "same name" if similarity == 1.0 else "similar name"
+        found.append((other_index, round(similarity * factor, 3), ("typed twice?", name_reason, date_reason)))
+    return found
+
+
+# --- Writing --------------------------------------------------------------------------------
+
+
+def _write(household, people, same_as, answered, by, today) -> Registration:
+    programme = household.programme
+    # One registration of a programme at a time: references are counted under this lock.
+    list(Programme.objects.select_for_update().filter(pk=programme.pk).values_list("pk", flat=True))
+    works_here = by is not None and programme.pk in programme_ids_for(by)
+    caseworker = by if works_here else None
+
+    persons: list[Person] = []
+    for index, person in enumerate(people):
+        if index in same_as:
+            persons.append(same_as[index])
+            continue
+        person.created_by = by
+        person.save()
+        for spelling in person.intake_spellings:
+            if spelling == person.full_name:
+                continue
+            name = PersonName(person=person, full_name=spelling, script=script_of(spelling), kind=NameKind.SPELLING)
+            name.full_clean(validate_unique=False)
+            if not PersonName.objects.filter(person=person, full_name=spelling, kind=NameKind.SPELLING).exists():
+                name.save()
+        persons.append(person)
+
+    _record_distinct_pairs(persons, answered, by)
+
+    head_index = next(i for i, m in enumerate(household.members) if m.relationship == Relationship.HEAD)
+    head = persons[head_index]
+    family = Family(
+        reference=_next_reference(Family, f"F-{programme.code.upper()[:20]}-{today.year}-"),
+        label=_("%(name)s household") % {"name": head.family_name or head.given_name},
+        operation=household.operation,
+        created_by=by,
+    )
+    family.full_clean()
+    family.save()
+    order = [head_index] + [i for i in range(len(persons)) if i != head_index]
+    for index in order:
+        membership = FamilyMembership(
+            family=family,
+            person=persons[index],
+            relationship=household.members[index].relationship,
+            role=FamilyMembershipRole.RETURNEE,
+        )
+        membership.full_clean()
+        membership.save()
+
+    cases = []
+    for index in order:
+        case = _case_create(
+            person=persons[index], family=family, household=household, caseworker=caseworker, today=today
+        )
+        enrolment_create(case=case, programme=programme, by=by)
+        cases.append(case)
+
+    contact = _relative_note(household)
+    if contact:
+        if by is None:
+            raise ValidationError({"relative_name": [_("The receiving relative is recorded by a member of staff.")]})
+        CaseNote.objects.bulk_create([CaseNote(case=case, author=by, body=contact) for case in cases])
+    return Registration(family=family, persons=[persons[i] for i in order], cases=cases)
+
+
+def _record_distinct_pairs(persons, answered: dict[int, list[Candidate]], by) -> None:
+    """Each member decided different is recorded as not being each candidate shown."""
+    for index, shown in answered.items():
+        for other in shown:
+            person_id = other.person_id if other.person_id is not None else persons[other.member].pk
+            low, high = sorted((persons[index].pk, person_id))
+            if low == high:
+                continue
+            DistinctPersonPair.objects.get_or_create(person_a_id=low, person_b_id=high, defaults={"decided_by": by})
+
+
+def _case_create(*, person, family, household, caseworker, today) -> Case:
+    prefix = f"{household.programme.code.upper()[:20]}-{today.year}-"
+    for _attempt in range(REFERENCE_ATTEMPTS):
+        case = Case(
+            reference=_next_reference(Case, prefix),
+            person=person,
+            family=family,
+            operation=household.operation,
+            caseworker=caseworker,
+            arrival_date=household.arrival_date,
+            opened_on=today,
+        )
+        case.full_clean(validate_unique=False, validate_constraints=False)
+        try:
+            with transaction.atomic():
+                case.save()
+        except IntegrityError:
+            # A reference typed elsewhere meanwhile, or the person's open case: tell them apart.
+            if Case.objects.filter(person=person).exclude(status=CaseStatus.CLOSED).exists():
+                raise ValidationError({"members": [_("A person of this family already has an open case.")]}) from None
+            continue
+        return case
+    raise ValidationError({"members": [_("No free case reference was found; try again.")]})
+
+
+def _next_reference(model, prefix: str) -> str:
+    """The next free ``<prefix><NNNN>`` among the references of ``model``."""
+    numbers = [
+        int(reference[len(prefix) :])
+        for reference in model.objects.filter(reference__startswith=prefix).values_list("reference", flat=True)
+        if reference[len(prefix) :].isdigit()
+    ]
+    return f"{prefix}{max(numbers, default=0) + 1:04d}"
+
+
+def _relative_note(household: Household) -> str:
+    parts = [
+        (_("Receiving relative"), household.relative_name),
+        (_("phone"), household.relative_phone),
+        (_("address"), " ".join((household.relative_address or "").split())),
+    ]
+    given = [f"{label}: {value.strip()}" for label, value in parts if value and value.strip()]
+    return "; ".join(given) + "." if given else ""
+
+
+# --- The codes a door offers: ISO 3166-1 countries and ISO 639-1 languages, with names ---
+
+_COUNTRIES = (
+    "AD Andorra; AE United Arab Emirates; AF Afghanistan; AG Antigua and Barbuda; AI Anguilla; AL Albania; AM "
+    "Armenia; AO Angola; AQ Antarctica; AR Argentina; AS American Samoa; AT Austria; AU Australia; AW Aruba; "
+    "AX Åland Islands; AZ Azerbaijan; BA Bosnia and Herzegovina; BB Barbados; BD Bangladesh; BE Belgium; BF "
+    "Burkina Faso; BG Bulgaria; BH Bahrain; BI Burundi; BJ Benin; BL Saint Barthélemy; BM Bermuda; BN Brunei "
+    "Darussalam; BO Bolivia; BQ Bonaire, Sint Eustatius and Saba; BR Brazil; BS Bahamas; BT Bhutan; BV Bouvet "
+    "Island; BW Botswana; BY Belarus; BZ Belize; CA Canada; CC Cocos (Keeling) Islands; CD Congo, The "
+    "Democratic Republic of the; CF Central African Republic; CG Congo; CH Switzerland; CI Côte d'Ivoire; CK "
+    "Cook Islands; CL Chile; CM Cameroon; CN China; CO Colombia; CR Costa Rica; CU Cuba; CV Cabo Verde; CW "
+    "Curaçao; CX Christmas Island; CY Cyprus; CZ Czechia; DE Germany; DJ Djibouti; DK Denmark; DM Dominica; "
+    "DO Dominican Republic; DZ Algeria; EC Ecuador; EE Estonia; EG Egypt; EH Western Sahara; ER Eritrea; ES "
+    "Spain; ET Ethiopia; FI Finland; FJ Fiji; FK Falkland Islands (Malvinas); FM Micronesia, Federated States "
+    "of; FO Faroe Islands; FR France; GA Gabon; GB United Kingdom; GD Grenada; GE Georgia; GF French Guiana; "
+    "GG Guernsey; GH Ghana; GI Gibraltar; GL Greenland; GM Gambia; GN Guinea; GP Guadeloupe; GQ Equatorial "
+    "Guinea; GR Greece; GS South Georgia and the South Sandwich Islands; GT Guatemala; GU Guam; GW "
+    "Guinea-Bissau; GY Guyana; HK Hong Kong; HM Heard Island and McDonald Islands; HN Honduras; HR Croatia; "
+    "HT Haiti; HU Hungary; ID Indonesia; IE Ireland; IL Israel; IM Isle of Man; IN India; IO British Indian "
+    "Ocean Territory; IQ Iraq; IR Iran; IS Iceland; IT Italy; JE Jersey; JM Jamaica; JO Jordan; JP Japan; KE "
+    "Kenya; KG Kyrgyzstan; KH Cambodia; KI Kiribati; KM Comoros; KN Saint Kitts and Nevis; KP North Korea; KR "
+    "South Korea; KW Kuwait; KY Cayman Islands; KZ Kazakhstan; LA Laos; LB Lebanon; LC Saint Lucia; LI "
+    "Liechtenstein; LK Sri Lanka; LR Liberia; LS Lesotho; LT Lithuania; LU Luxembourg; LV Latvia; LY Libya; "
+    "MA Morocco; MC Monaco; MD Moldova; ME Montenegro; MF Saint Martin (French part); MG Madagascar; MH "
+    "Marshall Islands; MK North Macedonia; ML Mali; MM Myanmar; MN Mongolia; MO Macao; MP Northern Mariana "
+    "Islands; MQ Martinique; MR Mauritania; MS Montserrat; MT Malta; MU Mauritius; MV Maldives; MW Malawi; MX "
+    "Mexico; MY Malaysia; MZ Mozambique; NA Namibia; NC New Caledonia; NE Niger; NF Norfolk Island; NG "
+    "Nigeria; NI Nicaragua; NL Netherlands; NO Norway; NP Nepal; NR Nauru; NU Niue; NZ New Zealand; OM Oman; "
+    "PA Panama; PE Peru; PF French Polynesia; PG Papua New Guinea; PH Philippines; PK Pakistan; PL Poland; PM "
+    "Saint Pierre and Miquelon; PN Pitcairn; PR Puerto Rico; PS Palestine, State of; PT Portugal; PW Palau; "
+    "PY Paraguay; QA Qatar; RE Réunion; RO Romania; RS Serbia; RU Russian Federation; RW Rwanda; SA Saudi "
+    "Arabia; SB Solomon Islands; SC Seychelles; SD Sudan; SE Sweden; SG Singapore; SH Saint Helena, Ascension "
+    "and Tristan da Cunha; SI Slovenia; SJ Svalbard and Jan Mayen; SK Slovakia; SL Sierra Leone; SM San "
+    "Marino; SN Senegal; SO Somalia; SR Suriname; SS South Sudan; ST Sao Tome and Principe; SV El Salvador; "
+    "SX Sint Maarten (Dutch part); SY Syria; SZ Eswatini; TC Turks and Caicos Islands; TD Chad; TF French "
+    "Southern Territories; TG Togo; TH Thailand; TJ Tajikistan; TK Tokelau; TL Timor-Leste; TM Turkmenistan; "
+    "TN Tunisia; TO Tonga; TR Türkiye; TT Trinidad and Tobago; TV Tuvalu; TW Taiwan; TZ Tanzania; UA Ukraine; "
+    "UG Uganda; UM United States Minor Outlying Islands; US United States; UY Uruguay; UZ Uzbekistan; VA Holy "
+    "See (Vatican City State); VC Saint Vincent and the Grenadines; VE Venezuela; VG Virgin Islands, British; "
+    "VI Virgin Islands, U.S.; VN Vietnam; VU Vanuatu; WF Wallis and Futuna; WS Samoa; YE Yemen; YT Mayotte; "
+    "ZA South Africa; ZM Zambia; ZW Zimbabwe"
+)
+
+_LANGUAGES = (
+    "aa Afar; ab Abkhazian; ae Avestan; af Afrikaans; ak Akan; am Amharic; an Aragonese; ar Arabic; as "
+    "Assamese; av Avaric; ay Aymara; az Azerbaijani; ba Bashkir; be Belarusian; bg Bulgarian; bh Bihari "
+    "languages; bi Bislama; bm Bambara; bn Bengali; bo Tibetan; br Breton; bs Bosnian; ca Catalan; ce "
+    "Chechen; ch Chamorro; co Corsican; cr Cree; cs Czech; cu Church Slavic; cv Chuvash; cy Welsh; da Danish; "
+    "de German; dv Divehi; dz Dzongkha; ee Ewe; el Greek, Modern (1453-); en English; eo Esperanto; es "
+    "Spanish; et Estonian; eu Basque; fa Persian; ff Fulah; fi Finnish; fj Fijian; fo Faroese; fr French; fy "
+    "Western Frisian; ga Irish; gd Gaelic; gl Galician; gn Guarani; gu Gujarati; gv Manx; ha Hausa; he "
+    "Hebrew; hi Hindi; ho Hiri Motu; hr Croatian; ht Haitian; hu Hungarian; hy Armenian; hz Herero; ia "
+    "Interlingua (International Auxiliary Language Association); id Indonesian; ie Interlingue; ig Igbo; ii "
+    "Sichuan Yi; ik Inupiaq; io Ido; is Icelandic; it Italian; iu Inuktitut; ja Japanese; jv Javanese; ka "
+    "Georgian; kg Kongo; ki Kikuyu; kj Kuanyama; kk Kazakh; kl Kalaallisut; km Central Khmer; kn Kannada; ko "
+    "Korean; kr Kanuri; ks Kashmiri; ku Kurdish; kv Komi; kw Cornish; ky Kirghiz; la Latin; lb Luxembourgish; "
+    "lg Ganda; li Limburgan; ln Lingala; lo Lao; lt Lithuanian; lu Luba-Katanga; lv Latvian; mg Malagasy; mh "
+    "Marshallese; mi Maori; mk Macedonian; ml Malayalam; mn Mongolian; mr Marathi; ms Malay; mt Maltese; my "
+    "Burmese; na Nauru; nb Bokmål, Norwegian; nd Ndebele, North; ne Nepali; ng Ndonga; nl Dutch; nn Norwegian "
+    "Nynorsk; no Norwegian; nr Ndebele, South; nv Navajo; ny Chichewa; oc Occitan (post 1500); oj Ojibwa; om "
+    "Oromo; or Oriya; os Ossetian; pa Panjabi; pi Pali; pl Polish; ps Pushto; pt Portuguese; qu Quechua; rm "
+    "Romansh; rn Rundi; ro Romanian; ru Russian; rw Kinyarwanda; sa Sanskrit; sc Sardinian; sd Sindhi; se "
+    "Northern Sami; sg Sango; si Sinhala; sk Slovak; sl Slovenian; sm Samoan; sn Shona; so Somali; sq "
+    "Albanian; sr Serbian; ss Swati; st Sotho, Southern; su Sundanese; sv Swedish; sw Swahili; ta Tamil; te "
+    "Telugu; tg Tajik; th Thai; ti Tigrinya; tk Turkmen; tl Tagalog; tn Tswana; to Tonga (Tonga Islands); tr "
+    "Turkish; ts Tsonga; tt Tatar; tw Twi; ty Tahitian; ug Uighur; uk Ukrainian; ur Urdu; uz Uzbek; ve Venda; "
+    "vi Vietnamese; vo Volapük; wa Walloon; wo Wolof; xh Xhosa; yi Yiddish; yo Yoruba; za Zhuang; zh Chinese; "
+    "zu Zulu"
+)
+
+
+def _codes(table: str) -> dict[str, str]:
+    return dict(entry.split(" ", 1) for entry in table.split("; "))
+
+
+#: code -> English name, in code order (the doors sort them by name for their pickers).
+COUNTRIES: dict[str, str] = _codes(_COUNTRIES)
+LANGUAGES: dict[str, str] = _codes(_LANGUAGES)
