@@ -345,3 +345,35 @@ def test_a_partner_cannot_open_the_page(client, partner):
     force_login(client, partner)
     response = client.get(reverse("admin:casework_arrival_add"))
     assert response.status_code in (302, 403)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_registrations_get_distinct_references(programme, operation, caseworker):
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    barrier = threading.Barrier(3)
+    outcomes = []
+
+    def register(given_name):
+        try:
+            barrier.wait()
+            members = [mother(given_name=given_name, other_spellings=[]), child(f"{given_name}child", 4)]
+            outcomes.append(
+                arrivals_register(household=household(programme, operation, members=members), by=caseworker)
+            )
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=register, args=(name,)) for name in ("Alfiya", "Bibigul", "Kamila")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == 3
+    year = programme.local_today().year
+    references = sorted(Case.objects.values_list("reference", flat=True))
+    assert references == [f"NORTH-{year}-{n:04d}" for n in range(1, 7)]
