@@ -145,9 +145,10 @@ def arrivals_register(*, household: Household, by, decisions: dict[int, str | in
 
     ``decisions`` maps a member's index to ``"different"`` or to the id of the person
     on file they are (an int, or ``"same:<id>"``). Raises ``ValidationError`` (field
-    errors, keys like ``members.2.age``) for bad input, ``NotVisible`` for a programme,
-    operation or person the user may not pick, ``PossibleDuplicates`` for undecided
-    candidates; in every case nothing is written.
+    errors, keys like ``members.2.age``) for bad input and for a decision naming a
+    person the user may not see, ``NotVisible`` for a programme the user does not work
+    in, ``PossibleDuplicates`` for undecided candidates; in every case nothing is
+    written. The check runs before the transaction: it warns, the database decides.
     """
     decisions = dict(decisions or {})
     require_visible(by, household.programme)
