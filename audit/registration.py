@@ -45,6 +45,7 @@ AUDITED: dict[str, tuple[tuple[str, ...], str | None]] = {
     "casework.PersonIdentifier": (("value", "value_digest"), "person_id"),
     "casework.Family": (("label",), "memberships__person_id"),
     "casework.FamilyMembership": ((), "person_id"),
+    "casework.DistinctPersonPair": ((), "person_a_id"),
     "casework.RepatriationOperation": ((), None),
     "casework.Agency": ((), None),
     "casework.Case": ((), "person_id"),

@@ -103,7 +103,7 @@ def name_similarity(given: list[str], on_file: list[str]) -> float:
     return sum(scores) / len(scores)
 
 
-def _date_factor(given: datetime.date, estimated: bool, on_file: datetime.date, on_file_estimated: bool):
+def date_factor(given: datetime.date, estimated: bool, on_file: datetime.date, on_file_estimated: bool):
     """(factor, reason) for two dates of birth, or None when too far apart."""
     if given == on_file:
         return 1.0, "same date of birth"
@@ -172,7 +172,7 @@ def duplicate_candidates(
         for person_id, key in plain_spellings:
             names_on_file[person_id].append(_tokens_of_key(key))
         for pk, _, on_file_date, on_file_estimated in nearby:
-            dates = _date_factor(date_of_birth, estimated, on_file_date, on_file_estimated)
+            dates = date_factor(date_of_birth, estimated, on_file_date, on_file_estimated)
             if dates is None:
                 continue
             similarity = max(name_similarity(given, recorded) for given in spellings for recorded in names_on_file[pk])

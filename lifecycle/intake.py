@@ -40,7 +40,7 @@ from audit.context import acting_as
 from casework import selectors
 from casework.duplicates import (
     NAME_THRESHOLD,
-    _date_factor,
+    date_factor,
     duplicate_candidates,
     name_similarity,
 )
@@ -387,7 +387,7 @@ def _within_submission(index: int, people: list[Person]):
     for other_index, other in enumerate(people):
         if other_index == index or other.date_of_birth is None or other.sex != person.sex:
             continue
-        dates = _date_factor(
+        dates = date_factor(
             person.date_of_birth, person.date_of_birth_estimated, other.date_of_birth, other.date_of_birth_estimated
         )
         if dates is None:
