@@ -1,7 +1,8 @@
 """Merging two records of one person: the duplicate goes into the record kept.
 
 Administrators merge any two people; a supervisor merges people they see whose
-every case they see; caseworkers and partners never merge. Everything recorded
+every case is enrolled in a programme they supervise; caseworkers and partners
+never merge. Everything recorded
 about the duplicate moves to the kept record in one transaction, each row saved
 (or deleted) through the ORM so that the audit trail names the actor: its names
 (a spelling the kept record already has is not copied; its primary name becomes
@@ -44,7 +45,7 @@ from casework.models import (
     Script,
 )
 from casework.names import is_arabic_script
-from casework.selectors import case_visible_to, person_kept_for, person_visible_to
+from casework.selectors import case_visible_to, enrolled_case_ids, person_kept_for, person_visible_to
 from core.errors import NotVisible, TransitionNotAllowed
 from core.roles import SUPERVISOR, is_administrator, programme_ids_for
 from lifecycle.retention import admin_log_scrub, persons_anonymise
@@ -107,9 +108,13 @@ def persons_merge(*, keep_id: int, merge_id: int, by) -> Person:
         keep, merged = _lock_pair(keep_id=keep_id, merge_id=merge_id, by=by)
         cases = list(Case.objects.select_for_update().filter(person_id__in=[keep.pk, merged.pk]).order_by("pk"))
         if not is_administrator(by):
-            # A supervisor merges only people whose every case they see.
+            # A supervisor merges only people whose every case they see as a supervisor:
+            # a case of a programme where they are a caseworker does not count.
+            supervised = programme_ids_for(by, role=SUPERVISOR)
             visible_cases = set(
-                case_visible_to(by).filter(pk__in=[case.pk for case in cases]).values_list("pk", flat=True)
+                case_visible_to(by)
+                .filter(pk__in=[case.pk for case in cases], id__in=enrolled_case_ids(programme_ids=supervised))
+                .values_list("pk", flat=True)
             )
             if any(case.pk not in visible_cases for case in cases):
                 raise NotVisible()

@@ -264,6 +264,14 @@ def test_a_supervisor_may_not_merge_in_a_case_of_another_programme(world, superv
     assert snapshot(world["keep"], other_case.person) == before
 
 
+def test_a_caseworker_here_who_supervises_elsewhere_may_not_merge_here(world, caseworker, other_programme):
+    f.add_member(other_programme, caseworker, ProgrammeMembershipRole.SUPERVISOR)
+    before = snapshot(world["keep"], world["duplicate"])
+    with pytest.raises(NotVisible):
+        persons_merge(keep_id=world["keep"].pk, merge_id=world["duplicate"].pk, by=caseworker)
+    assert snapshot(world["keep"], world["duplicate"]) == before
+
+
 def test_a_supervisor_merges_people_of_their_programme(world, supervisor):
     persons_merge(keep_id=world["keep"].pk, merge_id=world["duplicate"].pk, by=supervisor)
     world["duplicate"].refresh_from_db()
