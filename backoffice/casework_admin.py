@@ -16,11 +16,13 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
 
 from audit.reads import ReadAuditedAdminMixin
 from lifecycle import closure
+from lifecycle.merge import may_merge, persons_merge
 from casework import selectors, services, visibility
 from backoffice.scoping import OpenCaseForm, ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
 from casework.duplicates import distinguishing_details, duplicate_candidates
@@ -225,6 +227,58 @@ class PersonAdmin(
         # People leave the system through retention (anonymisation), not deletion.
         return False
 
+    actions = ["merge_people"]
+
+    def has_merge_permission(self, request):
+        # Administrators and supervisors; the service checks that they see both people and their cases.
+        return may_merge(request.user)
+
+    @admin.action(description="Merge two selected people", permissions=["merge"])
+    def merge_people(self, request, queryset):
+        """Ask which of two records to keep, side by side; then merge the other into it
+        (``lifecycle.merge``). Refusals are messages; the success names ids and references only."""
+        people = list(queryset.order_by("pk")[:3])
+        if len(people) != 2:
+            self.message_user(request, "Select exactly two people to merge.", messages.ERROR)
+            return None
+        ids = {str(person.pk) for person in people}
+        keep = request.POST.get("keep", "")
+        if "apply" not in request.POST or keep not in ids:
+            if "apply" in request.POST:
+                self.message_user(request, "Choose the record to keep.", messages.ERROR)
+            return TemplateResponse(
+                request,
+                "admin/casework/person/merge_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "opts": self.opts,
+                    "title": "Merge two records of one person",
+                    "records": [_merge_summary(person, request.user) for person in people],
+                    "action": "merge_people",
+                },
+            )
+        merge = next(pk for pk in ids if pk != keep)
+        try:
+            kept = persons_merge(keep_id=int(keep), merge_id=int(merge), by=request.user)
+        except (DomainError, ValidationError) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            self.message_user(request, f"Nothing merged: {text}", messages.ERROR)
+            return None
+        references = ", ".join(kept.cases.order_by("reference").values_list("reference", flat=True))
+        self.message_user(
+            request,
+            f"Record {merge} merged into record {kept.pk}" + (f" (cases {references})." if references else "."),
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:casework_person_change", args=[kept.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # A merged record's old links lead to the record kept, for those who may see it.
+        kept = selectors.person_kept_for(request.user, object_id)
+        if kept is not None:
+            return HttpResponseRedirect(reverse("admin:casework_person_change", args=[kept.pk]))
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
         if not change:
             # The creator sees the person until a case decides (selectors.person_visible_to).
@@ -277,6 +331,28 @@ class PersonAdmin(
 
 def _may_see_sensitive_person(user, person) -> bool:
     return selectors.may_see_sensitive_person(user, person)
+
+
+def _merge_summary(person, user) -> dict:
+    """One side of the merge page: names in every script (former names and aliases only
+    for those who may see them), birth year, and the cases the user sees, by reference."""
+    names = person.names.order_by("kind", "script", "pk")
+    if not _may_see_sensitive_person(user, person):
+        names = names.exclude(kind__in=SENSITIVE_NAME_KINDS)
+    year = f"~{person.date_of_birth.year}" if person.date_of_birth_estimated else str(person.date_of_birth.year)
+    return {
+        "pk": person.pk,
+        "full_name": person.full_name,
+        "names": [(name.full_name, name.get_script_display(), name.get_kind_display()) for name in names],
+        "birth_year": year,
+        "sex": person.get_sex_display(),
+        "cases": list(
+            selectors.case_visible_to(user)
+            .filter(person=person)
+            .order_by("reference")
+            .values_list("reference", "status")
+        ),
+    }
 
 
 _SPELLING_FIELD = re.compile(r"names-\d+-full_name")

@@ -168,6 +168,17 @@ class Person(models.Model):
     anonymised_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text=_("When retention erased this person's personal data.")
     )
+    # A duplicate merged into the record kept (lifecycle.merge): a pointer only, its
+    # personal data erased; hidden from every list (casework.selectors.person_visible_to).
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="merged_from",
+        help_text=_("The record this duplicate was merged into."),
+    )
     # Who recorded the person: until the person has a case, the creator sees them
     # (casework.selectors.person_visible_to).
     created_by = models.ForeignKey(

@@ -97,12 +97,17 @@ def _created_without_case(user, *, case_field: str) -> Q:
     return Q(created_by=user) & ~Q(id__in=referred)
 
 
+#: A record merged into another (``lifecycle.merge``) is a pointer, not a person: no
+#: list, search, picker or service offers it; its old links lead to the kept record.
+NOT_MERGED = Q(merged_into__isnull=True)
+
+
 def person_visible_to(user) -> QuerySet[Person]:
     """People the user may see. Staff see the people of their cases and those cases'
     families, and the people they recorded who have no case yet; partners see only
-    the people of the cases referred to them."""
+    the people of the cases referred to them. Never a record merged into another."""
     if is_administrator(user):
-        return Person.objects.all()
+        return Person.objects.filter(NOT_MERGED)
     from casework.models import FamilyMembership
 
     allowed = Q(pk__in=[])
@@ -121,7 +126,30 @@ def person_visible_to(user) -> QuerySet[Person]:
     partner = _partner_case_filter(user)
     if partner is not None:
         allowed |= Q(id__in=Case.objects.filter(partner).values("person_id"))
-    return Person.objects.filter(allowed)
+    return Person.objects.filter(allowed & NOT_MERGED)
+
+
+#: Merges chain (A into B, later B into C) only as far as this; the service re-points
+#: older pointers at each merge, so one step is the rule.
+MERGE_CHAIN_LIMIT = 10
+
+
+def person_kept_for(user, person_id) -> Person | None:
+    """For the id of a merged record: the record it was merged into, when ``user`` may
+    see it (old links lead there); None for any other id, or a kept record the user
+    may not see (answered as a missing row)."""
+    if not str(person_id).isdigit() or len(str(person_id)) > 18:
+        return None
+    current = Person.objects.filter(pk=person_id, merged_into__isnull=False).values_list("merged_into_id", flat=True)
+    target = current.first()
+    for _step in range(MERGE_CHAIN_LIMIT):
+        if target is None:
+            return None
+        onward = Person.objects.filter(pk=target).values_list("merged_into_id", flat=True).first()
+        if onward is None:
+            return person_visible_to(user).filter(pk=target).first()
+        target = onward
+    return None
 
 
 def staff_cases_of(user) -> QuerySet[Case] | None:

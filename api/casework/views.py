@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
 from casework import selectors, services
 from api.casework.serializers import (
@@ -187,6 +188,25 @@ class PersonViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSe
 
     def attach_details(self, rows):
         attach_person_details(rows, self.request)
+
+    @extend_schema(
+        responses={
+            200: PersonSerializer,
+            301: OpenApiResponse(
+                description=(
+                    "The id of a record merged into another: `Location` gives the record kept, "
+                    "when the caller may see it (404 otherwise)."
+                )
+            ),
+        }
+    )
+    def retrieve(self, request, *args, **kwargs):
+        # A merged record's old id leads to the record kept (casework.selectors' one rule).
+        kept = selectors.person_kept_for(request.user, kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))
+        if kept is not None:
+            location = reverse("person-detail", kwargs={"pk": kept.pk}, request=request)
+            return Response(status=status.HTTP_301_MOVED_PERMANENTLY, headers={"Location": location})
+        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         request=PersonSearchSerializer,
