@@ -435,3 +435,86 @@ def test_without_by_notes_cannot_be_recorded(tmp_path, programme, operation):
     assert Person.objects.count() == 0
     report, _out, _err = run(tmp_path, csv_bytes(rows()[3:]), by=None)
     assert report["created_persons"] == 2
+
+
+# --- The documented files ------------------------------------------------------------------
+
+
+def test_the_template_names_every_column_and_the_sample_imports(tmp_path, programme, operation, caseworker):
+    from django.conf import settings
+
+    docs = settings.BASE_DIR / "docs"
+    assert (docs / "cohort-template.csv").read_text(encoding="utf-8").strip() == ",".join(COLUMNS)
+    report, _out, _err = run(tmp_path, (docs / "cohort-sample.csv").read_bytes())
+    assert report["errors"] == [] and report["created_persons"] == 8 and Family.objects.count() == 3
+    assert set(Case.objects.values_list("arrival_date", flat=True)) == {operation.operation_date}
+
+
+# --- The admin pages -----------------------------------------------------------------------
+
+
+def staff_login(client, user):
+    from django.contrib.auth.models import Group
+
+    from tests.conftest import force_login
+
+    user.groups.add(Group.objects.get(name="Caseworkers"))
+    return force_login(client, user)
+
+
+def upload(client, programme, operation, content, name="cohort.csv", **extra):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    data = {"file": SimpleUploadedFile(name, content), "programme": programme.pk, "operation": operation.pk, **extra}
+    return client.post(reverse("admin:casework_cohortimport_add"), data)
+
+
+def test_the_upload_page_imports_or_shows_the_errors(client, programme, operation, caseworker):
+    staff_login(client, caseworker)
+    records = rows()
+    records[1]["sex"] = "Qwzxsecret"
+    response = upload(client, programme, operation, csv_bytes(records))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "column" in page.lower() and "Use female or male." in page and "Qwzxsecret" not in page
+    assert Person.objects.count() == 0
+
+    response = upload(client, programme, operation, csv_bytes(rows()), dry_run="on")
+    assert response.status_code == 200 and Person.objects.count() == 0
+
+    response = upload(client, programme, operation, csv_bytes(rows()))
+    assert response.status_code == 200 and Person.objects.count() == 5
+    assert CohortImport.objects.get().created_by == caseworker
+
+
+def test_the_upload_page_refuses_another_programme(client, programme, other_programme, operation, caseworker):
+    staff_login(client, caseworker)
+    response = upload(client, other_programme, operation, csv_bytes(rows()))
+    assert response.status_code == 200 and Person.objects.count() == 0
+
+
+def test_the_review_page_shows_candidates_and_registers_a_decision(
+    client, tmp_path, programme, operation, caseworker, other_caseworker
+):
+    from django.urls import reverse
+
+    run(tmp_path, csv_bytes(rows()))
+    run(tmp_path, duplicate_file(), name="later.csv")
+    record = CohortImport.objects.order_by("-pk").first()
+    url = reverse("admin:casework_cohortimport_review", args=[record.pk])
+
+    staff_login(client, other_caseworker)
+    assert client.get(url).status_code == 404
+
+    staff_login(client, caseworker)
+    page = client.get(url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Зарина Импортова" in text and "same person as" in text and "Dana" in text
+    flagged = CohortImportRow.objects.get(cohort_import=record, row_number=2)
+    response = client.post(url, {"row": flagged.pk, f"decision-{flagged.pk}": "different"})
+    assert response.status_code == 302
+    assert not CohortImportRow.objects.filter(cohort_import=record, status="pending").exists()
+    assert Person.objects.filter(given_name="Dana").exists()
+    assert client.get(reverse("admin:casework_cohortimport_changelist")).status_code == 200
