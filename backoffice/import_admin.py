@@ -185,9 +185,10 @@ class CohortImportAdmin(ScopedModelAdmin, admin.ModelAdmin):
         return [review, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        # An import is not edited: its page is its review queue.
         if not str(object_id).isdigit():
             raise Http404
-        return HttpResponseRedirect(reverse("admin:casework_cohortimport_review", args=[int(object_id)]))
+        return self.review_view(request, int(object_id))
 
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):

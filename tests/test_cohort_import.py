@@ -518,3 +518,20 @@ def test_the_review_page_shows_candidates_and_registers_a_decision(
     assert not CohortImportRow.objects.filter(cohort_import=record, status="pending").exists()
     assert Person.objects.filter(given_name="Dana").exists()
     assert client.get(reverse("admin:casework_cohortimport_changelist")).status_code == 200
+
+
+def test_the_import_pages_open_for_an_administrator(client, tmp_path, programme, operation, administrator):
+    from django.urls import reverse
+
+    from tests.conftest import force_login
+
+    run(tmp_path, csv_bytes(rows()[3:]), by=None)
+    force_login(client, administrator)
+    record = CohortImport.objects.get()
+    for url in (
+        reverse("admin:casework_cohortimport_changelist"),
+        reverse("admin:casework_cohortimport_add"),
+        reverse("admin:casework_cohortimport_change", args=[record.pk]),
+        reverse("admin:casework_cohortimport_review", args=[record.pk]),
+    ):
+        assert client.get(url).status_code == 200, url
