@@ -171,6 +171,22 @@ def arrivals_register(*, household: Household, by, decisions: dict[int, str | in
         return _write(household, people, same_as, answered, by, today)
 
 
+def arrivals_check(*, household: Household, by) -> dict[int, list[Candidate]]:
+    """What ``arrivals_register`` would answer before writing, writing nothing: raises
+    ``ValidationError`` or ``NotVisible`` as it does, and returns each member's duplicate
+    candidates (empty when it would register the family as given). For doors that
+    check many families before registering any (the cohort import)."""
+    require_visible(by, household.programme)
+    require_visible(by, household.operation)
+    today = household.programme.local_today()
+    errors: dict[str, list[str]] = {}
+    _validate_household(household, today, errors)
+    people = [_person_of(index, member, today, errors) for index, member in enumerate(household.members)]
+    if errors:
+        raise ValidationError(errors)
+    return _candidates(household, people, by)
+
+
 # --- Validation ---------------------------------------------------------------------------
 
 
