@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from api.casework.views import AgencyViewSet, CaseViewSet, FamilyViewSet, PersonViewSet, ReferralViewSet
 from api.base import ApiViewMixin
+from api.lifecycle.views import ArrivalViewSet
 from api.programmes.views import (
     EnrolmentViewSet,
     FollowUpViewSet,
@@ -29,3 +30,4 @@ router.register("referrals", ReferralViewSet, basename="referral")
 router.register("programmes", ProgrammeViewSet, basename="programme")
 router.register("stage-types", StageTypeViewSet, basename="stage-type")
 router.register("agencies", AgencyViewSet, basename="agency")
+router.register("arrivals", ArrivalViewSet, basename="arrival")

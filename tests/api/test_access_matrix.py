@@ -6,6 +6,8 @@ MATRIX fails ``test_every_route_has_a_matrix_entry``.
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.db import transaction
 from django.urls import reverse
@@ -30,6 +32,9 @@ SEEN_BY_STAFF = row("401 404 404 404 404 200 200 200")
 PARTNER_WRITE_REFUSED = row("401 404 404 404 400 200 200 200")
 ADMIN_ONLY_CREATE = row("401 403 403 403 403 403 201 403")
 ADMIN_ONLY_EDIT = row("401 403 403 403 403 403 200 403")
+# Staff register arrivals in the programmes they may pick: partners 403, another
+# programme's caseworker 404 (the programme is a row they may not pick).
+STAFF_ONLY_CREATE = row("401 404 403 403 403 201 201 201")
 
 # (route name, method) -> expected status by role, and the request body if any.
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
@@ -86,6 +91,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("agency-detail", "GET"): row("401 200 404 404 200 200 200 200"),
     ("agency-detail", "PATCH"): ADMIN_ONLY_EDIT,
     ("agency-detail", "PUT"): ADMIN_ONLY_EDIT,
+    ("arrival-list", "POST"): STAFF_ONLY_CREATE,
 }
 
 
@@ -181,6 +187,19 @@ def _body(world, name: str, method: str) -> dict | None:
             "default_duration_days": 30,
         },
         ("agency-list", "POST"): {"code": "new-agency", "name": "New agency (test)", "kind": "ngo"},
+        ("arrival-list", "POST"): {
+            "programme": world.programme.pk,
+            "arrival_date": str(world.programme.local_today() - datetime.timedelta(days=2)),
+            "members": [
+                {
+                    "given_name": "Matrixgiven",
+                    "family_name": "Arrivalova",
+                    "sex": "female",
+                    "date_of_birth": "1985-02-03",
+                    "relationship": "head",
+                }
+            ],
+        },
         ("agency-detail", "PATCH"): {"name": "Renamed agency (test)"},
         ("agency-detail", "PUT"): {
             "code": world.agency.code,
