@@ -53,8 +53,8 @@ AUDITED: dict[str, tuple[tuple[str, ...], str | None]] = {
     "casework.Consent": (("guardian_name",), "person_id"),
     "casework.Referral": (("note",), "case__person_id"),
     "casework.ClosureRequest": (("reason", "comment"), "case__person_id"),
-    "casework.CohortImport": ((), None),
-    "casework.CohortImportRow": (
+    "lifecycle.CohortImport": ((), None),
+    "lifecycle.CohortImportRow": (
         ("household_key", "data", "identifier_value", "identifier_digest", "candidates"),
         "person_id",
     ),

@@ -27,8 +27,9 @@ from backoffice.intake_admin import may_register_arrivals
 from backoffice.scoping import ScopedModelAdmin
 from casework import selectors
 from casework.duplicates import distinguishing_details
-from casework.models import SENSITIVE_NAME_KINDS, CohortImport, FamilyMembership, RepatriationOperation
-from casework.visibility import rows_for_cohort_imports
+from casework.models import SENSITIVE_NAME_KINDS, FamilyMembership, RepatriationOperation
+from lifecycle.models import CohortImport
+from lifecycle.visibility import rows_for_cohort_imports
 from core import visibility
 from core.errors import NotVisible
 from lifecycle.cohort_import import (
@@ -173,14 +174,14 @@ class CohortImportAdmin(ScopedModelAdmin, admin.ModelAdmin):
     def review_link(self, obj):
         if not obj.awaiting_review:
             return "—"
-        url = reverse("admin:casework_cohortimport_review", args=[obj.pk])
+        url = reverse("admin:lifecycle_cohortimport_review", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, _("Review"))
 
     def get_urls(self):
         review = path(
             "<int:import_id>/review/",
             self.admin_site.admin_view(self.review_view),
-            name="casework_cohortimport_review",
+            name="lifecycle_cohortimport_review",
         )
         return [review, *super().get_urls()]
 
@@ -221,7 +222,7 @@ class CohortImportAdmin(ScopedModelAdmin, admin.ModelAdmin):
             "form": form,
             "result": result.report() if result else None,
             "dry_run": dry_run,
-            "review_url": reverse("admin:casework_cohortimport_review", args=[result.cohort_import.pk])
+            "review_url": reverse("admin:lifecycle_cohortimport_review", args=[result.cohort_import.pk])
             if result and result.cohort_import and result.report()["awaiting_review"]
             else "",
             "media": self.media + form.media,

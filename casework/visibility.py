@@ -8,14 +8,12 @@ from casework import selectors
 from casework.models import (
     Case,
     ClosureRequest,
-    CohortImport,
-    CohortImportRow,
     Consent,
     DistinctPersonPair,
     Referral,
 )
 from core import visibility
-from core.roles import is_administrator, programme_ids_for
+from core.roles import is_administrator
 
 
 def _case_actable_by(user) -> QuerySet:
@@ -50,17 +48,6 @@ def rows_for_distinct_person_pairs(user) -> QuerySet:
     return DistinctPersonPair.objects.filter(person_a_id__in=people, person_b_id__in=people)
 
 
-def rows_for_cohort_imports(user) -> QuerySet:
-    """Imports into the programmes a user works in (every import for administrators)."""
-    if is_administrator(user):
-        return CohortImport.objects.all()
-    return CohortImport.objects.filter(programme_id__in=programme_ids_for(user))
-
-
-def rows_for_cohort_import_rows(user) -> QuerySet:
-    return CohortImportRow.objects.filter(cohort_import_id__in=rows_for_cohort_imports(user).values("pk"))
-
-
 def register() -> None:
     visibility.register(
         {
@@ -72,7 +59,5 @@ def register() -> None:
             "casework.ClosureRequest": rows_for_closure_requests,
             "casework.Agency": selectors.agency_visible_to,
             "casework.DistinctPersonPair": rows_for_distinct_person_pairs,
-            "casework.CohortImport": rows_for_cohort_imports,
-            "casework.CohortImportRow": rows_for_cohort_import_rows,
         }
     )

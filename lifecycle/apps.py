@@ -6,6 +6,8 @@ class LifecycleConfig(AppConfig):
     verbose_name = "Case lifecycle"
 
     def ready(self):
-        from lifecycle import closure
+        from lifecycle import closure, visibility
 
         closure.register_emails()
+        # Which rows of this app a user may pick, for every door.
+        visibility.register()

@@ -15,7 +15,7 @@ header being row 1.
    household's failure (reported like a validation error) does not undo the others.
    A household with a possible duplicate (a person on file, someone already
    registered from this file, or an identifier already recorded) is not registered:
-   its rows wait in the review queue (``casework.CohortImportRow``, pending) until a
+   its rows wait in the review queue (``lifecycle.CohortImportRow``, pending) until a
    caseworker decides, person by person, "same as" or "different"
    (``household_decide``), which registers the household through the same service.
 3. **Re-import creates nothing.** Each row's keyed fingerprint (its normalised fields
@@ -46,11 +46,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.context import acting_as
+from lifecycle.models import CohortImport, CohortImportRow, CohortImportRowStatus
 from casework.models import (
     CaseNote,
-    CohortImport,
-    CohortImportRow,
-    CohortImportRowStatus,
     IdentifierKind,
     Person,
     PersonIdentifier,

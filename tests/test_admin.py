@@ -126,14 +126,21 @@ def test_every_admin_page_opens(client, administrator, case):
     force_login(client, administrator)
     from django.contrib import admin
 
+    def opens(url):
+        # A one-page tool (Register arrivals) sends its list to its page: that page must open.
+        response = client.get(url)
+        if response.status_code == 302 and response.url.startswith("/admin/") and response.url != "/admin/":
+            response = client.get(response.url)
+        return response.status_code
+
     for model in admin.site._registry:
         opts = model._meta
         url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-        assert client.get(url).status_code == 200, url
+        assert opens(url) == 200, url
         obj = model.objects.first()
         if obj is not None:
             change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
-            assert client.get(change).status_code == 200, change
+            assert opens(change) == 200, change
 
 
 def test_caseworker_sees_only_their_programmes_cases(client, caseworker, case, other_case):

@@ -20,7 +20,7 @@ from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = {"casework", "programmes", "audit", "notifications", "accounts"}
+OUR_APPS = {"casework", "programmes", "lifecycle", "audit", "notifications", "accounts"}
 
 
 @pytest.fixture

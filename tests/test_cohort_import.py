@@ -15,8 +15,6 @@ from django.core.management.base import CommandError
 from casework.models import (
     Case,
     CaseNote,
-    CohortImport,
-    CohortImportRow,
     DistinctPersonPair,
     Family,
     FamilyMembership,
@@ -27,6 +25,7 @@ from casework.models import (
 from core.roles import role_groups_sync
 from lifecycle.cohort_import import COLUMNS, household_decide, pending_rows_visible_to
 from lifecycle.intake import PossibleDuplicates
+from lifecycle.models import CohortImport, CohortImportRow
 from programmes.models import Enrolment
 from tests import factories as f
 
@@ -467,7 +466,7 @@ def upload(client, programme, operation, content, name="cohort.csv", **extra):
     from django.urls import reverse
 
     data = {"file": SimpleUploadedFile(name, content), "programme": programme.pk, "operation": operation.pk, **extra}
-    return client.post(reverse("admin:casework_cohortimport_add"), data)
+    return client.post(reverse("admin:lifecycle_cohortimport_add"), data)
 
 
 def test_the_upload_page_imports_or_shows_the_errors(client, programme, operation, caseworker):
@@ -502,7 +501,7 @@ def test_the_review_page_shows_candidates_and_registers_a_decision(
     run(tmp_path, csv_bytes(rows()))
     run(tmp_path, duplicate_file(), name="later.csv")
     record = CohortImport.objects.order_by("-pk").first()
-    url = reverse("admin:casework_cohortimport_review", args=[record.pk])
+    url = reverse("admin:lifecycle_cohortimport_review", args=[record.pk])
 
     staff_login(client, other_caseworker)
     assert client.get(url).status_code == 404
@@ -517,7 +516,7 @@ def test_the_review_page_shows_candidates_and_registers_a_decision(
     assert response.status_code == 302
     assert not CohortImportRow.objects.filter(cohort_import=record, status="pending").exists()
     assert Person.objects.filter(given_name="Dana").exists()
-    assert client.get(reverse("admin:casework_cohortimport_changelist")).status_code == 200
+    assert client.get(reverse("admin:lifecycle_cohortimport_changelist")).status_code == 200
 
 
 def test_the_import_pages_open_for_an_administrator(client, tmp_path, programme, operation, administrator):
@@ -529,9 +528,9 @@ def test_the_import_pages_open_for_an_administrator(client, tmp_path, programme,
     force_login(client, administrator)
     record = CohortImport.objects.get()
     for url in (
-        reverse("admin:casework_cohortimport_changelist"),
-        reverse("admin:casework_cohortimport_add"),
-        reverse("admin:casework_cohortimport_change", args=[record.pk]),
-        reverse("admin:casework_cohortimport_review", args=[record.pk]),
+        reverse("admin:lifecycle_cohortimport_changelist"),
+        reverse("admin:lifecycle_cohortimport_add"),
+        reverse("admin:lifecycle_cohortimport_change", args=[record.pk]),
+        reverse("admin:lifecycle_cohortimport_review", args=[record.pk]),
     ):
         assert client.get(url).status_code == 200, url
