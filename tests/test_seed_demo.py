@@ -124,3 +124,25 @@ def get_user(username):
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.get(username=username)
+
+
+def test_the_demo_has_a_cohort_import_waiting_for_review(settings):
+    """After `make run` a newcomer finds the review queue with rows in it: two people of the
+    manifest are on file already, one family is new and registered at once."""
+    from lifecycle.cohort_import import pending_rows_visible_to
+    from lifecycle.models import CohortImport
+
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", "--size", "40", "--seed", "5", stdout=out, verbosity=0)
+    record = CohortImport.objects.get()
+    assert (record.programme.code, record.created_by.username) == ("north", "caseworker")
+    assert record.created_persons == 2 and record.awaiting_review == 2
+    pending = pending_rows_visible_to(get_user("caseworker"))
+    assert pending.count() == 2
+    assert all(row.candidates for row in pending)
+    assert not pending_rows_visible_to(get_user("caseworker2")).exists()
+    assert "2 rows awaiting review" in out.getvalue()
+    # --reset replaces the caseload, the import with it.
+    call_command("seed_demo", "--size", "40", "--seed", "5", "--reset", stdout=StringIO(), verbosity=0)
+    assert CohortImport.objects.count() == 1

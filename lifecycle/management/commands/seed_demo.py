@@ -1,4 +1,5 @@
-"""Create the demo accounts and a deterministic, clearly fictional caseload."""
+"""Create the demo accounts and a deterministic, clearly fictional caseload, with a
+pending cohort import whose rows wait in the review queue."""
 
 import datetime
 
@@ -8,6 +9,7 @@ from tqdm import tqdm
 
 from accounts.two_factor import secret_base32
 from casework.models import Case
+from lifecycle.demo import demo_imports_reset, demo_pending_import
 from programmes.demo import DEMO_ACCOUNTS, demo_accounts_ensure, demo_data_reset, demo_seed, demo_totp_devices
 
 
@@ -36,6 +38,7 @@ class Command(BaseCommand):
                 return
             if not reset:
                 raise CommandError("There is data already: pass --reset to replace it, or --if-empty to keep it.")
+            demo_imports_reset()
             demo_data_reset()
         with tqdm(
             total=size, desc="returnees", unit="person", disable=options["verbosity"] < 1, file=self.stderr
@@ -43,6 +46,12 @@ class Command(BaseCommand):
             result = demo_seed(size=size, seed=seed, today=today, progress=bar.update)
         for model, count in result.counts.items():
             self.stdout.write(f"  {model:<22} {count:>8}")
+        pending = demo_pending_import()
+        if pending is not None:
+            self.stdout.write(
+                f"A demo cohort import: {pending.created_persons} people registered,"
+                f" {len(pending.awaiting_review)} rows awaiting review (admin: Cohort imports)."
+            )
         self.print_accounts(result.passwords)
 
     def print_accounts(self, passwords):
