@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-lock
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lock migrate check clean
+.PHONY: run test setup lock migrate check clean mutation
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ test: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Mutation testing of the modules that guard people and messages (README, "Mutation testing").
+# Slow and not part of `make test`: one module at a time, e.g. `make mutation MODULES=selectors`.
+MODULES ?=
+mutation: $(STAMP)
+	$(PY) mutation/run.py $(MODULES)
 
 check: $(STAMP)
 	$(PY) manage.py check
