@@ -11,7 +11,9 @@ For each module of mutation/modules.toml (or the ones named on the command line)
    and write the survivors' diffs to var/mutation/NAME/survivors.txt.
 
 ``python mutation/run.py --report [NAME...]`` prints the figures of the runs already
-in var/mutation/ (also of a run still going or stopped) without running anything.
+in var/mutation/ (also of a run still going or stopped) without running anything;
+``--recheck [NAME...]`` runs only the last run's survivors again, with the tests as
+they are now.
 
 Documented equivalents (docs/mutation-equivalents.md, by mutant name) count as killed.
 """
@@ -117,6 +119,20 @@ def run_module(name: str, module: dict) -> dict:
     return summarise(name, module)
 
 
+def recheck(name: str, module: dict) -> dict:
+    """Run again only the survivors of the last run, with the tests as they are now
+    (after adding tests for them): mutmut adds the new tests to its stats first."""
+    work = WORK / name
+    survivors = json.loads((work / "result.json").read_text())["open_survivors"]
+    shutil.copytree(ROOT / "tests", work / "tests", dirs_exist_ok=True)
+    started = time.monotonic()
+    if survivors:
+        with open(work / "mutmut-recheck.log", "w") as log:
+            mutmut(work, test_env(work), "run", "--max-children", "1", *survivors, stdout=log, stderr=subprocess.STDOUT)
+    (work / "recheck_seconds").write_text(str(round(time.monotonic() - started)))
+    return summarise(name, module)
+
+
 def summarise(name: str, module: dict) -> dict:
     """The figures of the run in var/mutation/NAME/, finished or not (``--report``)."""
     work = WORK / name
@@ -159,11 +175,16 @@ def summarise(name: str, module: dict) -> dict:
 
 def main(args: list[str]) -> int:
     modules = tomllib.loads((ROOT / "mutation" / "modules.toml").read_text())
-    report_only = "--report" in args
-    names = [a for a in args if a != "--report"]
+    report_only, recheck_only = "--report" in args, "--recheck" in args
+    names = [a for a in args if a not in ("--report", "--recheck")]
     results = []
     for name in names or list(modules):
-        result = summarise(name, modules[name]) if report_only else run_module(name, modules[name])
+        if report_only:
+            result = summarise(name, modules[name])
+        elif recheck_only:
+            result = recheck(name, modules[name])
+        else:
+            result = run_module(name, modules[name])
         results.append(result)
         partial = "" if result["checked"] == result["mutants"] else f" (only {result['checked']} checked)"
         print(

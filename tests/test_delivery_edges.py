@@ -200,3 +200,72 @@ def test_each_failed_attempt_waits_twice_as_long_up_to_the_ceiling(notices, monk
         clock[0] = row.next_attempt_at
     assert waits == [60, 120, 240, 300, 300]
     assert reload(notice).attempts == 5
+
+
+# --- send now, the reaper's second chance, and the sweep ---------------------------------------------
+
+
+def test_send_now_sends_the_notice_asked_for_and_leaves_the_others_waiting(notices):
+    first, second = notices(2)
+    assert delivery.notification_send_now(notification_id=first.pk) == "sent"
+    assert (reload(first).status, reload(second).status) == (Status.SENT, Status.PENDING)
+    assert len(mail.outbox) == 1
+
+
+def test_a_send_now_that_dies_before_sending_is_released_after_the_claim_timeout(notices, monkeypatch, settings):
+    (notice,) = notices(1)
+
+    def die(**kwargs):
+        raise WorkerKilled()
+
+    monkeypatch.setattr(delivery, "notification_send", die)
+    with pytest.raises(WorkerKilled):
+        delivery.notification_send_now(notification_id=notice.pk)
+    assert reload(notice).status == Status.CLAIMED
+    after_timeout = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS + 60)
+    assert delivery.notifications_reap(now=after_timeout) == {"released": 1, "resent": 0}
+    assert reload(notice).status == Status.PENDING
+
+
+def test_a_resend_whose_task_is_lost_again_is_released_after_the_claim_timeout(notices, monkeypatch, settings):
+    (notice,) = notices(1)
+    claim_all()
+    killed_mid_send(notice, monkeypatch)
+    reaped_at = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 60)
+    assert delivery.notifications_reap(now=reaped_at) == {"released": 0, "resent": 1}
+    # The re-send task never arrives (a flushed broker): the claim times out in turn.
+    later = reaped_at + datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS + 60)
+    assert delivery.notifications_reap(now=later) == {"released": 1, "resent": 0}
+    assert reload(notice).status == Status.PENDING
+
+
+def test_the_reaper_counts_no_resend_of_a_notice_sent_long_ago(notices, settings):
+    (notice,) = notices(1)
+    assert delivery.notification_send_now(notification_id=notice.pk) == "sent"
+    much_later = timezone.now() + datetime.timedelta(days=30)
+    assert delivery.notifications_reap(now=much_later) == {"released": 0, "resent": 0}
+    assert reload(notice).status == Status.SENT
+    assert len(mail.outbox) == 1
+
+
+def test_a_sweep_asks_each_registered_producer_once_and_claims_every_due_notice_in_batches(
+    notices, monkeypatch, settings
+):
+    made = notices(3)
+    settings.NOTIFICATION_BATCH_SIZE = 2
+    calls = []
+
+    def producer(*, now):
+        calls.append(now)
+        return 2
+
+    monkeypatch.setattr(delivery, "_DUE_PRODUCERS", [])
+    delivery.register_due_producer(producer)
+    delivery.register_due_producer(producer)  # a second start-up registers it again
+    now = timezone.now()
+    result = delivery.sweep(now=now)
+    assert calls == [now]
+    assert result.due == 2
+    assert result.reaped == {"released": 0, "resent": 0}
+    assert sorted(result.claimed) == sorted(n.pk for n in made)
+    assert {reload(n).status for n in made} == {Status.CLAIMED}
