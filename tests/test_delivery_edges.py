@@ -30,6 +30,9 @@ def die_mid_send(self, fail_silently=False):
 
 
 def smtp_down(self, fail_silently=False):
+    """The SMTP server is unreachable; like Django's SMTP backend, a silent send hides it."""
+    if fail_silently:
+        return 0
     raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed (test)")
 
 
@@ -269,3 +272,110 @@ def test_a_sweep_asks_each_registered_producer_once_and_claims_every_due_notice_
     assert result.reaped == {"released": 0, "resent": 0}
     assert sorted(result.claimed) == sorted(n.pk for n in made)
     assert {reload(n).status for n in made} == {Status.CLAIMED}
+
+
+# --- one send: what it answers, records and counts ------------------------------------------------
+
+
+def sends(outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("rehab_notification_sends_total", {"outcome": outcome}) or 0.0
+
+
+def test_a_send_task_for_a_notice_nobody_claimed_sends_nothing(notices):
+    (notice,) = notices(1)
+    assert delivery.notification_send(notification_id=notice.pk) == "skipped"
+    assert mail.outbox == []
+    row = reload(notice)
+    assert (row.status, row.attempts) == (Status.PENDING, 0)
+
+
+def test_a_failed_send_is_recorded_with_its_reason_and_counted(notices, monkeypatch, caplog):
+    (notice,) = notices(1)
+    claim_all()
+    before = sends("failed")
+    monkeypatch.setattr(EmailMessage, "send", smtp_down)
+    assert delivery.notification_send(notification_id=notice.pk) == "failed"
+    row = reload(notice)
+    assert row.status == Status.PENDING
+    assert row.last_error == "SMTPServerDisconnected: Connection unexpectedly closed (test)"
+    assert sends("failed") == before + 1
+    # The operators' log line names the notice, the attempt and the kind of error, nothing of the message.
+    assert f"notification {notice.pk} not sent (attempt 1): SMTPServerDisconnected" in caplog.messages
+
+
+def test_a_long_error_is_cut_to_what_the_outbox_keeps_and_cleared_once_sent(notices, monkeypatch):
+    (notice,) = notices(1)
+    claim_all()
+
+    def long_failure(self, fail_silently=False):
+        raise smtplib.SMTPResponseException(554, "x" * 1000)
+
+    monkeypatch.setattr(EmailMessage, "send", long_failure)
+    assert delivery.notification_send(notification_id=notice.pk) == "failed"
+    assert len(reload(notice).last_error) == 500
+    monkeypatch.undo()
+    assert delivery.notification_send_now(notification_id=notice.pk) == "sent"
+    assert reload(notice).last_error == ""
+
+
+@pytest.mark.parametrize("outcome", ["sent", "cancelled"])
+def test_each_outcome_is_counted_under_its_own_name(notices, outcome):
+    (notice,) = notices(1)
+    claim_all()
+    if outcome == "cancelled":
+        Notification.objects.filter(pk=notice.pk).update(recipient=f.UserFactory(username="no-address", email=""))
+    before = {name: sends(name) for name in ("sent", "cancelled", "failed")}
+    assert delivery.notification_send(notification_id=notice.pk) == outcome
+    after = {name: sends(name) for name in ("sent", "cancelled", "failed")}
+    assert after == {**before, outcome: before[outcome] + 1}
+
+
+def test_a_send_that_finishes_after_the_reaper_took_the_notice_back_leaves_it_to_the_resend(
+    notices, monkeypatch, settings
+):
+    (notice,) = notices(1)
+    claim_all()
+    late = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 60)
+
+    def slow_send(self, fail_silently=False):
+        # The SMTP conversation outlasts the sending timeout: the reaper takes the row back.
+        assert delivery.notifications_reap(now=late) == {"released": 0, "resent": 1}
+        return 1
+
+    monkeypatch.setattr(EmailMessage, "send", slow_send)
+    assert delivery.notification_send(notification_id=notice.pk) == "sent"
+    row = reload(notice)
+    assert (row.status, row.resends) == (Status.CLAIMED, 1)
+
+
+def test_the_reaper_resends_only_the_stuck_send_and_says_what_it_did(notices, monkeypatch, settings, caplog):
+    stuck, recent, lost_claim = notices(3)
+    claim_all()
+    stuck = killed_mid_send(stuck, monkeypatch)
+    timeout = datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS)
+    now = stuck.sending_at + timeout + SECOND
+    Notification.objects.filter(pk=lost_claim.pk).update(claimed_at=now - datetime.timedelta(days=1))
+    Notification.objects.filter(pk=recent.pk).update(status=Status.SENDING, sending_at=now - SECOND)
+    assert delivery.notifications_reap(now=now) == {"released": 1, "resent": 1}
+    assert (reload(stuck).status, reload(recent).status, reload(lost_claim).status) == (
+        Status.CLAIMED,
+        Status.SENDING,
+        Status.PENDING,
+    )
+    assert "reaper: 1 claimed rows released, 1 sending rows re-sent" in caplog.messages
+
+
+def test_a_reaper_that_finds_nothing_says_nothing(notices, caplog):
+    notices(1)
+    assert delivery.notifications_reap(now=timezone.now()) == {"released": 0, "resent": 0}
+    assert not [m for m in caplog.messages if m.startswith("reaper:")]
+
+
+def test_a_reaper_that_only_releases_claims_says_so(notices, settings, caplog):
+    (notice,) = notices(1)
+    claim_all()
+    later = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS + 60)
+    assert delivery.notifications_reap(now=later) == {"released": 1, "resent": 0}
+    assert "reaper: 1 claimed rows released, 0 sending rows re-sent" in caplog.messages
