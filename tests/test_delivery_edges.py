@@ -379,3 +379,30 @@ def test_a_reaper_that_only_releases_claims_says_so(notices, settings, caplog):
     later = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS + 60)
     assert delivery.notifications_reap(now=later) == {"released": 1, "resent": 0}
     assert "reaper: 1 claimed rows released, 0 sending rows re-sent" in caplog.messages
+
+
+def test_the_same_notice_added_twice_is_kept_once(notices, supervisor):
+    (notice,) = notices(1)
+    delivery.notification_create(
+        kind=notice.kind,
+        subject_type=notice.subject_type,
+        subject_id=notice.subject_id,
+        recipient=supervisor,
+        due_on=notice.due_on,
+    )
+    assert Notification.objects.count() == 1
+
+
+def test_a_claim_enqueues_one_send_task_per_notice_with_its_id_only_after_commit(
+    notices, monkeypatch, django_capture_on_commit_callbacks
+):
+    from notifications.tasks import send_notification
+
+    rows = notices(2)
+    enqueued = []
+    monkeypatch.setattr(send_notification, "apply_async", lambda args, **kwargs: enqueued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        claimed = claim_all()
+        assert enqueued == []  # nothing leaves before the claim is committed
+    assert sorted(claimed) == sorted(n.pk for n in rows)
+    assert sorted(enqueued) == sorted((n.pk,) for n in rows)
