@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-lock
 PYTEST_ARGS ?=
 
-.PHONY: run test smoke setup lock migrate check clean
+.PHONY: run test smoke setup lock migrate check clean mutation
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ test: $(STAMP)
 # (bin/smoke: its own database rehab_smoke, created and dropped; Redis database 8).
 smoke: $(STAMP)
 	$(PY) bin/smoke
+
+# Mutation testing of the modules that guard people and messages (README, "Mutation testing").
+# Slow and not part of `make test`: one module at a time, e.g. `make mutation MODULES=selectors`.
+MODULES ?=
+mutation: $(STAMP)
+	$(PY) mutation/run.py $(MODULES)
 
 check: $(STAMP)
 	$(PY) manage.py check

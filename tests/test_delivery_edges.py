@@ -30,6 +30,9 @@ def die_mid_send(self, fail_silently=False):
 
 
 def smtp_down(self, fail_silently=False):
+    """The SMTP server is unreachable; like Django's SMTP backend, a silent send hides it."""
+    if fail_silently:
+        return 0
     raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed (test)")
 
 
@@ -200,3 +203,206 @@ def test_each_failed_attempt_waits_twice_as_long_up_to_the_ceiling(notices, monk
         clock[0] = row.next_attempt_at
     assert waits == [60, 120, 240, 300, 300]
     assert reload(notice).attempts == 5
+
+
+# --- send now, the reaper's second chance, and the sweep ---------------------------------------------
+
+
+def test_send_now_sends_the_notice_asked_for_and_leaves_the_others_waiting(notices):
+    first, second = notices(2)
+    assert delivery.notification_send_now(notification_id=first.pk) == "sent"
+    assert (reload(first).status, reload(second).status) == (Status.SENT, Status.PENDING)
+    assert len(mail.outbox) == 1
+
+
+def test_a_send_now_that_dies_before_sending_is_released_after_the_claim_timeout(notices, monkeypatch, settings):
+    (notice,) = notices(1)
+
+    def die(**kwargs):
+        raise WorkerKilled()
+
+    monkeypatch.setattr(delivery, "notification_send", die)
+    with pytest.raises(WorkerKilled):
+        delivery.notification_send_now(notification_id=notice.pk)
+    assert reload(notice).status == Status.CLAIMED
+    after_timeout = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS + 60)
+    assert delivery.notifications_reap(now=after_timeout) == {"released": 1, "resent": 0}
+    assert reload(notice).status == Status.PENDING
+
+
+def test_a_resend_whose_task_is_lost_again_is_released_after_the_claim_timeout(notices, monkeypatch, settings):
+    (notice,) = notices(1)
+    claim_all()
+    killed_mid_send(notice, monkeypatch)
+    reaped_at = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 60)
+    assert delivery.notifications_reap(now=reaped_at) == {"released": 0, "resent": 1}
+    # The re-send task never arrives (a flushed broker): the claim times out in turn.
+    later = reaped_at + datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS + 60)
+    assert delivery.notifications_reap(now=later) == {"released": 1, "resent": 0}
+    assert reload(notice).status == Status.PENDING
+
+
+def test_the_reaper_counts_no_resend_of_a_notice_sent_long_ago(notices, settings):
+    (notice,) = notices(1)
+    assert delivery.notification_send_now(notification_id=notice.pk) == "sent"
+    much_later = timezone.now() + datetime.timedelta(days=30)
+    assert delivery.notifications_reap(now=much_later) == {"released": 0, "resent": 0}
+    assert reload(notice).status == Status.SENT
+    assert len(mail.outbox) == 1
+
+
+def test_a_sweep_asks_each_registered_producer_once_and_claims_every_due_notice_in_batches(
+    notices, monkeypatch, settings
+):
+    made = notices(3)
+    settings.NOTIFICATION_BATCH_SIZE = 2
+    calls = []
+
+    def producer(*, now):
+        calls.append(now)
+        return 2
+
+    monkeypatch.setattr(delivery, "_DUE_PRODUCERS", [])
+    delivery.register_due_producer(producer)
+    delivery.register_due_producer(producer)  # a second start-up registers it again
+    now = timezone.now()
+    result = delivery.sweep(now=now)
+    assert calls == [now]
+    assert result.due == 2
+    assert result.reaped == {"released": 0, "resent": 0}
+    assert sorted(result.claimed) == sorted(n.pk for n in made)
+    assert {reload(n).status for n in made} == {Status.CLAIMED}
+
+
+# --- one send: what it answers, records and counts ------------------------------------------------
+
+
+def sends(outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("rehab_notification_sends_total", {"outcome": outcome}) or 0.0
+
+
+def test_a_send_task_for_a_notice_nobody_claimed_sends_nothing(notices):
+    (notice,) = notices(1)
+    assert delivery.notification_send(notification_id=notice.pk) == "skipped"
+    assert mail.outbox == []
+    row = reload(notice)
+    assert (row.status, row.attempts) == (Status.PENDING, 0)
+
+
+def test_a_failed_send_is_recorded_with_its_reason_and_counted(notices, monkeypatch, caplog):
+    (notice,) = notices(1)
+    claim_all()
+    before = sends("failed")
+    monkeypatch.setattr(EmailMessage, "send", smtp_down)
+    assert delivery.notification_send(notification_id=notice.pk) == "failed"
+    row = reload(notice)
+    assert row.status == Status.PENDING
+    assert row.last_error == "SMTPServerDisconnected: Connection unexpectedly closed (test)"
+    assert sends("failed") == before + 1
+    # The operators' log line names the notice, the attempt and the kind of error, nothing of the message.
+    assert f"notification {notice.pk} not sent (attempt 1): SMTPServerDisconnected" in caplog.messages
+
+
+def test_a_long_error_is_cut_to_what_the_outbox_keeps_and_cleared_once_sent(notices, monkeypatch):
+    (notice,) = notices(1)
+    claim_all()
+
+    def long_failure(self, fail_silently=False):
+        raise smtplib.SMTPResponseException(554, "x" * 1000)
+
+    monkeypatch.setattr(EmailMessage, "send", long_failure)
+    assert delivery.notification_send(notification_id=notice.pk) == "failed"
+    assert len(reload(notice).last_error) == 500
+    monkeypatch.undo()
+    assert delivery.notification_send_now(notification_id=notice.pk) == "sent"
+    assert reload(notice).last_error == ""
+
+
+@pytest.mark.parametrize("outcome", ["sent", "cancelled"])
+def test_each_outcome_is_counted_under_its_own_name(notices, outcome):
+    (notice,) = notices(1)
+    claim_all()
+    if outcome == "cancelled":
+        Notification.objects.filter(pk=notice.pk).update(recipient=f.UserFactory(username="no-address", email=""))
+    before = {name: sends(name) for name in ("sent", "cancelled", "failed")}
+    assert delivery.notification_send(notification_id=notice.pk) == outcome
+    after = {name: sends(name) for name in ("sent", "cancelled", "failed")}
+    assert after == {**before, outcome: before[outcome] + 1}
+
+
+def test_a_send_that_finishes_after_the_reaper_took_the_notice_back_leaves_it_to_the_resend(
+    notices, monkeypatch, settings
+):
+    (notice,) = notices(1)
+    claim_all()
+    late = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 60)
+
+    def slow_send(self, fail_silently=False):
+        # The SMTP conversation outlasts the sending timeout: the reaper takes the row back.
+        assert delivery.notifications_reap(now=late) == {"released": 0, "resent": 1}
+        return 1
+
+    monkeypatch.setattr(EmailMessage, "send", slow_send)
+    assert delivery.notification_send(notification_id=notice.pk) == "sent"
+    row = reload(notice)
+    assert (row.status, row.resends) == (Status.CLAIMED, 1)
+
+
+def test_the_reaper_resends_only_the_stuck_send_and_says_what_it_did(notices, monkeypatch, settings, caplog):
+    stuck, recent, lost_claim = notices(3)
+    claim_all()
+    stuck = killed_mid_send(stuck, monkeypatch)
+    timeout = datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS)
+    now = stuck.sending_at + timeout + SECOND
+    Notification.objects.filter(pk=lost_claim.pk).update(claimed_at=now - datetime.timedelta(days=1))
+    Notification.objects.filter(pk=recent.pk).update(status=Status.SENDING, sending_at=now - SECOND)
+    assert delivery.notifications_reap(now=now) == {"released": 1, "resent": 1}
+    assert (reload(stuck).status, reload(recent).status, reload(lost_claim).status) == (
+        Status.CLAIMED,
+        Status.SENDING,
+        Status.PENDING,
+    )
+    assert "reaper: 1 claimed rows released, 1 sending rows re-sent" in caplog.messages
+
+
+def test_a_reaper_that_finds_nothing_says_nothing(notices, caplog):
+    notices(1)
+    assert delivery.notifications_reap(now=timezone.now()) == {"released": 0, "resent": 0}
+    assert not [m for m in caplog.messages if m.startswith("reaper:")]
+
+
+def test_a_reaper_that_only_releases_claims_says_so(notices, settings, caplog):
+    (notice,) = notices(1)
+    claim_all()
+    later = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS + 60)
+    assert delivery.notifications_reap(now=later) == {"released": 1, "resent": 0}
+    assert "reaper: 1 claimed rows released, 0 sending rows re-sent" in caplog.messages
+
+
+def test_the_same_notice_added_twice_is_kept_once(notices, supervisor):
+    (notice,) = notices(1)
+    delivery.notification_create(
+        kind=notice.kind,
+        subject_type=notice.subject_type,
+        subject_id=notice.subject_id,
+        recipient=supervisor,
+        due_on=notice.due_on,
+    )
+    assert Notification.objects.count() == 1
+
+
+def test_a_claim_enqueues_one_send_task_per_notice_with_its_id_only_after_commit(
+    notices, monkeypatch, django_capture_on_commit_callbacks
+):
+    from notifications.tasks import send_notification
+
+    rows = notices(2)
+    enqueued = []
+    monkeypatch.setattr(send_notification, "apply_async", lambda args, **kwargs: enqueued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        claimed = claim_all()
+        assert enqueued == []  # nothing leaves before the claim is committed
+    assert sorted(claimed) == sorted(n.pk for n in rows)
+    assert sorted(enqueued) == sorted((n.pk,) for n in rows)
