@@ -88,5 +88,9 @@ def demo_pending_import() -> ImportResult | None:
     )
     arrival_date = programme.local_today() - datetime.timedelta(days=2)
     return cohort_import(
-        demo_file(on_file=on_file, arrival_date=arrival_date), file_name=DEMO_FILE_NAME, programme=programme, operation=operation, by=caseworker
+        demo_file(on_file=on_file, arrival_date=arrival_date),
+        file_name=DEMO_FILE_NAME,
+        programme=programme,
+        operation=operation,
+        by=caseworker,
     )
