@@ -406,3 +406,65 @@ def test_a_claim_enqueues_one_send_task_per_notice_with_its_id_only_after_commit
         assert enqueued == []  # nothing leaves before the claim is committed
     assert sorted(claimed) == sorted(n.pk for n in rows)
     assert sorted(enqueued) == sorted((n.pk,) for n in rows)
+
+
+# --- the reaper's re-send, a late failure, and a sweep run for a given time -------------------------
+
+
+def test_a_resend_the_reaper_starts_goes_out_under_the_same_message_id(
+    notices, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    from notifications.tasks import send_notification
+
+    (notice,) = notices(1)
+    claim_all()
+    killed_mid_send(notice, monkeypatch)
+    enqueued = []
+    monkeypatch.setattr(send_notification, "apply_async", lambda args, **kwargs: enqueued.append(args))
+    later = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 60)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.notifications_reap(now=later) == {"released": 0, "resent": 1}
+    # The re-send is queued once the reaper's transaction is committed, and it goes out.
+    assert enqueued == [(notice.pk,)]
+    assert delivery.notification_send(notification_id=notice.pk) == "sent"
+    assert [m.extra_headers["Message-ID"] for m in mail.outbox] == [notice.message_id]
+
+
+def test_a_send_that_fails_after_the_reaper_took_the_notice_back_leaves_it_to_the_resend(
+    notices, monkeypatch, settings
+):
+    (notice,) = notices(1)
+    claim_all()
+    late = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 60)
+
+    def slow_failure(self, fail_silently=False):
+        # The SMTP conversation outlasts the sending timeout, then fails: by then the
+        # reaper has handed the notice to a re-send, which the failure must not undo.
+        assert delivery.notifications_reap(now=late) == {"released": 0, "resent": 1}
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed (test)")
+
+    monkeypatch.setattr(EmailMessage, "send", slow_failure)
+    assert delivery.notification_send(notification_id=notice.pk) == "failed"
+    row = reload(notice)
+    assert (row.status, row.resends, row.last_error) == (Status.CLAIMED, 1, "")
+
+
+def test_a_sweep_run_for_a_given_time_reaps_and_claims_as_of_that_time(notices, monkeypatch, settings, supervisor):
+    (stuck,) = notices(1)
+    claim_all()
+    killed_mid_send(stuck, monkeypatch)
+    delivery.notification_create(
+        kind=CLOSURE_REQUESTED,
+        subject_type=CLOSURE_REQUEST_SUBJECT,
+        subject_id=stuck.subject_id,
+        recipient=supervisor,
+        due_on=datetime.date(2026, 2, 1),
+    )
+    later_one = Notification.objects.get(status=Status.PENDING)
+    hours_ahead = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 7200)
+    Notification.objects.filter(pk=later_one.pk).update(next_attempt_at=hours_ahead - SECOND)
+    result = delivery.sweep(now=hours_ahead)
+    # As of that time the first send is stuck (re-sent) and the second notice is due (claimed).
+    assert result.reaped == {"released": 0, "resent": 1}
+    assert later_one.pk in result.claimed
+    assert reload(later_one).status == Status.CLAIMED
