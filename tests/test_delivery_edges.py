@@ -468,3 +468,16 @@ def test_a_sweep_run_for_a_given_time_reaps_and_claims_as_of_that_time(notices, 
     assert result.reaped == {"released": 0, "resent": 1}
     assert later_one.pk in result.claimed
     assert reload(later_one).status == Status.CLAIMED
+
+
+def test_a_resend_waits_a_full_claim_timeout_from_the_moment_the_reaper_started_it(notices, monkeypatch, settings):
+    (notice,) = notices(1)
+    claim_all()
+    killed_mid_send(notice, monkeypatch)
+    reaped_at = timezone.now() + datetime.timedelta(seconds=settings.NOTIFICATION_SENDING_TIMEOUT_SECONDS + 60)
+    assert delivery.notifications_reap(now=reaped_at) == {"released": 0, "resent": 1}
+    assert reload(notice).claimed_at == reaped_at
+    # Its task has the whole claim timeout to arrive, counted from the re-send, not from the first claim.
+    timeout = datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS)
+    assert delivery.notifications_reap(now=reaped_at + timeout - SECOND) == {"released": 0, "resent": 0}
+    assert reload(notice).status == Status.CLAIMED
