@@ -10,3 +10,5 @@ from backoffice import import_admin, intake_admin  # noqa: F401
 admin.site.site_header = _("Rehabilitation casework")
 admin.site.site_title = _("Rehabilitation casework")
 admin.site.index_title = _("Casework")
+# The admin is the site: no public pages for "View site" to lead to.
+admin.site.site_url = None

@@ -19,6 +19,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from audit.reads import ReadAuditedAdminMixin
 from lifecycle import closure
@@ -29,6 +30,8 @@ from casework.duplicates import distinguishing_details, duplicate_candidates
 from core.errors import DomainError
 from casework.names import name_search_condition
 from backoffice.overview import case_overview, may_see_sensitive
+from backoffice.programmes_admin import MyWorkFilter
+from backoffice.who import WHO_COLUMNS, WhoColumns
 from core.roles import is_administrator, programme_ids_for
 from programmes import rules
 from programmes.selectors import follow_up_visible_to, programme_visible_to, stage_visible_to
@@ -660,8 +663,39 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedModelAdmin,
                 self.admin_site.admin_view(self.stage_action_view),
                 name="casework_case_stage_action",
             ),
+            path(
+                "<int:case_id>/closure/",
+                self.admin_site.admin_view(self.closure_request_view),
+                name="casework_case_closure_request",
+            ),
             *super().get_urls(),
         ]
+
+    def response_change(self, request, obj):
+        # "Save" on the case page (a note added, a referral made) stays on the case page.
+        response = super().response_change(request, obj)
+        if "_save" in request.POST:
+            return HttpResponseRedirect(reverse("admin:casework_case_change", args=[obj.pk]))
+        return response
+
+    def closure_request_view(self, request, case_id):
+        """ "Request closure" on the case page: one step, the reason typed there."""
+        case_url = reverse("admin:casework_case_change", args=[case_id])
+        if request.method != "POST":
+            return HttpResponseRedirect(case_url)
+        if not self.get_queryset(request).filter(pk=case_id).exists():
+            raise Http404
+        if not request.user.has_perm("casework.add_closurerequest"):
+            raise Http404
+        try:
+            closure.case_closure_request(case_id=case_id, by=request.user, reason=request.POST.get("reason", ""))
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        except DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, _("Closure requested: the programme's supervisors decide."), messages.SUCCESS)
+        return HttpResponseRedirect(case_url)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         overview = None
@@ -783,12 +817,19 @@ class AgencyAdmin(ScopedModelAdmin, admin.ModelAdmin):
     filter_horizontal = ["members"]
 
 
+class MyReferralsFilter(MyWorkFilter):
+    work = "referrals"
+    options = {"pending": _("Awaiting the agency's answer")}
+
+
 @admin.register(Referral)
-class ReferralAdmin(ScopedModelAdmin, admin.ModelAdmin):
+class ReferralAdmin(WhoColumns, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = staticmethod(visibility.rows_for_referrals)
+    case_path = "case"
     form = OpenCaseForm
-    list_display = ["case", "agency", "purpose", "status", "referred_on"]
-    list_filter = ["status", "purpose", "agency"]
+    list_display = [*WHO_COLUMNS, "agency", "purpose", "status", "referred_on"]
+    list_display_links = ["agency"]
+    list_filter = [MyReferralsFilter, "status", "purpose", "agency"]
     search_fields = ["case__reference"]
     raw_id_fields = ["case", "consent", "stage"]
     readonly_fields = ["referred_by"]
@@ -801,33 +842,45 @@ class ReferralAdmin(ScopedModelAdmin, admin.ModelAdmin):
         services.referral_create(referral=obj, by=request.user)
 
 
-def _closure_decision(approve: bool, label: str):
-    def decide(modeladmin, request, queryset):
-        comment = "" if approve else "Rejected in the admin; see the case notes."
-        for closure_request in queryset:
-            try:
-                closure.case_closure_decide(
-                    request_id=closure_request.pk, by=request.user, approve=approve, comment=comment
-                )
-                modeladmin.message_user(request, f"{closure_request.case}: {label.lower()}d.", messages.SUCCESS)
-            except (DomainError, ValidationError) as exc:
-                text = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-                modeladmin.message_user(request, f"{closure_request.case}: {' '.join(text)}", messages.ERROR)
+@admin.action(description=_("Approve selected closure requests (cases without open work)"), permissions=["decide"])
+def closure_approve(modeladmin, request, queryset):
+    """Approves only requests whose case has no open work left: the others are decided on
+    their page, which shows that work (``closure.case_closure_decide``)."""
+    for closure_request in queryset.select_related("case"):
+        try:
+            closure.case_closure_decide(
+                request_id=closure_request.pk, by=request.user, approve=True, open_work_acknowledged=False
+            )
+            modeladmin.message_user(request, f"{closure_request.case.reference}: approved.", messages.SUCCESS)
+        except (DomainError, ValidationError) as exc:
+            text = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+            modeladmin.message_user(request, f"{closure_request.case.reference}: {' '.join(text)}", messages.ERROR)
 
-    decide.__name__ = f"closure_{'approve' if approve else 'reject'}"
-    return admin.action(description=f"{label} selected closure requests", permissions=["decide"])(decide)
+
+class ClosureDecisionForm(forms.Form):
+    comment = forms.CharField(
+        label=_("Comment"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Required to reject: the caseworker reads it in the e-mail and on the case page."),
+    )
 
 
 @admin.register(ClosureRequest)
-class ClosureRequestAdmin(ScopedModelAdmin, admin.ModelAdmin):
+class ClosureRequestAdmin(WhoColumns, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = staticmethod(visibility.rows_for_closure_requests)
-    list_display = ["case", "status", "requested_by", "requested_at", "decided_by", "decided_at"]
+    case_path = "case"
+    list_display = [*WHO_COLUMNS, "status", "requested_by", "requested_at", "decided_by", "decided_at"]
+    list_display_links = ["status"]
     list_filter = ["status"]
     search_fields = ["case__reference"]
     list_select_related = ["case", "requested_by", "decided_by"]
     raw_id_fields = ["case"]
-    readonly_fields = ["requested_by", "requested_at", "status", "decided_by", "decided_at"]
-    actions = [_closure_decision(True, "Approve"), _closure_decision(False, "Reject")]
+    # The comment is the decider's: written on the decision page, never on the request.
+    fields = ["case", "reason"]
+    readonly_fields = ["requested_by", "requested_at", "status", "decided_by", "decided_at", "comment"]
+    actions = [closure_approve]
 
     def has_decide_permission(self, request):
         # Supervisors decide; the service checks the programme of each case.
@@ -836,11 +889,6 @@ class ClosureRequestAdmin(ScopedModelAdmin, admin.ModelAdmin):
         return is_administrator(request.user) or bool(
             programme_ids_for(request.user, role=ProgrammeMembershipRole.SUPERVISOR)
         )
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is not None:
-            return [*self.readonly_fields, "case", "reason", "comment"]
-        return self.readonly_fields
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -854,3 +902,46 @@ class ClosureRequestAdmin(ScopedModelAdmin, admin.ModelAdmin):
             return
         obj.pk = created.pk
         obj._state.adding = False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The decision page: the request, who it is about, the case's open work, and for
+        a supervisor of the case's programme approve / reject with a comment (required to reject)."""
+        obj = self.get_object(request, object_id) if str(object_id).isdigit() else None
+        if obj is None or not self.has_view_permission(request, obj):
+            raise Http404
+        case_url = reverse("admin:casework_case_change", args=[obj.case_id])
+        may_decide = closure.may_decide(request.user, obj)
+        form = ClosureDecisionForm(request.POST or None)
+        if request.method == "POST" and may_decide and form.is_valid():
+            approve = "approve" in request.POST
+            try:
+                closure.case_closure_decide(
+                    request_id=obj.pk, by=request.user, approve=approve, comment=form.cleaned_data["comment"]
+                )
+            except ValidationError as exc:
+                for message in exc.messages:
+                    form.add_error("comment", message)
+            except DomainError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return HttpResponseRedirect(request.path)
+            else:
+                done = _("Closure approved: the case is closed.") if approve else _("Closure rejected.")
+                self.message_user(request, f"{obj.case.reference}: {done}", messages.SUCCESS)
+                return HttpResponseRedirect(case_url)
+        case = obj.case
+        return TemplateResponse(
+            request,
+            "admin/casework/closurerequest/decide.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": _("Closure of case %(reference)s") % {"reference": case.reference},
+                "closure_request": obj,
+                "case": case,
+                "case_url": case_url,
+                "open_work": closure.case_open_work(case),
+                "may_decide": may_decide,
+                "form": form,
+                "original": obj,
+            },
+        )

@@ -17,13 +17,15 @@ from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from backoffice.scoping import OpenCaseForm, ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
+from backoffice.who import WHO_COLUMNS, ReturnToCaseMixin, WhoColumns
 from core.errors import DomainError
 from backoffice.overview import MY_WORK
 from core.roles import is_administrator
 from notifications.delivery import notifications_claim
-from programmes import reports, selectors, services, workflow
+from programmes import reports, rules, selectors, services, workflow
 from programmes.models import (
     AccommodationStay,
     DocumentRequest,
@@ -385,6 +387,29 @@ class MyWorkFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OverdueRowsFilter(admin.SimpleListFilter):
+    """Overdue stages or follow-ups of anyone the user sees (``programmes.rules``), for the
+    supervisor's desk's counts."""
+
+    title = _("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Overdue"))]
+
+    def queryset(self, request, queryset):
+        if self.value() != "yes":
+            return queryset
+        overdue = rules.stage_overdue_q() if queryset.model is StageRecord else rules.follow_up_overdue_q()
+        return queryset.filter(overdue)
+
+
+StageCaseworkerFilter = staff_list_filter("enrolment__case__caseworker", _("caseworker"), parameter="caseworker")
+FollowUpCaseworkerFilter = staff_list_filter(
+    "stage__enrolment__case__caseworker", _("caseworker"), parameter="caseworker"
+)
+
+
 class MyStagesFilter(MyWorkFilter):
     work = "stages"
     options = {"overdue": "Overdue", "due_this_week": "Due this week", "blocked": "Blocked"}
@@ -396,10 +421,27 @@ class MyFollowUpsFilter(MyWorkFilter):
 
 
 @admin.register(StageRecord)
-class StageRecordAdmin(ScopedModelAdmin, admin.ModelAdmin):
+class StageRecordAdmin(ReturnToCaseMixin, WhoColumns, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.stage_visible_to
-    list_display = ["enrolment", "stage_type", "status", "planned_start", "due_date", "responsible_user"]
-    list_filter = [MyStagesFilter, "status", "stage_type__kind", "enrolment__programme"]
+    case_path = "enrolment__case"
+    list_display = [
+        *WHO_COLUMNS,
+        "stage_type",
+        "status",
+        "status_reason",
+        "due_date",
+        "responsible_user",
+        "enrolment__programme",
+    ]
+    list_display_links = ["stage_type"]
+    list_filter = [
+        MyStagesFilter,
+        OverdueRowsFilter,
+        "status",
+        "stage_type__kind",
+        "enrolment__programme",
+        StageCaseworkerFilter,
+    ]
     search_fields = ["enrolment__case__reference"]
     list_select_related = ["enrolment__case", "enrolment__programme", "stage_type", "responsible_user"]
     # Status and its dates move only through the workflow actions.
@@ -443,11 +485,28 @@ class StageRecordAdmin(ScopedModelAdmin, admin.ModelAdmin):
 AssigneeFilter = staff_list_filter("assignee", "assignee")
 
 
+class StageKindFilter(admin.ChoicesFieldListFilter):
+    """The kind of the follow-up's stage, titled apart from the follow-up's own kind."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = _("stage kind")
+
+
 @admin.register(FollowUp)
-class FollowUpAdmin(ScopedModelAdmin, admin.ModelAdmin):
+class FollowUpAdmin(ReturnToCaseMixin, WhoColumns, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.follow_up_visible_to
-    list_display = ["stage", "kind", "due_date", "assignee", "done_on"]
-    list_filter = [MyFollowUpsFilter, "kind", "stage__stage_type__kind", AssigneeFilter]
+    case_path = "stage__enrolment__case"
+    list_display = [*WHO_COLUMNS, "kind", "stage_name", "due_date", "assignee", "done_on"]
+    list_display_links = ["kind"]
+    list_filter = [
+        MyFollowUpsFilter,
+        OverdueRowsFilter,
+        "kind",
+        ("stage__stage_type__kind", StageKindFilter),
+        AssigneeFilter,
+        FollowUpCaseworkerFilter,
+    ]
     search_fields = ["stage__enrolment__case__reference"]
     raw_id_fields = ["stage"]
     list_select_related = ["stage__stage_type", "stage__enrolment__case", "assignee"]
@@ -460,6 +519,10 @@ class FollowUpAdmin(ScopedModelAdmin, admin.ModelAdmin):
             history = [] if obj.is_open else ["done_on", "outcome"]
             return [*self.readonly_fields, "stage", *history]
         return self.readonly_fields
+
+    @admin.display(description=_("stage"), ordering="stage__stage_type__position")
+    def stage_name(self, obj):
+        return obj.stage.stage_type.name
 
     def save_model(self, request, obj, form, change):
         # The outcome goes through the workflow, which also schedules the next follow-up.

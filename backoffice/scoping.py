@@ -130,12 +130,13 @@ class ScopedModelAdmin(ScopedFieldsMixin):
         return super()._filter_actions_by_permissions(request, declared)
 
 
-def staff_list_filter(field: str, title: str) -> type[admin.SimpleListFilter]:
+def staff_list_filter(field: str, title: str, *, parameter: str = "") -> type[admin.SimpleListFilter]:
     """A list filter by a user field (caseworker, assignee) that lists only the staff of the
-    programmes the user works in, never every account."""
+    programmes the user works in, never every account. ``parameter``: its query parameter
+    when not the field's path (``?caseworker=`` on a list of stages)."""
 
     class StaffFilter(admin.SimpleListFilter):
-        parameter_name = field
+        parameter_name = parameter or field
 
         def lookups(self, request, model_admin):
             return [
@@ -150,7 +151,7 @@ def staff_list_filter(field: str, title: str) -> type[admin.SimpleListFilter]:
             return queryset
 
     StaffFilter.title = title
-    StaffFilter.__name__ = StaffFilter.__qualname__ = f"{field.title()}StaffFilter"
+    StaffFilter.__name__ = StaffFilter.__qualname__ = f"{(parameter or field).title()}StaffFilter"
     return StaffFilter
 
 

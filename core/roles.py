@@ -126,31 +126,37 @@ _STAFF_MODELS = {
         "stagetransition": "v",
     },
 }
+# Supervisors also read the stage reports their programmes receive (which, the admin decides).
+_SUPERVISOR_MODELS = {"programmes": {"stagereport": "v"}}
 _ACTIONS = {"v": "view", "a": "add", "c": "change", "d": "delete"}
+
+
+def _codenames(models_by_app: dict) -> set[tuple[str, str]]:
+    return {
+        (app_label, f"{_ACTIONS[letter]}_{model}")
+        for app_label, models in models_by_app.items()
+        for model, letters in models.items()
+        for letter in letters
+    }
 
 
 def role_groups_sync() -> dict[str, int]:
     """Create or update the staff groups and their admin permissions (idempotent)."""
     from django.contrib.auth.models import Group, Permission
 
-    codenames = {
-        (app_label, f"{_ACTIONS[letter]}_{model}")
-        for app_label, models in _STAFF_MODELS.items()
-        for model, letters in models.items()
-        for letter in letters
-    }
-    staff_permissions = [
-        permission
-        for permission in Permission.objects.select_related("content_type").filter(
-            content_type__app_label__in=_STAFF_MODELS.keys()
+    codenames = _codenames(_STAFF_MODELS)
+    supervisor_codenames = codenames | _codenames(_SUPERVISOR_MODELS)
+    permissions = list(
+        Permission.objects.select_related("content_type").filter(
+            content_type__app_label__in=_STAFF_MODELS.keys() | _SUPERVISOR_MODELS.keys()
         )
-        if (permission.content_type.app_label, permission.codename) in codenames
-    ]
+    )
     counts = {}
-    for name in (CASEWORKERS_GROUP, SUPERVISORS_GROUP):
+    for name, granted in ((CASEWORKERS_GROUP, codenames), (SUPERVISORS_GROUP, supervisor_codenames)):
         group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.set(staff_permissions)
-        counts[name] = len(staff_permissions)
+        chosen = [p for p in permissions if (p.content_type.app_label, p.codename) in granted]
+        group.permissions.set(chosen)
+        counts[name] = len(chosen)
     administrators, _ = Group.objects.get_or_create(name=ADMINISTRATORS_GROUP)
     all_permissions = Permission.objects.all()
     administrators.permissions.set(all_permissions)

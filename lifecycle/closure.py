@@ -15,7 +15,10 @@ not bring them back (a new referral, with consent, does).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -43,6 +46,8 @@ from programmes.services import enrolments_end_on_closure
 
 #: The outbox's kind of the e-mail that asks supervisors to decide (``register_emails``).
 CLOSURE_REQUESTED = "closure_requested"
+#: The outbox's kind of the e-mail that tells the caseworker what was decided, and why.
+CLOSURE_DECIDED = "closure_decided"
 CLOSURE_REQUEST_SUBJECT = "closure_request"
 
 # What closing a case does to its referrals that are still open: the agency's work
@@ -119,10 +124,71 @@ def _may_decide(user, case: Case) -> bool:
     return is_administrator(user) or case_supervisors(case).filter(pk=user.pk).exists()
 
 
+def may_decide(user, request: ClosureRequest) -> bool:
+    """Whether ``user`` may decide this pending request (what ``case_closure_decide`` checks)."""
+    return (
+        request.status == ClosureRequestStatus.PENDING
+        and _cases_staff_see(user).filter(pk=request.case_id).exists()
+        and _may_decide(user, request.case)
+        and (request.requested_by_id != user.pk or is_administrator(user))
+    )
+
+
+@dataclass
+class OpenWork:
+    """What closing a case ends: its open stages (discontinued), follow-ups (cancelled)
+    and referrals (ended)."""
+
+    stages: list
+    follow_ups: list
+    referrals: list
+
+    def __bool__(self) -> bool:
+        return bool(self.stages or self.follow_ups or self.referrals)
+
+
+def case_open_work(case: Case) -> OpenWork:
+    """The work still open on a case, as the decision page shows it before approval."""
+    from programmes.models import EnrolmentStatus, FollowUp, StageRecord
+    from programmes.rules import OPEN_STAGE_STATUSES
+
+    return OpenWork(
+        stages=list(
+            StageRecord.objects.filter(
+                enrolment__case=case, enrolment__status=EnrolmentStatus.ACTIVE, status__in=OPEN_STAGE_STATUSES
+            )
+            .select_related("stage_type")
+            .order_by("stage_type__position")
+        ),
+        follow_ups=list(
+            FollowUp.objects.filter(
+                stage__enrolment__case=case,
+                stage__enrolment__status=EnrolmentStatus.ACTIVE,
+                done_on__isnull=True,
+                cancelled_on__isnull=True,
+            )
+            .select_related("stage__stage_type")
+            .order_by("due_date", "pk")
+        ),
+        referrals=list(
+            Referral.objects.filter(case=case, status__in=REFERRAL_END_ON_CLOSURE)
+            .select_related("agency")
+            .order_by("referred_on", "pk")
+        ),
+    )
+
+
 @transaction.atomic
-def case_closure_decide(*, request_id: int, by, approve: bool, comment: str = "") -> ClosureRequest:
+def case_closure_decide(
+    *, request_id: int, by, approve: bool, comment: str = "", open_work_acknowledged: bool = True
+) -> ClosureRequest:
     """Approve or reject a pending request. A request on a case ``by`` may not see as
-    staff raises ``NotVisible``, answered as a missing one (404)."""
+    staff raises ``NotVisible``, answered as a missing one (404).
+
+    ``open_work_acknowledged=False`` (the admin's list action, which shows nothing of the
+    case) refuses to approve a case that still has open work (``case_open_work``): the
+    decision page shows it first. The caseworker who asked, and the case's caseworker,
+    are told the decision and the comment through the outbox, in the same transaction."""
     request = ClosureRequest.objects.select_for_update().select_related("case").get(pk=request_id)
     if not _cases_staff_see(by).filter(pk=request.case_id).exists():
         raise NotVisible()
@@ -135,6 +201,10 @@ def case_closure_decide(*, request_id: int, by, approve: bool, comment: str = ""
         raise TransitionNotAllowed(_("A closure request is decided by someone other than who made it."))
     if not approve and not (comment or "").strip():
         raise ValidationError({"comment": _("Say why the closure is rejected.")})
+    if approve and not open_work_acknowledged and case_open_work(case):
+        raise TransitionNotAllowed(
+            _("The case still has open stages, follow-ups or referrals: decide on its closure page.")
+        )
     request.status = ClosureRequestStatus.APPROVED if approve else ClosureRequestStatus.REJECTED
     request.decided_by = by
     request.decided_at = timezone.now()
@@ -143,6 +213,15 @@ def case_closure_decide(*, request_id: int, by, approve: bool, comment: str = ""
         request.save()
     if approve:
         _close(case, by=by, request=request)
+    today = _local_today(case)
+    for recipient_id in {request.requested_by_id, case.caseworker_id} - {None, by.pk}:
+        notification_create(
+            kind=CLOSURE_DECIDED,
+            subject_type=CLOSURE_REQUEST_SUBJECT,
+            subject_id=request.pk,
+            recipient=get_user_model().objects.get(pk=recipient_id),
+            due_on=today,
+        )
     return request
 
 
@@ -226,13 +305,35 @@ def render_closure_email(notification):
     return templated_message(notification, "lifecycle/emails/closure_requested", context)
 
 
+def render_closure_decision_email(notification):
+    """The caseworker's e-mail about a decided closure request: approved or rejected, with the comment."""
+    request = ClosureRequest.objects.select_related("case", "decided_by").filter(pk=notification.subject_id).first()
+    if request is None or request.status == ClosureRequestStatus.PENDING:
+        return None
+    context = {
+        "case_reference": request.case.reference,
+        "approved": request.status == ClosureRequestStatus.APPROVED,
+        "decided_by": request.decided_by.get_username() if request.decided_by else "",
+        "decided_at": request.decided_at,
+        "comment": request.comment,
+        "link": settings.SITE_URL.rstrip("/") + reverse("admin:casework_case_change", args=[request.case_id]),
+    }
+    return templated_message(notification, "lifecycle/emails/closure_decided", context)
+
+
 def register_emails() -> None:
-    """Tell the outbox about the closure e-mail (called from ``lifecycle.apps``)."""
+    """Tell the outbox about the closure e-mails (called from ``lifecycle.apps``)."""
     kinds.register(
         kinds.EmailKind(
             key=CLOSURE_REQUESTED,
             label=gettext_lazy("Case closure awaiting approval"),
             subject_types=(CLOSURE_REQUEST_SUBJECT,),
             render=render_closure_email,
-        )
+        ),
+        kinds.EmailKind(
+            key=CLOSURE_DECIDED,
+            label=gettext_lazy("Case closure decided"),
+            subject_types=(CLOSURE_REQUEST_SUBJECT,),
+            render=render_closure_decision_email,
+        ),
     )

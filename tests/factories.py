@@ -114,3 +114,25 @@ class ReferralFactory(factory.django.DjangoModelFactory):
 
 def enrol(case, programme, *, by=None, enrolled_on=None):
     return services.enrolment_create(case=case, programme=programme, by=by, enrolled_on=enrolled_on)
+
+
+def housed_with_work(case, by, *, settlement="Kosshy (test)"):
+    """A case's morning work: housed in ``settlement`` eight days ago, a home visit three days
+    overdue, the documents stage blocked waiting for the birth record."""
+    from programmes import workflow
+    from programmes.models import FollowUp, HousingPlacement, StageRecord
+
+    today = case.enrolments.get().programme.local_today()
+    housing = StageRecord.objects.get(enrolment__case=case, stage_type__code="housing")
+    HousingPlacement.objects.create(
+        stage=housing,
+        address="12 Orchard Street, Kosshy (test)",
+        settlement=settlement,
+        living_with="relatives",
+        moved_in_on=today - datetime.timedelta(days=8),
+    )
+    FollowUp.objects.create(stage=housing, kind="visit", due_date=today - datetime.timedelta(days=3))
+    documents = StageRecord.objects.get(enrolment__case=case, stage_type__code="documents")
+    workflow.stage_start(stage_id=documents.pk, by=by)
+    workflow.stage_block(stage_id=documents.pk, by=by, reason="Waiting for the birth record (test).")
+    return case

@@ -224,10 +224,20 @@ def test_closure_request_and_approval_in_the_admin(client, caseworker, superviso
     request.refresh_from_db()
     assert request.status == "pending"
     staff_login(client, supervisor)
-    client.post(
+    # The list's approval checks the open work first: this case still has its stage plan.
+    page = client.post(
         reverse("admin:casework_closurerequest_changelist"),
         {"action": "closure_approve", "_selected_action": [request.pk]},
         follow=True,
+    ).content.decode()
+    assert "decide on its closure page" in page
+    case.refresh_from_db()
+    assert case.status == "open"
+    # The decision page shows that work, and approving there closes the case.
+    page = client.get(reverse("admin:casework_closurerequest_change", args=[request.pk])).content.decode()
+    assert 'class="open-stage"' in page
+    client.post(
+        reverse("admin:casework_closurerequest_change", args=[request.pk]), {"approve": "1", "comment": "Agreed."}
     )
     case.refresh_from_db()
     assert case.status == "closed"

@@ -73,3 +73,66 @@ def test_case_list_of_100_costs_what_a_list_of_10_costs(signed_in, caseworker, p
     for _ in range(90):
         f.enrol(f.CaseFactory(caseworker=caseworker), programme, by=caseworker)
     assert queries(signed_in, url) == ten
+
+
+def _housed(case, caseworker, agency):
+    """A case with a place, an overdue follow-up, a pending referral and a closure request."""
+    from casework.models import Consent, Referral
+    from lifecycle import closure
+    from programmes.models import HousingPlacement
+
+    today = case.enrolments.get().programme.local_today()
+    housing = StageRecord.objects.get(enrolment__case=case, stage_type__code="housing")
+    HousingPlacement.objects.create(
+        stage=housing, address="Street (test)", settlement="Kosshy (test)", living_with="relatives", moved_in_on=today
+    )
+    FollowUp.objects.create(stage=housing, kind="visit", due_date=today - datetime.timedelta(days=2))
+    consent = Consent.objects.create(
+        person=case.person, agency=agency, purpose="schooling", given_on=case.arrival_date, recorded_by=caseworker
+    )
+    Referral.objects.create(case=case, agency=agency, purpose="schooling", consent=consent, referred_by=caseworker)
+    closure.case_closure_request(case_id=case.pk, by=caseworker, reason="Settled (test).")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "admin:programmes_stagerecord_changelist",
+        "admin:programmes_followup_changelist",
+        "admin:casework_referral_changelist",
+        "admin:casework_closurerequest_changelist",
+        "admin:index",
+    ],
+)
+def test_worklists_and_dashboard_cost_the_same_for_many_rows(signed_in, caseworker, programme, agency, url):
+    def add(n):
+        for _ in range(n):
+            family = Family.objects.create(reference=f"F-{Family.objects.count() + 1}")
+            case = f.CaseFactory(caseworker=caseworker, family=family)
+            f.enrol(case, programme, by=caseworker)
+            _housed(case, caseworker, agency)
+
+    add(3)
+    few = queries(signed_in, reverse(url))
+    add(12)
+    assert queries(signed_in, reverse(url)) == few
+
+
+def test_the_supervisors_desk_costs_the_same_for_many_caseworkers(client, supervisor, programme, agency):
+    from programmes.models import ProgrammeMembershipRole
+
+    role_groups_sync()
+    supervisor.groups.add(Group.objects.get(name="Supervisors"))
+    force_login(client, supervisor)
+
+    def add(n):
+        for _ in range(n):
+            worker = f.add_member(programme, f.UserFactory(), ProgrammeMembershipRole.CASEWORKER)
+            case = f.CaseFactory(caseworker=worker, family=Family.objects.create(reference=f"F-{worker.pk}"))
+            f.enrol(case, programme, by=worker)
+            _housed(case, worker, agency)
+
+    add(2)
+    few = queries(client, reverse("admin:index"))
+    add(8)
+    assert queries(client, reverse("admin:index")) == few

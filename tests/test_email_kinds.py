@@ -45,6 +45,7 @@ def test_every_producer_registered_its_kinds_at_start_up():
         "escalation",
         "stage_report",
         "closure_requested",
+        "closure_decided",
     }
 
 

@@ -1,0 +1,138 @@
+"""The caseworker's morning, a closure from request to approval, the supervisor's desk and
+the case page on a phone, in a real browser."""
+
+import datetime
+
+import pytest
+from django.contrib.auth.models import Group
+
+from casework.models import CaseStatus, ClosureRequest, Family, FamilyMembership
+from core.roles import role_groups_sync
+from programmes.models import FollowUp
+from tests import factories as f
+from tests.conftest import totp_code, totp_device
+from tests.e2e.conftest import login, screenshot
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+
+
+@pytest.fixture
+def household(programme, caseworker, supervisor):
+    role_groups_sync()
+    caseworker.groups.add(Group.objects.get(name="Caseworkers"))
+    supervisor.groups.add(Group.objects.get(name="Supervisors"))
+    today = programme.local_today()
+    arrival = today - datetime.timedelta(days=40)
+    family = Family.objects.create(reference="F-0200", label="Samplov household (test)")
+    mother = f.PersonFactory(given_name="Aisha", family_name="Samplova", date_of_birth=datetime.date(1994, 3, 2))
+    FamilyMembership.objects.create(family=family, person=mother, relationship="head")
+    case = f.CaseFactory(reference="N-0200", person=mother, family=family, caseworker=caseworker, arrival_date=arrival)
+    f.enrol(case, programme, by=caseworker, enrolled_on=arrival)
+    return f.housed_with_work(case, caseworker)
+
+
+def login_with_code(page, live_server, user):
+    """A supervisor signs in with the password, then the authenticator's code."""
+    device = totp_device(user)
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", "test-password-123")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#two-factor-form")
+    page.fill("#id_token", totp_code(device))
+    page.click("#two-factor-form input[type=submit]")
+    page.wait_for_selector("#user-tools")
+
+
+def test_a_caseworkers_morning(page, live_server, household, caseworker):
+    """Dashboard → the overdue visit, with a name → its outcome → back on the case: 4 steps."""
+    login(page, live_server, "caseworker")
+    row = page.locator("#dashboard tr.overdue-follow-up").first
+    text = row.inner_text()
+    assert "N-0200" in text and "Aisha Samplova" in text and "Kosshy (test)" in text
+    assert "Waiting for the birth record (test)." in page.inner_text("#dashboard")
+    screenshot(page, "admin-dashboard.png")
+
+    row.locator("text=Home visit").click()
+    page.fill("#id_done_on", household.enrolments.get().programme.local_today().isoformat())
+    page.fill("#id_outcome", "Visited; the family is settling in (test).")
+    page.click('input[name="_save"]')
+    page.wait_for_selector("#case-overview")
+    assert page.url.endswith(f"/admin/casework/case/{household.pk}/change/")
+    assert FollowUp.objects.get(kind="visit", done_on__isnull=False).outcome.startswith("Visited")
+
+    # The search box takes any spelling or the reference.
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#dashboard-search", "Айша")
+    page.press("#dashboard-search", "Enter")
+    page.wait_for_selector("#result_list")
+    assert "N-0200" in page.inner_text("#result_list")
+
+
+def test_closure_requested_on_the_case_page_and_approved_by_the_supervisor(page, live_server, household, supervisor):
+    """Caseworker: open the case, request closure with a reason (2 steps). Supervisor: open
+    the request from the case or the desk, read the open work, approve with a comment (3 steps)."""
+    login(page, live_server, "caseworker")
+    page.goto(f"{live_server.url}/admin/casework/case/{household.pk}/change/")
+    page.click("#request-closure summary")
+    page.fill("#closure-reason", "Settled with her parents; documents follow through the school (test).")
+    page.click('input[name="request-closure"]')
+    page.wait_for_selector(".closure-pending")
+    assert "Closure requested by" in page.inner_text("#case-status")
+    page.context.clear_cookies()
+
+    login_with_code(page, live_server, supervisor)
+    page.goto(f"{live_server.url}/admin/casework/case/{household.pk}/change/")
+    page.click("text=Decide on closure")
+    page.wait_for_selector("#open-work")
+    assert "Waiting for the birth record (test)." in page.inner_text("#open-work")
+    page.fill("#id_comment", "Agreed: the school follows the documents (test).")
+    screenshot(page, "admin-closure-decision.png")
+    page.click('input[name="approve"]')
+    page.wait_for_selector("#case-status")
+    assert page.get_attribute("[data-case-status]", "data-case-status") == "closed"
+    request = ClosureRequest.objects.get()
+    assert request.status == "approved" and request.comment.startswith("Agreed")
+    household.refresh_from_db()
+    assert household.status == CaseStatus.CLOSED
+
+
+def test_the_case_page_on_a_phone(browser, live_server, household):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+    page = context.new_page()
+    try:
+        login(page, live_server, "caseworker")
+        page.goto(f"{live_server.url}/admin/casework/case/{household.pk}/change/")
+        page.wait_for_selector("#case-overview")
+        # Nothing wider than the screen: every stage button is inside it.
+        width = page.evaluate("document.documentElement.clientWidth")
+        for box in page.locator("#stages input[type=submit]").evaluate_all(
+            "els => els.map(e => e.getBoundingClientRect().right)"
+        ):
+            assert box <= width + 1
+        screenshot(page, "admin-case-page-phone.png")
+    finally:
+        context.close()
+
+
+def test_the_supervisors_desk(page, live_server, household, caseworker, supervisor, programme):
+    """Supervisor: the desk on the home page; one click to a caseworker's overdue follow-ups,
+    one to the decision, one to the last report."""
+    from lifecycle import closure
+    from programmes import reports
+
+    closure.case_closure_request(case_id=household.pk, by=caseworker, reason="Settled (test).")
+    reports.report_send(programme=programme, period=reports.period_last_complete(programme, programme.report_frequency))
+    login_with_code(page, live_server, supervisor)
+    desk = page.inner_text("#supervisor-desk")
+    assert "N-0200" in desk and "Aisha Samplova" in desk
+    assert page.inner_text('[data-caseworker="caseworker"] [data-count="overdue-follow-ups"]') == "1"
+    screenshot(page, "admin-supervisor-desk.png")
+
+    page.click('[data-caseworker="caseworker"] [data-count="overdue-follow-ups"]')
+    page.wait_for_selector("#result_list")
+    assert "Aisha Samplova" in page.inner_text("#result_list")
+
+    page.goto(f"{live_server.url}/admin/")
+    page.click("#supervisor-desk .stage-report >> text=Open")
+    assert "403" not in page.title() and page.locator("body").inner_text().strip()
