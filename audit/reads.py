@@ -100,3 +100,18 @@ def record_refused_read(model, requested_id, *, door_note: str = "") -> None:
         additional_data={"refused": True, **({"via": door_note} if door_note else {})},
         persons="",
     ).save()
+
+
+def record_export(model, ids: list, *, person_ids: Iterable, file_format: str) -> None:
+    """An export from a staff list: who, which kind of rows, their ids, whom they concern and
+    the format. Recorded whatever ``AUDIT_READS`` says: a file leaves the system."""
+    AuditEntry(
+        content_type=ContentType.objects.get_for_model(model),
+        object_pk="",
+        object_id=None,
+        object_repr=f"export: {len(ids)} × {model._meta.verbose_name}",
+        action=LogEntry.Action.ACCESS,
+        object_ids=list(ids),
+        additional_data={"export": file_format},
+        persons=persons_key(person_ids),
+    ).save()

@@ -31,6 +31,7 @@ from core.errors import DomainError
 from casework.names import name_search_condition
 from backoffice.overview import case_overview, may_see_sensitive
 from backoffice.programmes_admin import MyWorkFilter
+from backoffice.exports import ExportMixin
 from backoffice.who import WHO_COLUMNS, WhoColumns
 from core.roles import is_administrator, programme_ids_for
 from programmes import rules
@@ -573,7 +574,7 @@ CaseworkerFilter = staff_list_filter("caseworker", "caseworker")
 
 
 @admin.register(Case)
-class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedModelAdmin, admin.ModelAdmin):
+class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ExportMixin, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.case_visible_to
     person_path = "person__"
     change_form_template = "admin/casework/case/change_form.html"
@@ -604,6 +605,9 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ScopedModelAdmin,
 
     def has_archive_permission(self, request):
         return is_administrator(request.user)
+
+    def export_person_ids(self, rows) -> list:
+        return [case.person_id for case in rows]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -823,7 +827,7 @@ class MyReferralsFilter(MyWorkFilter):
 
 
 @admin.register(Referral)
-class ReferralAdmin(WhoColumns, ScopedModelAdmin, admin.ModelAdmin):
+class ReferralAdmin(WhoColumns, ExportMixin, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = staticmethod(visibility.rows_for_referrals)
     case_path = "case"
     form = OpenCaseForm

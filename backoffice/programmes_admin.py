@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.scoping import OpenCaseForm, ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
+from backoffice.exports import ExportMixin
 from backoffice.who import WHO_COLUMNS, ReturnToCaseMixin, WhoColumns
 from core.errors import DomainError
 from backoffice.overview import MY_WORK
@@ -421,7 +422,7 @@ class MyFollowUpsFilter(MyWorkFilter):
 
 
 @admin.register(StageRecord)
-class StageRecordAdmin(ReturnToCaseMixin, WhoColumns, ScopedModelAdmin, admin.ModelAdmin):
+class StageRecordAdmin(ReturnToCaseMixin, WhoColumns, ExportMixin, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.stage_visible_to
     case_path = "enrolment__case"
     list_display = [
@@ -494,7 +495,7 @@ class StageKindFilter(admin.ChoicesFieldListFilter):
 
 
 @admin.register(FollowUp)
-class FollowUpAdmin(ReturnToCaseMixin, WhoColumns, ScopedModelAdmin, admin.ModelAdmin):
+class FollowUpAdmin(ReturnToCaseMixin, WhoColumns, ExportMixin, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = selectors.follow_up_visible_to
     case_path = "stage__enrolment__case"
     list_display = [*WHO_COLUMNS, "kind", "stage_name", "due_date", "assignee", "done_on"]

@@ -82,6 +82,9 @@ class WhoColumns:
             obj = getattr(obj, part)
         return obj
 
+    def export_person_ids(self, rows) -> list:
+        return [self._case(row).person_id for row in rows]
+
     @admin.display(description=_("case"), ordering="who_case_id")
     def who_case(self, obj):
         return case_link(self._case(obj))

@@ -299,6 +299,75 @@ def test_supervisors_open_stored_reports_and_caseworkers_do_not(client, casework
     assert 'id="supervisor-desk"' not in client.get(reverse("admin:index")).content.decode()
 
 
+# --- exports ----------------------------------------------------------------------------
+
+
+def test_a_filtered_list_exports_to_csv_with_formulas_neutralised_and_audited(
+    client, caseworker, household, other_case
+):
+    from audit.models import AuditEntry
+
+    documents = StageRecord.objects.get(enrolment__case=household, stage_type__code="documents")
+    StageRecord.objects.filter(pk=documents.pk).update(status_reason='=HYPERLINK("http://x.test","open") (test)')
+    login(client, caseworker)
+    response = client.get(reverse("admin:programmes_stagerecord_export", args=["csv"]) + "?status__exact=blocked")
+    assert response["Content-Type"].startswith("text/csv")
+    lines = response.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("Case,Person,Age,Family,Place,Stage type,Status")
+    assert len(lines) == 2  # the header and the one blocked stage
+    assert "N-0001,Aisha Samplova" in lines[1] and "'=HYPERLINK" in lines[1]
+    entry = AuditEntry.objects.get(additional_data__export="csv")
+    assert (entry.actor, entry.object_ids, entry.persons) == (caseworker, [documents.pk], f"|{household.person_id}|")
+
+
+def test_the_case_list_exports_to_xlsx_only_what_the_user_sees(client, caseworker, household, other_case):
+    import io
+
+    from openpyxl import load_workbook
+
+    login(client, caseworker)
+    page = client.get(reverse("admin:casework_case_changelist") + "?mine=all").content.decode()
+    assert reverse("admin:casework_case_export", args=["xlsx"]) + "?mine=all" in page
+    response = client.get(reverse("admin:casework_case_export", args=["xlsx"]) + "?mine=all")
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert rows[0][:2] == ["Reference", "Person"]
+    assert [row[0] for row in rows[1:]] == ["N-0001"]  # not the other programme's S-0001
+    assert rows[1][1] == "Aisha Samplova"
+    # A search narrows the file as it narrows the list.
+    response = client.get(reverse("admin:casework_case_export", args=["csv"]) + "?mine=all&q=Nobodyknown")
+    assert len(response.content.decode("utf-8-sig").splitlines()) == 1
+
+
+def test_an_unknown_format_or_bad_filter_exports_nothing(client, caseworker, household):
+    from audit.models import AuditEntry
+
+    login(client, caseworker)
+    assert client.get(reverse("admin:programmes_followup_export", args=["pdf"])).status_code == 404
+    response = client.get(reverse("admin:programmes_followup_export", args=["csv"]) + "?nosuchfield=1")
+    assert response.status_code == 302
+    assert not AuditEntry.objects.filter(additional_data__has_key="export").exists()
+
+
+def test_no_export_of_any_list_carries_another_programmes_rows(client, other_caseworker, household):
+    from django.contrib import admin
+
+    from backoffice.exports import ExportMixin
+
+    login(client, other_caseworker)
+    exported = 0
+    for model, model_admin in admin.site._registry.items():
+        if not isinstance(model_admin, ExportMixin):
+            continue
+        opts = model._meta
+        for query in ("", "?mine=all"):
+            body = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_export", args=["csv"]) + query)
+            text = body.content.decode("utf-8-sig")
+            assert "N-0001" not in text and "Samplova" not in text, opts.label
+            exported += 1
+    assert exported >= 8
+
+
 # --- the case page for a home visit ----------------------------------------------------
 
 
