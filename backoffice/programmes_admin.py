@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.scoping import OpenCaseForm, ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
 from backoffice.exports import ExportMixin
-from backoffice.who import WHO_COLUMNS, ReturnToCaseMixin, WhoColumns
+from backoffice.who import WHO_COLUMNS, ReturnToCaseMixin, WhoColumns, with_who
 from core.errors import DomainError
 from backoffice.overview import MY_WORK
 from core.roles import is_administrator
@@ -42,6 +42,7 @@ from programmes.models import (
     ProgrammeMembershipRole,
     StageRecord,
     StageReport,
+    StageStatus,
     StageTransition,
     StageType,
 )
@@ -116,10 +117,41 @@ class ProgrammeAdmin(ScopedModelAdmin, admin.ModelAdmin):
             messages.error(request, str(exc))
             period = reports.period_last_complete(programme, programme.report_frequency)
         numbers = reports.report_build(programme=programme, period=period)
-        _, _, html = reports.report_render(numbers)
+        _subject, _text, html = reports.report_render(numbers)
         chart = base64.b64encode(reports.report_chart(numbers)).decode()
-        html = html.replace("cid:stage-funnel", f"data:image/png;base64,{chart}")
-        response = HttpResponse(html)
+        if request.GET.get("as") == "email":
+            # The e-mail exactly as supervisors would receive it.
+            response = HttpResponse(html.replace("cid:stage-funnel", f"data:image/png;base64,{chart}"))
+            response["Cache-Control"] = "no-store"
+            return response
+        # For the supervisor in the admin: the same numbers, each case a link, each blocked
+        # stage with its reason (which the e-mail, sent by reference only, leaves out).
+        visible = selectors.stage_visible_to(request.user).filter(enrolment__programme=programme)
+        overdue_refs = [row["case"] for row in numbers["overdue"]["stages"]]
+        case_ids = dict(
+            visible.filter(enrolment__case__reference__in=overdue_refs)
+            .values_list("enrolment__case__reference", "enrolment__case_id")
+            .distinct()
+        )
+        blocked = with_who(
+            visible.filter(rules.stage_pending_q(), status=StageStatus.BLOCKED).select_related("stage_type"),
+            request.user,
+            case_path="enrolment__case",
+        ).order_by("due_date", "pk")[: reports.LIST_LIMIT]
+        response = TemplateResponse(
+            request,
+            "admin/programmes/report_preview.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": _("Stage report %(period)s: preview") % {"period": numbers["period"]["label"]},
+                "programme": programme,
+                "n": numbers,
+                "chart": chart,
+                "overdue": [{**row, "case_id": case_ids.get(row["case"])} for row in numbers["overdue"]["stages"]],
+                "blocked": list(blocked),
+            },
+        )
         response["Cache-Control"] = "no-store"
         return response
 

@@ -406,3 +406,22 @@ def test_the_case_page_has_what_a_home_visit_needs(client, caseworker, programme
     page = client.get(reverse("admin:casework_case_change", args=[household.pk])).content.decode()
     assert "Kosshy (test)" in page
     assert "Umm Testalias" not in page and "12 Orchard Street" not in page
+
+
+def test_the_report_preview_links_cases_and_gives_block_reasons(client, caseworker, supervisor, household, programme):
+    today = programme.local_today()
+    StageRecord.objects.filter(enrolment__case=household, stage_type__code="psychological").update(
+        planned_start=today - datetime.timedelta(days=20), due_date=today - datetime.timedelta(days=2)
+    )
+    login(client, supervisor, "Supervisors")
+    url = reverse("admin:programmes_programme_report_preview", args=[programme.pk])
+    page = client.get(url).content.decode()
+    blocked = page[page.index('id="preview-blocked"') :]
+    assert "Waiting for the birth record (test)." in blocked
+    assert reverse("admin:casework_case_change", args=[household.pk]) in blocked
+    overdue = page[page.index('id="preview-overdue"') :]
+    assert f'<a href="{reverse("admin:casework_case_change", args=[household.pk])}">N-0001</a>' in overdue
+    email = client.get(url + "?as=email").content.decode()
+    assert "Waiting for the birth record" not in email  # the e-mail names cases by reference only
+    login(client, caseworker)
+    assert client.get(url).status_code == 404
