@@ -24,10 +24,11 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import jellyfish
 from django.db.models import QuerySet
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from casework.models import (
     SENSITIVE_NAME_KINDS,
@@ -37,8 +38,8 @@ from casework.models import (
     PersonName,
     identifier_digest,
 )
-from casework.names import SKELETON_MARK, name_tokens, skeleton
-from casework.selectors import case_visible_to, family_visible_to
+from casework.names import SKELETON_MARK, name_key, name_tokens, skeleton
+from casework.selectors import case_visible_to, family_visible_to, person_visible_to
 
 #: Mean similarity of the name's tokens for a candidate.
 NAME_THRESHOLD = 0.85
@@ -121,6 +122,156 @@ def _tokens_of_key(key: str) -> list[str]:
     return [token for token in key.split() if not token.startswith(SKELETON_MARK)]
 
 
+class PeopleOnFile:
+    """The people of a queryset with their names, read once, to check many people
+    against them (a cohort import) by the rule of ``duplicate_candidates``.
+
+    ``candidates`` first keeps only the people who have, for every token of the name
+    given, a token at least ``TOKEN_FLOOR`` alike in writing or with the same consonants
+    (without that, ``name_similarity`` is 0), found through an index of the tokens on
+    file; it then scores those as ``duplicate_candidates`` does. ``add`` takes in the
+    people registered meanwhile."""
+
+    def __init__(self, among: QuerySet[Person]):
+        #: pk -> (sex, date of birth, estimated)
+        self.people: dict[int, tuple[str, datetime.date, bool]] = {}
+        self.names: dict[int, list[list[str]]] = defaultdict(list)
+        self._tokens_of: dict[int, set[str]] = defaultdict(set)
+        self._holders: dict[str, set[int]] = defaultdict(set)
+        self._by_skeleton: dict[str, set[str]] = defaultdict(set)
+        self._vocabulary: list[str] = []
+        #: token given -> the tokens on file that may be ``TOKEN_FLOOR`` alike to it
+        self._alike: dict[str, set[str]] = {}
+        #: token given -> how many people held its alike tokens when first asked
+        self._weight: dict[str, int] = {}
+        rows = among.order_by().values_list("pk", "sex", "date_of_birth", "date_of_birth_estimated", "search_key")
+        for pk, sex, born, estimated, key in rows.iterator(chunk_size=5000):
+            self._add_person(pk, sex, born, estimated, [key])
+        spellings = (
+            PersonName.objects.filter(person_id__in=among.order_by().values("pk"))
+            .exclude(kind__in=SENSITIVE_NAME_KINDS)
+            .order_by()
+            .values_list("person_id", "search_key")
+        )
+        for person_id, key in spellings.iterator(chunk_size=5000):
+            if person_id in self.people:
+                self._add_name(person_id, key)
+
+    def _add_person(self, pk, sex, born, estimated, keys) -> None:
+        self.people[pk] = (sex, born, estimated)
+        for key in keys:
+            self._add_name(pk, key)
+
+    def _add_name(self, pk: int, key: str) -> None:
+        tokens = _tokens_of_key(key)
+        self.names[pk].append(tokens)
+        self._tokens_of[pk].update(tokens)
+        for token in tokens:
+            if token not in self._holders:
+                self._new_token(token)
+            self._holders[token].add(pk)
+
+    def _new_token(self, token: str) -> None:
+        self._vocabulary.append(token)
+        self._by_skeleton[skeleton(token)].add(token)
+        if self._alike:
+            given = list(self._alike)
+            for match, _score, _position in process.extract(
+                token, given, scorer=fuzz.ratio, score_cutoff=TOKEN_FLOOR * 100, limit=None
+            ):
+                self._alike[match].add(token)
+            for match in given:
+                if skeleton(match) == skeleton(token):
+                    self._alike[match].add(token)
+
+    def add(self, person: Person, spellings: Iterable[str] = ()) -> None:
+        """A person recorded since (their primary name and the plain spellings given)."""
+        keys = [person.search_key or name_key(person.full_name)]
+        keys += [name_key(spelling) for spelling in spellings if spelling]
+        self._add_person(person.pk, person.sex, person.date_of_birth, person.date_of_birth_estimated, keys)
+
+    def _alike_on_file(self, token: str) -> set[str]:
+        """The tokens on file that may be ``TOKEN_FLOOR`` alike to ``token``: as alike
+        in writing, or with the same consonants."""
+        alike = self._alike.get(token)
+        if alike is None:
+            alike = {
+                match
+                for match, _score, _position in process.extract(
+                    token, self._vocabulary, scorer=fuzz.ratio, score_cutoff=TOKEN_FLOOR * 100, limit=None
+                )
+            }
+            alike |= self._by_skeleton.get(skeleton(token), set())
+            self._alike[token] = alike
+            self._weight[token] = sum(len(self._holders[match]) for match in alike)
+        return alike
+
+    def _may_be(self, tokens: list[str], sex: str, date_of_birth: datetime.date) -> set[int]:
+        """The people of ``sex`` born near ``date_of_birth`` with, for each of ``tokens``,
+        a token on file that may be alike: the holders of the tokens alike to the most
+        distinctive one, then a look at each one's own tokens for the others."""
+        for token in tokens:
+            self._alike_on_file(token)
+        ordered = sorted(tokens, key=self._weight.__getitem__)
+        others = [self._alike[token] for token in ordered[1:]]
+        found: set[int] = set()
+        for match in self._alike[ordered[0]]:
+            found |= self._holders[match]
+        kept = set()
+        for pk in found:
+            on_file_sex, on_file_date, _estimated = self.people[pk]
+            if on_file_sex != sex or abs(on_file_date - date_of_birth) > ESTIMATED_DATE_TOLERANCE:
+                continue
+            mine = self._tokens_of[pk]
+            if all(not matches.isdisjoint(mine) for matches in others):
+                kept.add(pk)
+        return kept
+
+    def candidates(
+        self,
+        *,
+        given_name: str,
+        family_name: str,
+        date_of_birth: datetime.date,
+        estimated: bool,
+        sex: str,
+        other_spellings: Iterable[str] = (),
+    ) -> dict[int, tuple[float, list[str]]]:
+        """person id -> (score, reasons) of the people on file who may be the person described."""
+        spellings = _spellings(given_name, family_name, other_spellings)
+        if not date_of_birth or not spellings:
+            return {}
+        ids: set[int] = set()
+        for tokens in spellings:
+            ids |= self._may_be(tokens, sex, date_of_birth)
+        found = {}
+        for pk in ids:
+            _sex, on_file_date, on_file_estimated = self.people[pk]
+            scored = _score(spellings, date_of_birth, estimated, on_file_date, on_file_estimated, self.names[pk])
+            if scored is not None:
+                found[pk] = scored
+        return found
+
+
+def _spellings(given_name: str, family_name: str, other_spellings: Iterable[str]) -> list[list[str]]:
+    spellings = [name_tokens(f"{given_name} {family_name}")]
+    spellings += [name_tokens(spelling) for spelling in other_spellings if spelling and spelling.strip()]
+    return [tokens for tokens in spellings if tokens]
+
+
+def _score(spellings, date_of_birth, estimated, on_file_date, on_file_estimated, names_on_file):
+    """(score, reasons) of one person on file, or None when they are not a candidate."""
+    dates = date_factor(date_of_birth, estimated, on_file_date, on_file_estimated)
+    if dates is None or not names_on_file:
+        return None
+    similarity = max(name_similarity(given, recorded) for given in spellings for recorded in names_on_file)
+    if similarity < NAME_THRESHOLD:
+        return None
+    factor, date_reason = dates
+    name_reason = "same name" if similarity == 1.0 else "similar name"
+    return round(similarity * factor, 3), [name_reason, date_reason]
+
+
 def duplicate_candidates(
     *,
     given_name: str,
@@ -130,19 +281,17 @@ def duplicate_candidates(
     sex: str,
     identifiers: Iterable[str] = (),
     other_spellings: Iterable[str] = (),
-    among: QuerySet[Person],
+    among: QuerySet[Person] | None,
     identifiers_among: QuerySet[Person] | None = None,
+    on_file: PeopleOnFile | None = None,
 ) -> list[tuple[Person, float, tuple[str, ...]]]:
     """People of ``among`` who may be the person described, best first, as (person, score, reasons).
 
     ``identifiers_among`` (default ``among``) limits who is matched by identifier: pass
     the people whose identifiers the user may see, so that the warning tells nothing
-    about anyone else's documents.
+    about anyone else's documents. ``on_file``, the people of ``among`` read once,
+    spares the query of their names when many people are checked in a row.
     """
-    spellings = [name_tokens(f"{given_name} {family_name}")]
-    spellings += [name_tokens(spelling) for spelling in other_spellings if spelling and spelling.strip()]
-    spellings = [tokens for tokens in spellings if tokens]
-
     found: dict[int, tuple[float, list[str]]] = {}
 
     digests = {identifier_digest(value) for value in identifiers if value and str(value).strip()}
@@ -154,37 +303,23 @@ def duplicate_candidates(
         for person_id in holders:
             found[person_id] = (1.0, ["same identifier"])
 
-    if date_of_birth and spellings:
-        window = (date_of_birth - ESTIMATED_DATE_TOLERANCE, date_of_birth + ESTIMATED_DATE_TOLERANCE)
-        nearby = list(
-            among.filter(sex=sex, date_of_birth__range=window)
-            .order_by()
-            .values_list("pk", "search_key", "date_of_birth", "date_of_birth_estimated")
+    if date_of_birth and _spellings(given_name, family_name, other_spellings):
+        if on_file is None:
+            window = (date_of_birth - ESTIMATED_DATE_TOLERANCE, date_of_birth + ESTIMATED_DATE_TOLERANCE)
+            on_file = PeopleOnFile(among.filter(sex=sex, date_of_birth__range=window))
+        by_name = on_file.candidates(
+            given_name=given_name,
+            family_name=family_name,
+            date_of_birth=date_of_birth,
+            estimated=estimated,
+            sex=sex,
+            other_spellings=other_spellings,
         )
-        names_on_file: dict[int, list[list[str]]] = defaultdict(list)
-        for pk, key, _, _ in nearby:
-            names_on_file[pk].append(_tokens_of_key(key))
-        plain_spellings = (
-            PersonName.objects.filter(person_id__in=[row[0] for row in nearby])
-            .exclude(kind__in=SENSITIVE_NAME_KINDS)
-            .values_list("person_id", "search_key")
-        )
-        for person_id, key in plain_spellings:
-            names_on_file[person_id].append(_tokens_of_key(key))
-        for pk, _, on_file_date, on_file_estimated in nearby:
-            dates = date_factor(date_of_birth, estimated, on_file_date, on_file_estimated)
-            if dates is None:
-                continue
-            similarity = max(name_similarity(given, recorded) for given in spellings for recorded in names_on_file[pk])
-            if similarity < NAME_THRESHOLD:
-                continue
-            factor, date_reason = dates
-            name_reason = "same name" if similarity == 1.0 else "similar name"
-            score = round(similarity * factor, 3)
+        for pk, (score, reasons) in by_name.items():
             if pk in found:
-                found[pk] = (1.0, [*found[pk][1], name_reason, date_reason])
+                found[pk] = (1.0, [*found[pk][1], *reasons])
             else:
-                found[pk] = (score, [name_reason, date_reason])
+                found[pk] = (score, reasons)
 
     if not found:
         return []
@@ -193,12 +328,8 @@ def duplicate_candidates(
     return [(people[pk], score, tuple(reasons)) for pk, (score, reasons) in ranked if pk in people]
 
 
-def distinguishing_details(people: Iterable[Person], *, user) -> dict[int, str]:
-    """What tells apart people of the same name, for pickers and the duplicate warning:
-    birth year ("~1990" when estimated) and a case or family reference, only the
-    references ``user`` may see. Two queries for any number of people."""
-    people = list(people)
-    ids = [person.pk for person in people]
+def _references(ids: list[int], user) -> tuple[dict[int, str], dict[int, str]]:
+    """(person -> latest case reference, person -> family reference), only those ``user`` may see."""
     case_of: dict[int, str] = {}
     for person_id, reference in (
         case_visible_to(user)
@@ -214,10 +345,23 @@ def distinguishing_details(people: Iterable[Person], *, user) -> dict[int, str]:
         .values_list("person_id", "family__reference")
     ):
         family_of.setdefault(person_id, reference)
+    return case_of, family_of
+
+
+def _born(person: Person) -> str:
+    year = f"~{person.date_of_birth.year}" if person.date_of_birth_estimated else str(person.date_of_birth.year)
+    return f"born {year}"
+
+
+def distinguishing_details(people: Iterable[Person], *, user) -> dict[int, str]:
+    """What tells apart people of the same name, for pickers and the duplicate warning:
+    birth year ("~1990" when estimated) and a case or family reference, only the
+    references ``user`` may see. Two queries for any number of people."""
+    people = list(people)
+    case_of, family_of = _references([person.pk for person in people], user)
     details = {}
     for person in people:
-        year = f"~{person.date_of_birth.year}" if person.date_of_birth_estimated else str(person.date_of_birth.year)
-        parts = [f"born {year}"]
+        parts = [_born(person)]
         if person.pk in case_of:
             parts.append(f"case {case_of[person.pk]}")
         elif person.pk in family_of:
@@ -226,3 +370,36 @@ def distinguishing_details(people: Iterable[Person], *, user) -> dict[int, str]:
             parts.append(f"record {person.pk}")
         details[person.pk] = ", ".join(parts)
     return details
+
+
+@dataclass(frozen=True)
+class SeenCandidate:
+    """A possible duplicate as the user may see it, beside the person being recorded."""
+
+    person: Person
+    #: The primary name, then the plain spellings (never former names or aliases).
+    names: list[str]
+    #: "born 1990", "born ~1990" when estimated.
+    born: str
+    case_reference: str | None
+    family_reference: str | None
+
+
+def candidates_seen_by(user, person_ids: Iterable[int | None]) -> dict[int, SeenCandidate]:
+    """The candidates of a duplicate warning that ``user`` may see, with what tells them
+    apart: names in every script, birth year, and the case and family references the
+    user may see. Anyone else is left out. Four queries for any number of people."""
+    ids = {pk for pk in person_ids if pk is not None}
+    people = list(person_visible_to(user).filter(pk__in=ids).prefetch_related("names"))
+    case_of, family_of = _references([person.pk for person in people], user)
+    return {
+        person.pk: SeenCandidate(
+            person=person,
+            names=[person.full_name]
+            + [name.full_name for name in person.names.all() if name.kind not in SENSITIVE_NAME_KINDS],
+            born=_born(person),
+            case_reference=case_of.get(person.pk),
+            family_reference=family_of.get(person.pk),
+        )
+        for person in people
+    }

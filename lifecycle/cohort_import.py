@@ -61,7 +61,9 @@ from casework.models import (
     years_before,
 )
 from casework import selectors
+from casework.duplicates import PeopleOnFile
 from core import visibility
+from core.roles import roles_resolved_once
 from core.visibility import require_visible
 from lifecycle.intake import (
     COUNTRIES,
@@ -76,6 +78,7 @@ from lifecycle.intake import (
     arrivals_check,
     arrivals_register,
     estimated_date_of_birth,
+    people_on_file,
 )
 from programmes.models import Programme
 
@@ -113,6 +116,8 @@ RELATIONSHIPS = {
 #: The most rows one file may carry.
 MAX_ROWS = 10_000
 HEADER_ROW = 1
+#: Values in one ``IN (...)`` of a batched query.
+_BATCH = 500
 UNKNOWN_COLUMN = "Unknown column: use the template's names."
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -176,6 +181,8 @@ class CohortRow:
     receiving_phone: str = ""
     receiving_address: str = ""
     fingerprint: str = ""
+    #: People on file with the identifier given (``_find_identifier_holders``).
+    identifier_holders: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -297,11 +304,28 @@ def _cell_text(value) -> str:
 
 
 def validate_file(
-    content: bytes, *, file_name: str, programme: Programme, operation: RepatriationOperation, by
+    content: bytes,
+    *,
+    file_name: str,
+    programme: Programme,
+    operation: RepatriationOperation,
+    by,
+    on_file: PeopleOnFile | None = None,
 ) -> tuple[list[HouseholdRows], int, list[RowError]]:
     """(households, number of rows, errors) of a file: every error of every row, then of
     every household, then the service's own check of every household (which also finds
     each member's duplicate candidates). Writes nothing."""
+    households, count, errors = validate_rows(content, file_name=file_name, programme=programme, by=by)
+    if not errors:
+        errors = check_households(households, programme=programme, operation=operation, by=by, on_file=on_file)
+    return households, count, errors
+
+
+def validate_rows(
+    content: bytes, *, file_name: str, programme: Programme, by
+) -> tuple[list[HouseholdRows], int, list[RowError]]:
+    """The first part of ``validate_file``: every row's cells, then every household's
+    own rules, and which households were imported before. Writes nothing."""
     try:
         header, table = read_table(content, file_name)
     except CohortFileError as exc:
@@ -324,15 +348,33 @@ def validate_file(
     if errors:
         return households, len(table), errors
     _identifiers_unique(rows, errors)
-    for household in households:
-        _earlier(household, programme, errors)
-        if household.earlier:
-            continue
-        try:
-            household.candidates = _all_candidates(household, programme, operation, by)
-        except ValidationError as exc:
-            errors.extend(_service_errors(exc, household))
+    _earlier(households, programme, errors)
     return households, len(table), errors
+
+
+def check_households(
+    households: list[HouseholdRows],
+    *,
+    programme: Programme,
+    operation: RepatriationOperation,
+    by,
+    on_file: PeopleOnFile | None = None,
+) -> list[RowError]:
+    """The second part of ``validate_file``: the service's own check of every household
+    not imported before, which finds each member's duplicate candidates, against the
+    people ``by`` sees (``on_file``, read once; ``people_on_file(by)``). Writes nothing."""
+    errors: list[RowError] = []
+    with roles_resolved_once():
+        on_file = on_file if on_file is not None else people_on_file(by)
+        _find_identifier_holders([h for h in households if not h.earlier], by)
+        for household in households:
+            if household.earlier:
+                continue
+            try:
+                household.candidates = _all_candidates(household, programme, operation, by, on_file)
+            except ValidationError as exc:
+                errors.extend(_service_errors(exc, household))
+    return errors
 
 
 def _header_errors(header: list[str]) -> list[RowError]:
@@ -660,49 +702,63 @@ def _identifiers_unique(rows: list[CohortRow], errors: list[RowError]) -> None:
             seen[key] = row.row
 
 
-def _earlier(household: HouseholdRows, programme: Programme, errors: list[RowError]) -> None:
-    """Rows of this household imported before (same fingerprint, same programme)."""
-    earlier = {
-        row.fingerprint: row
-        for row in CohortImportRow.objects.filter(
-            cohort_import__programme=programme,
-            fingerprint__in=[r.fingerprint for r in household.rows],
-        ).exclude(status=CohortImportRowStatus.SKIPPED)
-    }
+def _earlier(households: list[HouseholdRows], programme: Programme, errors: list[RowError]) -> None:
+    """Rows of each household imported before (same fingerprint, same programme)."""
+    fingerprints = [row.fingerprint for household in households for row in household.rows]
+    earlier: dict[str, CohortImportRow] = {}
+    for start in range(0, len(fingerprints), _BATCH):
+        earlier.update(
+            (row.fingerprint, row)
+            for row in CohortImportRow.objects.filter(
+                cohort_import__programme=programme, fingerprint__in=fingerprints[start : start + _BATCH]
+            ).exclude(status=CohortImportRowStatus.SKIPPED)
+        )
     if not earlier:
         return
-    if len(earlier) == len(household.rows) and all(r.fingerprint in earlier for r in household.rows):
-        household.earlier = [earlier[r.fingerprint] for r in household.rows]
-        return
-    for row in household.rows:
-        if row.fingerprint not in earlier:
-            errors.append(
-                RowError(
-                    row.row,
-                    "household",
-                    _("Part of this household was imported before: add this person on the family's page."),
+    for household in households:
+        found = [row.fingerprint in earlier for row in household.rows]
+        if all(found):
+            household.earlier = [earlier[r.fingerprint] for r in household.rows]
+            continue
+        if not any(found):
+            continue
+        for row, seen in zip(household.rows, found, strict=True):
+            if not seen:
+                errors.append(
+                    RowError(
+                        row.row,
+                        "household",
+                        _("Part of this household was imported before: add this person on the family's page."),
+                    )
                 )
-            )
 
 
-def _all_candidates(household: HouseholdRows, programme, operation, by) -> dict[int, list[Candidate]]:
+def _all_candidates(household: HouseholdRows, programme, operation, by, on_file) -> dict[int, list[Candidate]]:
     """The service's duplicate check, and a check of the identifiers given."""
-    found = arrivals_check(household=household.household(programme, operation), by=by)
+    found = arrivals_check(household=household.household(programme, operation), by=by, on_file=on_file)
     for index, row in enumerate(household.rows):
-        for person_id in _identifier_holders(row, by):
+        for person_id in row.identifier_holders:
             shown = found.setdefault(index, [])
             if not any(c.person_id == person_id for c in shown):
                 shown.insert(0, Candidate(score=1.0, reasons=("same identifier",), person_id=person_id))
     return found
 
 
-def _identifier_holders(row: CohortRow, by) -> list[int]:
-    if not row.identifier_value:
-        return []
-    holders = PersonIdentifier.objects.filter(value_digest=identifier_digest(row.identifier_value))
-    if by is not None:
-        holders = holders.filter(person_id__in=selectors.sensitive_person_visible_to(by).values("pk"))
-    return list(holders.values_list("person_id", flat=True).distinct())
+def _find_identifier_holders(households: list[HouseholdRows], by) -> None:
+    """Sets each row's ``identifier_holders``: who on file (whose identifiers ``by`` may
+    see) already has the identifier given, in batched queries."""
+    rows = [row for household in households for row in household.rows if row.identifier_value]
+    digests = {identifier_digest(row.identifier_value): row for row in rows}
+    holders_of: dict[str, list[int]] = {}
+    digest_list = list(digests)
+    for start in range(0, len(digest_list), _BATCH):
+        holders = PersonIdentifier.objects.filter(value_digest__in=digest_list[start : start + _BATCH])
+        if by is not None:
+            holders = holders.filter(person_id__in=selectors.sensitive_person_visible_to(by).values("pk"))
+        for digest, person_id in holders.values_list("value_digest", "person_id").distinct():
+            holders_of.setdefault(digest, []).append(person_id)
+    for row in rows:
+        row.identifier_holders = holders_of.get(identifier_digest(row.identifier_value), [])
 
 
 def _service_errors(exc: ValidationError, household: HouseholdRows, *, column: str = "") -> list[RowError]:
@@ -741,8 +797,9 @@ def cohort_import(
     operation ``by`` may not use; everything else is in the result."""
     require_visible(by, programme)
     require_visible(by, operation)
+    on_file = people_on_file(by)
     households, count, errors = validate_file(
-        content, file_name=file_name, programme=programme, operation=operation, by=by
+        content, file_name=file_name, programme=programme, operation=operation, by=by, on_file=on_file
     )
     result = ImportResult(rows=count, errors=errors)
     if errors:
@@ -755,6 +812,45 @@ def cohort_import(
                 result.awaiting_review += _review_entries(household, household.candidates)
         return result
 
+    return register_households(
+        households,
+        content=content,
+        file_name=file_name,
+        rows=count,
+        programme=programme,
+        operation=operation,
+        by=by,
+        progress=progress,
+        result=result,
+        on_file=on_file,
+    )
+
+
+def register_households(
+    households: list[HouseholdRows],
+    *,
+    content: bytes,
+    file_name: str,
+    rows: int,
+    programme: Programme,
+    operation: RepatriationOperation,
+    by,
+    progress: Callable | None = None,
+    result: ImportResult | None = None,
+    on_file: PeopleOnFile | None = None,
+) -> ImportResult:
+    """The writing part of ``cohort_import``, for households ``validate_file`` found valid:
+    each household in its own transaction, registered or put in the review queue. The
+    duplicate check runs again against ``on_file`` (the one ``check_households`` used),
+    which takes in each household registered."""
+    result = result or ImportResult(rows=rows)
+    with roles_resolved_once():
+        on_file = on_file if on_file is not None else people_on_file(by)
+        _register(households, result, content, file_name, rows, programme, operation, by, progress, on_file)
+    return result
+
+
+def _register(households, result, content, file_name, rows, programme, operation, by, progress, on_file) -> None:
     loop = progress(households, len(households)) if progress else households
     for household in loop:
         if household.earlier:
@@ -767,9 +863,9 @@ def cohort_import(
                 programme=programme,
                 operation=operation,
                 created_by=by,
-                rows=count,
+                rows=rows,
             )
-        _import_household(household, result, programme, operation, by)
+        _import_household(household, result, programme, operation, by, on_file)
     if result.cohort_import is not None:
         record = result.cohort_import
         record.created_persons = result.created_persons
@@ -779,7 +875,6 @@ def cohort_import(
             cohort_import=record, status=CohortImportRowStatus.PENDING
         ).count()
         record.save(update_fields=["created_persons", "created_cases", "linked", "awaiting_review"])
-    return result
 
 
 def _count_earlier(household: HouseholdRows, result: ImportResult) -> None:
@@ -821,14 +916,16 @@ def _review_entries(household: HouseholdRows, candidates: dict[int, list[Candida
     ]
 
 
-def _import_household(household: HouseholdRows, result: ImportResult, programme, operation, by) -> None:
+def _import_household(household: HouseholdRows, result: ImportResult, programme, operation, by, on_file) -> None:
     record = result.cohort_import
     try:
         with transaction.atomic(), acting_as(by):
-            if any(_identifier_holders(row, by) for row in household.rows):
+            if any(row.identifier_holders for row in household.rows):
                 # The service does not look at identifiers: one on file sends the household to review.
-                raise PossibleDuplicates(_all_candidates(household, programme, operation, by))
-            registration = arrivals_register(household=household.household(programme, operation), by=by)
+                raise PossibleDuplicates(_all_candidates(household, programme, operation, by, on_file))
+            registration = arrivals_register(
+                household=household.household(programme, operation), by=by, on_file=on_file
+            )
             _after_registration(household.rows, registration, by, same_as=set())
             CohortImportRow.objects.bulk_create(
                 [
@@ -875,6 +972,8 @@ def _import_household(household: HouseholdRows, result: ImportResult, programme,
     else:
         result.created_persons += len(household.rows)
         result.created_cases += len(registration.cases)
+        for index, row in enumerate(household.rows):
+            on_file.add(registration.person_of[index], row.member.other_spellings)
 
 
 def _after_registration(rows: list[CohortRow], registration, by, *, same_as: set[int]) -> None:

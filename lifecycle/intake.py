@@ -40,6 +40,7 @@ from audit.context import acting_as
 from casework import selectors
 from casework.duplicates import (
     NAME_THRESHOLD,
+    PeopleOnFile,
     date_factor,
     duplicate_candidates,
     name_similarity,
@@ -140,7 +141,9 @@ class Registration:
 # --- The service --------------------------------------------------------------------------
 
 
-def arrivals_register(*, household: Household, by, decisions: dict[int, str | int] | None = None) -> Registration:
+def arrivals_register(
+    *, household: Household, by, decisions: dict[int, str | int] | None = None, on_file: PeopleOnFile | None = None
+) -> Registration:
     """Register an arriving family in one transaction (see the module's docstring).
 
     ``decisions`` maps a member's index to ``"different"`` or to the id of the person
@@ -149,6 +152,7 @@ def arrivals_register(*, household: Household, by, decisions: dict[int, str | in
     person the user may not see, ``NotVisible`` for a programme the user does not work
     in, ``PossibleDuplicates`` for undecided candidates; in every case nothing is
     written. The check runs before the transaction: it warns, the database decides.
+    ``on_file`` (``people_on_file(by)``) spares reading the people on file again.
     """
     decisions = dict(decisions or {})
     require_visible(by, household.programme)
@@ -161,7 +165,7 @@ def arrivals_register(*, household: Household, by, decisions: dict[int, str | in
     if errors:
         raise ValidationError(errors)
 
-    candidates = _candidates(household, people, by)
+    candidates = _candidates(household, people, by, on_file)
     undecided = {index: found for index, found in candidates.items() if index not in same_as and index not in different}
     if undecided:
         raise PossibleDuplicates(undecided)
@@ -171,7 +175,7 @@ def arrivals_register(*, household: Household, by, decisions: dict[int, str | in
         return _write(household, people, same_as, answered, by, today)
 
 
-def arrivals_check(*, household: Household, by) -> dict[int, list[Candidate]]:
+def arrivals_check(*, household: Household, by, on_file: PeopleOnFile | None = None) -> dict[int, list[Candidate]]:
     """What ``arrivals_register`` would answer before writing, writing nothing: raises
     ``ValidationError`` or ``NotVisible`` as it does, and returns each member's duplicate
     candidates (empty when it would register the family as given). For doors that
@@ -184,7 +188,7 @@ def arrivals_check(*, household: Household, by) -> dict[int, list[Candidate]]:
     people = [_person_of(index, member, today, errors) for index, member in enumerate(household.members)]
     if errors:
         raise ValidationError(errors)
-    return _candidates(household, people, by)
+    return _candidates(household, people, by, on_file)
 
 
 # --- Validation ---------------------------------------------------------------------------
@@ -336,18 +340,29 @@ def _read_decisions(household: Household, decisions: dict, by, errors: dict):
 # --- The duplicate check --------------------------------------------------------------------
 
 
-def _candidates(household: Household, people: list[Person], by) -> dict[int, list[Candidate]]:
-    """Each member's possible duplicates: people on file the user may see, and other
-    members of this submission. Pairs decided different before are not asked again."""
+def people_on_file(by) -> PeopleOnFile:
+    """The people ``by`` may see, read once, for a door that checks many families in a
+    row (the cohort import): pass it to ``arrivals_check`` and ``arrivals_register``, and
+    ``PeopleOnFile.add`` the people each registration records."""
+    return PeopleOnFile(Person.objects.all() if by is None else selectors.person_visible_to(by))
+
+
+def _candidates(household: Household, people: list[Person], by, on_file=None) -> dict[int, list[Candidate]]:
+    """Each member's possible duplicates: people on file the user may see (``on_file``
+    when given: ``people_on_file(by)``), and other members of this submission. Pairs
+    decided different before are not asked again."""
     if by is None:
         visible = Person.objects.all()
         identifiers_among = visible
+    elif on_file is not None:
+        # The people on file are read already, and no identifier is given: nothing else to ask.
+        visible = identifiers_among = None
     else:
         visible = selectors.person_visible_to(by)
         identifiers_among = visible.filter(pk__in=selectors.sensitive_person_visible_to(by).values("pk"))
     found: dict[int, list[Candidate]] = {}
     for index, person in enumerate(people):
-        on_file = duplicate_candidates(
+        matches = duplicate_candidates(
             given_name=person.given_name,
             family_name=person.family_name,
             date_of_birth=person.date_of_birth,
@@ -356,9 +371,10 @@ def _candidates(household: Household, people: list[Person], by) -> dict[int, lis
             other_spellings=person.intake_spellings,
             among=visible,
             identifiers_among=identifiers_among,
+            on_file=on_file,
         )
         candidates = [
-            Candidate(score=score, reasons=reasons, person_id=candidate.pk) for candidate, score, reasons in on_file
+            Candidate(score=score, reasons=reasons, person_id=candidate.pk) for candidate, score, reasons in matches
         ]
         candidates = _without_known_pairs(candidates)
         candidates += [
