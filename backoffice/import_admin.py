@@ -23,11 +23,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.intake_admin import may_register_arrivals
+from backoffice.intake_admin import candidate_on_file_view, may_register_arrivals
 from backoffice.scoping import ScopedModelAdmin
-from casework import selectors
-from casework.duplicates import distinguishing_details
-from casework.models import SENSITIVE_NAME_KINDS, FamilyMembership, RepatriationOperation
+from casework.duplicates import candidates_seen_by
+from casework.models import RepatriationOperation
 from lifecycle.models import CohortImport
 from lifecycle.visibility import rows_for_cohort_imports
 from core import visibility
@@ -70,34 +69,18 @@ def _candidate_rows(user, stored_rows) -> dict[int, list[dict]]:
     """Each stored row's candidates as a caseworker compares them: only people the user
     may see, names in every script (never former names or aliases), birth year, family
     and case references."""
-    ids = {c["person"] for row in stored_rows for c in row.candidates if c.get("person")}
-    people = {p.pk: p for p in selectors.person_visible_to(user).filter(pk__in=ids).prefetch_related("names")}
-    details = distinguishing_details(people.values(), user=user)
-    families = {}
-    for membership in FamilyMembership.objects.filter(
-        person_id__in=people, family_id__in=selectors.family_visible_to(user).values("pk")
-    ).select_related("family"):
-        families.setdefault(membership.person_id, membership.family.reference)
-    cases = {}
-    for case in selectors.case_visible_to(user).filter(person_id__in=people).order_by("-opened_on"):
-        cases.setdefault(case.person_id, case.reference)
+    seen = candidates_seen_by(user, (c.get("person") for row in stored_rows for c in row.candidates))
     views = {}
     for row in stored_rows:
         shown = []
         for candidate in row.candidates:
-            person = people.get(candidate.get("person"))
+            person = seen.get(candidate.get("person"))
             if candidate.get("person") and person is None:
                 continue
             if person is not None:
                 shown.append(
                     {
-                        "value": f"same:{person.pk}",
-                        "names": [person.full_name]
-                        + [n.full_name for n in person.names.all() if n.kind not in SENSITIVE_NAME_KINDS],
-                        "born": details[person.pk].split(",")[0],
-                        "family": families.get(person.pk, "—"),
-                        "case": cases.get(person.pk, "—"),
-                        "url": reverse("admin:casework_person_change", args=[person.pk]),
+                        **candidate_on_file_view(person),
                         "reasons": ", ".join(candidate.get("reasons", [])),
                         "score": f"{candidate.get('score', 0):.2f}",
                     }

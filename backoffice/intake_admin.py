@@ -21,8 +21,8 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.scoping import ScopedModelAdmin
 from casework import selectors
-from casework.duplicates import distinguishing_details
-from casework.models import SENSITIVE_NAME_KINDS, Arrival, FamilyMembership, Relationship, RepatriationOperation, Sex
+from casework.duplicates import candidates_seen_by
+from casework.models import Arrival, Relationship, RepatriationOperation, Sex
 from core import visibility
 from core.errors import NotVisible
 from core.roles import is_administrator, programme_ids_for
@@ -169,40 +169,35 @@ def _field_errors(exc: ValidationError, household_form, forms_in_order) -> None:
                 household_form.add_error(None, message)
 
 
+def candidate_on_file_view(seen) -> dict:
+    """A candidate on file as the duplicate tables show it (``casework.duplicates.SeenCandidate``)."""
+    return {
+        "value": f"same:{seen.person.pk}",
+        "names": seen.names,
+        "born": seen.born,
+        "family": seen.family_reference or "—",
+        "case": seen.case_reference or "—",
+        "url": reverse("admin:casework_person_change", args=[seen.person.pk]),
+    }
+
+
 def _candidate_views(user, candidates, forms_in_order):
     """What a caseworker compares: names in every script (no former names or aliases),
     birth year, family and case references, only of people the user may see."""
-    ids = {c.person_id for found in candidates.values() for c in found if c.person_id is not None}
-    people = selectors.person_visible_to(user).filter(pk__in=ids).prefetch_related("names")
-    people = {person.pk: person for person in people}
-    details = distinguishing_details(people.values(), user=user)
-    families = {}
-    for membership in FamilyMembership.objects.filter(
-        person_id__in=people, family_id__in=selectors.family_visible_to(user).values("pk")
-    ).select_related("family"):
-        families.setdefault(membership.person_id, membership.family.reference)
-    cases = {}
-    for case in selectors.case_visible_to(user).filter(person_id__in=people).order_by("-opened_on"):
-        cases.setdefault(case.person_id, case.reference)
+    seen = candidates_seen_by(user, (c.person_id for found in candidates.values() for c in found))
     views = {}
     for index, found in candidates.items():
         rows = []
         for candidate in found:
             if candidate.person_id is not None:
-                person = people.get(candidate.person_id)
+                person = seen.get(candidate.person_id)
                 if person is None:
                     continue
                 rows.append(
                     {
-                        "value": f"same:{person.pk}",
-                        "names": [person.full_name]
-                        + [n.full_name for n in person.names.all() if n.kind not in SENSITIVE_NAME_KINDS],
-                        "born": details[person.pk].split(",")[0],
-                        "family": families.get(person.pk, "—"),
-                        "case": cases.get(person.pk, "—"),
+                        **candidate_on_file_view(person),
                         "reasons": ", ".join(candidate.reasons),
                         "score": f"{candidate.score:.2f}",
-                        "url": reverse("admin:casework_person_change", args=[person.pk]),
                     }
                 )
             else:

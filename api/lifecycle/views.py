@@ -17,8 +17,8 @@ from api.lifecycle.serializers import (
 )
 from api.schema import ErrorSerializer, ValidationErrorSerializer
 from audit.reads import record_reads
-from casework import selectors
-from casework.models import FamilyMembership, Relationship, RepatriationOperation
+from casework.duplicates import candidates_seen_by
+from casework.models import Relationship, RepatriationOperation
 from lifecycle.intake import Household, MemberInput, PossibleDuplicates, arrivals_register
 from programmes.models import Programme
 
@@ -186,26 +186,7 @@ class ArrivalViewSet(ApiViewMixin, viewsets.GenericViewSet):
         """Each flagged member's candidates, only among the people the caller may see (the
         service already looks only there: checked again, as every answer is), with what
         tells them apart: birth year and the case and family references the caller may see."""
-        user = self.request.user
-        ids = {c.person_id for found in candidates.values() for c in found if c.person_id is not None}
-        people = selectors.person_visible_to(user).filter(pk__in=ids).in_bulk()
-        cases: dict[int, str] = {}
-        for person_id, reference in (
-            selectors.case_visible_to(user)
-            .filter(person_id__in=people)
-            .order_by("-opened_on", "-id")
-            .values_list("person_id", "reference")
-        ):
-            cases.setdefault(person_id, reference)
-        families: dict[int, str] = {}
-        for person_id, reference in (
-            FamilyMembership.objects.filter(
-                person_id__in=people, family_id__in=selectors.family_visible_to(user).values("pk")
-            )
-            .order_by("family__reference")
-            .values_list("person_id", "family__reference")
-        ):
-            families.setdefault(person_id, reference)
+        seen = candidates_seen_by(self.request.user, (c.person_id for found in candidates.values() for c in found))
         answer: dict[str, list[dict]] = {}
         for index, found in sorted(candidates.items()):
             rows = []
@@ -214,21 +195,21 @@ class ArrivalViewSet(ApiViewMixin, viewsets.GenericViewSet):
                 if candidate.person_id is None:
                     rows.append({"member": candidate.member, **common})
                     continue
-                person = people.get(candidate.person_id)
-                if person is None:
+                shown = seen.get(candidate.person_id)
+                if shown is None:
                     continue
-                born = person.date_of_birth
+                born = shown.person.date_of_birth
                 rows.append(
                     {
-                        "person": person.pk,
+                        "person": shown.person.pk,
                         **common,
                         "birth_year": born.year if born else None,
-                        "birth_year_estimated": bool(person.date_of_birth_estimated),
-                        "reference": cases.get(person.pk),
-                        "family_reference": families.get(person.pk),
+                        "birth_year_estimated": bool(shown.person.date_of_birth_estimated),
+                        "reference": shown.case_reference,
+                        "family_reference": shown.family_reference,
                     }
                 )
             answer[str(index)] = rows
         # The people shown are read like any list's rows: the audit trail records them.
-        record_reads(people.values())
+        record_reads([shown.person for shown in seen.values()])
         return answer
