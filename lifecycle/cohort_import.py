@@ -936,8 +936,8 @@ def _import_household(household: HouseholdRows, result: ImportResult, programme,
                         fingerprint=row.fingerprint,
                         identifier_digest=identifier_digest(row.identifier_value) if row.identifier_value else "",
                         status=CohortImportRowStatus.REGISTERED,
-                        person=registration.person_of[index],
-                        case=registration.case_of[index],
+                        person=registration.person_of(index),
+                        case=registration.case_of(index),
                         decided_by=by,
                         decided_at=timezone.now(),
                     )
@@ -973,19 +973,13 @@ def _import_household(household: HouseholdRows, result: ImportResult, programme,
         result.created_persons += len(household.rows)
         result.created_cases += len(registration.cases)
         for index, row in enumerate(household.rows):
-            on_file.add(registration.person_of[index], row.member.other_spellings)
+            on_file.add(registration.person_of(index), row.member.other_spellings)
 
 
 def _after_registration(rows: list[CohortRow], registration, by, *, same_as: set[int]) -> None:
-    """What the service does not record: identifiers and the camp, on each member's case.
-
-    Adds ``person_of`` and ``case_of`` (member index -> person, case) to the registration."""
-    head = next(i for i, row in enumerate(rows) if row.member.relationship == Relationship.HEAD)
-    order = [head] + [i for i in range(len(rows)) if i != head]
-    registration.person_of = {index: registration.persons[position] for position, index in enumerate(order)}
-    registration.case_of = {index: registration.cases[position] for position, index in enumerate(order)}
+    """What the service does not record: identifiers and the camp, on each member's case."""
     for index, row in enumerate(rows):
-        person = registration.person_of[index]
+        person = registration.person_of(index)
         if row.identifier_value:
             digest = identifier_digest(row.identifier_value)
             holder = (
@@ -1003,7 +997,7 @@ def _after_registration(rows: list[CohortRow], registration, by, *, same_as: set
                 )
         if row.camp:
             CaseNote.objects.create(
-                case=registration.case_of[index],
+                case=registration.case_of(index),
                 author=by,
                 body=_("Camp before return: %(camp)s.") % {"camp": row.camp},
             )
@@ -1083,8 +1077,8 @@ def household_decide(*, row: CohortImportRow, decisions: dict[int, str | int], b
                 stored_row.status = (
                     CohortImportRowStatus.LINKED if index in same_as else CohortImportRowStatus.REGISTERED
                 )
-                stored_row.person = registration.person_of[index]
-                stored_row.case = registration.case_of[index]
+                stored_row.person = registration.person_of(index)
+                stored_row.case = registration.case_of(index)
                 stored_row.decided_by = by
                 stored_row.decided_at = now
                 stored_row.data = {}

@@ -133,9 +133,19 @@ class PossibleDuplicates(DomainError):
 
 @dataclass
 class Registration:
+    """What a registration wrote: the head first, then the others in the order given."""
+
     family: Family
     persons: list[Person]
     cases: list[Case]
+    #: The index in ``Household.members`` of each entry of ``persons`` and ``cases``.
+    members: list[int] = field(default_factory=list)
+
+    def person_of(self, member: int) -> Person:
+        return self.persons[self.members.index(member)]
+
+    def case_of(self, member: int) -> Case:
+        return self.cases[self.members.index(member)]
 
 
 # --- The service --------------------------------------------------------------------------
@@ -500,7 +510,7 @@ def _write(household, people, same_as, answered, by, today) -> Registration:
         if by is None:
             raise ValidationError({"relative_name": [_("The receiving relative is recorded by a member of staff.")]})
         CaseNote.objects.bulk_create([CaseNote(case=case, author=by, body=contact) for case in cases])
-    return Registration(family=family, persons=[persons[i] for i in order], cases=cases)
+    return Registration(family=family, persons=[persons[i] for i in order], cases=cases, members=order)
 
 
 def _record_distinct_pairs(persons, answered: dict[int, list[Candidate]], by) -> None:

@@ -18,7 +18,7 @@ from api.lifecycle.serializers import (
 from api.schema import ErrorSerializer, ValidationErrorSerializer
 from audit.reads import record_reads
 from casework.duplicates import candidates_seen_by
-from casework.models import Relationship, RepatriationOperation
+from casework.models import RepatriationOperation
 from lifecycle.intake import Household, MemberInput, PossibleDuplicates, arrivals_register
 from programmes.models import Programme
 
@@ -162,20 +162,19 @@ class ArrivalViewSet(ApiViewMixin, viewsets.GenericViewSet):
                 },
                 status=status.HTTP_409_CONFLICT,
             )
-        return Response(self._registered(household, registration), status=status.HTTP_201_CREATED)
+        return Response(self._registered(registration), status=status.HTTP_201_CREATED)
 
     @staticmethod
-    def _registered(household: Household, registration) -> dict:
-        # The service answers head first, then the others in the request's order.
-        head = next(i for i, m in enumerate(household.members) if m.relationship == Relationship.HEAD)
-        order = [head] + [i for i in range(len(household.members)) if i != head]
-        members = sorted(
-            (
-                {"index": index, "person": person.pk, "case": case.pk, "reference": case.reference}
-                for index, person, case in zip(order, registration.persons, registration.cases, strict=True)
-            ),
-            key=lambda member: member["index"],
-        )
+    def _registered(registration) -> dict:
+        members = [
+            {
+                "index": index,
+                "person": registration.person_of(index).pk,
+                "case": registration.case_of(index).pk,
+                "reference": registration.case_of(index).reference,
+            }
+            for index in sorted(registration.members)
+        ]
         return {
             "family": registration.family.pk,
             "family_reference": registration.family.reference,
