@@ -140,3 +140,51 @@ def test_the_duplicate_check_shows_who_is_on_file_and_takes_both_decisions(
     new_timur = Person.objects.exclude(pk=timur.pk).get(given_name="Timur")
     pair = DistinctPersonPair.objects.get()
     assert {pair.person_a_id, pair.person_b_id} == {timur.pk, new_timur.pk}
+
+
+def test_the_review_queue_registers_a_household_once_decided(page, live_server, scene, programme, caseworker):
+    import csv
+    import io
+
+    from lifecycle.cohort_import import COLUMNS, cohort_import
+    from lifecycle.models import CohortImportRow
+
+    on_file = f.PersonFactory(given_name="Samira", family_name="Reviewova", date_of_birth=datetime.date(1988, 2, 3))
+    enrolled = f.CaseFactory(person=on_file, caseworker=caseworker, reference="NORTH-2019-0004")
+    f.enrol(enrolled, programme, by=caseworker)
+    arrived = (programme.local_today() - datetime.timedelta(days=2)).isoformat()
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, restval="")
+    writer.writeheader()
+    # A namesake of the woman on file, in Cyrillic, born the same day, with her son.
+    writer.writerow(
+        dict(household="R1", relationship="head", given_name="Самира", family_name="Ревьюова", sex="female")
+        | dict(date_of_birth="1988-02-03", arrival_date=arrived)
+    )
+    writer.writerow(
+        dict(household="R1", relationship="child", given_name="Arman", family_name="Reviewov", sex="male", age="6")
+    )
+    result = cohort_import(
+        buffer.getvalue().encode(), file_name="cohort.csv", programme=programme, operation=scene, by=caseworker
+    )
+    assert len(result.awaiting_review) == 1 and result.created_persons == 0
+
+    login(page, live_server, "caseworker")
+    page.goto(f"{live_server.url}/admin/lifecycle/cohortimport/{result.cohort_import.pk}/review/")
+    household = page.locator("#review-import form.household")
+    assert household.count() == 1
+    text = household.inner_text()
+    assert "Самира Ревьюова" in text and "Samira Reviewova" in text
+    assert "born 1988" in text and "NORTH-2019-0004" in text and "same date of birth" in text
+    page.locator("#review-import tr.flagged input[type=radio][value=different]").check()
+    page.click("#review-import input[type=submit].default")
+
+    page.wait_for_selector(".messagelist")
+    assert "Registered 2 people" in page.inner_text(".messagelist")
+    assert page.locator("#review-import form.household").count() == 0
+    assert set(CohortImportRow.objects.values_list("status", flat=True)) == {"registered"}
+    assert Case.objects.filter(person__given_name="Самира").count() == 1
+    assert (
+        DistinctPersonPair.objects.filter(person_a=on_file).exists()
+        or DistinctPersonPair.objects.filter(person_b=on_file).exists()
+    )
