@@ -79,10 +79,11 @@ class Programme(models.Model):
 class ProgrammeMembershipRole(models.TextChoices):
     CASEWORKER = roles.CASEWORKER, _("Caseworker")
     SUPERVISOR = roles.SUPERVISOR, _("Supervisor")
+    LEGAL_OFFICER = roles.LEGAL_OFFICER, _("Legal officer")
 
 
 class ProgrammeMembership(models.Model):
-    """A user's role in a programme: caseworker or supervisor."""
+    """A user's role in a programme: caseworker, supervisor or legal officer."""
 
     Role = ProgrammeMembershipRole
 

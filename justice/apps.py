@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+
+
+class JusticeConfig(AppConfig):
+    name = "justice"
+    verbose_name = "Justice track"
+
+    def ready(self):
+        from core import visibility
+        from justice import audited_reads, selectors
+
+        # Which proceedings and hearings a user may pick, for every door (core.visibility).
+        visibility.register(
+            {
+                "justice.LegalProceeding": selectors.proceeding_visible_to,
+                "justice.CourtHearing": selectors.hearing_visible_to,
+            }
+        )
+        # Whom a read of a proceeding or a hearing concerns (audit.reads).
+        audited_reads.register()
