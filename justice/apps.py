@@ -7,7 +7,8 @@ class JusticeConfig(AppConfig):
 
     def ready(self):
         from core import visibility
-        from justice import audited_reads, selectors
+        from justice import audited_reads, reminders, selectors
+        from notifications import delivery
 
         # Which proceedings and hearings a user may pick, for every door (core.visibility).
         visibility.register(
@@ -18,3 +19,6 @@ class JusticeConfig(AppConfig):
         )
         # Whom a read of a proceeding or a hearing concerns (audit.reads).
         audited_reads.register()
+        # Hearing and release reminders go through the outbox, asked for on each sweep.
+        reminders.register_emails()
+        delivery.register_due_producer(reminders.reminders_materialize)

@@ -11,10 +11,13 @@ change log.
 
 from __future__ import annotations
 
+import datetime
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from encrypted_model_fields.fields import EncryptedTextField
 
@@ -160,6 +163,11 @@ class LegalProceeding(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        # One day of slack: the programme's calendar may run ahead of the server's.
+        latest = timezone.localdate() + datetime.timedelta(days=1)
+        for name in ("detained_since", "actual_release_on"):
+            if getattr(self, name) and getattr(self, name) > latest:
+                raise ValidationError({name: _("This day is in the future; record what has happened.")})
         if self.verdict_on and self.opened_on and self.verdict_on < self.opened_on:
             raise ValidationError({"verdict_on": _("The verdict cannot be before the proceedings were opened.")})
         if self.sentence_kind and not self.sentence_start and self.sentence_kind == SentenceKind.IMPRISONMENT:

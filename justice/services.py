@@ -3,6 +3,8 @@
 Each runs in one transaction, checks the row against the one rule
 (``justice.selectors``: the staff who record proceedings, never a partner),
 validates with ``full_clean()`` and is audited as the user who made it.
+Recording a first day in custody or a release moves the person's stage plan
+(``justice.plan``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from django.db import transaction
 
 from audit.context import acting_as
 from core.errors import NotVisible
-from justice import selectors
+from justice import plan, selectors
 from justice.models import CourtHearing, LegalProceeding
 
 
@@ -40,6 +42,7 @@ def proceeding_save(*, proceeding: LegalProceeding, by) -> LegalProceeding:
     proceeding.full_clean()
     with acting_as(by):
         proceeding.save()
+    plan.follow_custody(proceeding=proceeding, before=before, by=by)
     return proceeding
 
 
