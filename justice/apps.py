@@ -7,8 +7,9 @@ class JusticeConfig(AppConfig):
 
     def ready(self):
         from core import visibility
-        from justice import audited_reads, reminders, selectors
+        from justice import audited_reads, reminders, report, selectors
         from notifications import delivery
+        from programmes import reports
 
         # Which proceedings and hearings a user may pick, for every door (core.visibility).
         visibility.register(
@@ -22,3 +23,5 @@ class JusticeConfig(AppConfig):
         # Hearing and release reminders go through the outbox, asked for on each sweep.
         reminders.register_emails()
         delivery.register_due_producer(reminders.reminders_materialize)
+        # The stage report's section on custody, hearings and releases.
+        reports.register_section(report.SECTION)
