@@ -270,3 +270,15 @@ def test_the_admin_add_form_offers_only_cases_the_user_records(client, superviso
     assert response.status_code == 302
     created = LegalProceeding.objects.get()
     assert created.case == case and created.created_by == supervisor and created.hearings.count() == 1
+
+
+def test_retention_erases_the_free_text_of_the_proceedings(proceeding):
+    from lifecycle import retention
+
+    proceeding.authority, proceeding.representative = "Authority (test)", "Counsel (test)"
+    proceeding.save()
+    retention.cases_anonymise(case_ids=[proceeding.case_id])
+    proceeding.refresh_from_db()
+    assert proceeding.charges == retention.ANONYMISED
+    assert (proceeding.authority, proceeding.representative) == (retention.ANONYMISED, retention.ANONYMISED)
+    assert proceeding.hearings.get().notes == retention.ANONYMISED
