@@ -34,7 +34,8 @@ def two_factor_required(user) -> bool:
         return False
     if settings.STAFF_OTP_REQUIRED_FOR_ALL or is_administrator(user):
         return True
-    if programme_ids_for(user, role=roles.SUPERVISOR):
+    # Supervisors, and legal officers who read people's charges, sign in with a second factor.
+    if programme_ids_for(user, role=roles.SUPERVISOR) or programme_ids_for(user, role=roles.LEGAL_OFFICER):
         return True
     return user_has_device(user, confirmed=True)
 

@@ -185,8 +185,12 @@ class RoleAwareSerializer(serializers.ModelSerializer):
         if before_write is not None:
             before_write()
         if not unchanged:
-            instance.save()
+            self.persist(instance)
         return instance
+
+    def persist(self, instance) -> None:
+        """Write the validated row; a resource whose writes go through a service says so here."""
+        instance.save()
 
     def update(self, instance, validated_data):
         return self._clean_and_save(instance, validated_data)

@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from api.casework.views import AgencyViewSet, CaseViewSet, FamilyViewSet, PersonViewSet, ReferralViewSet
 from api.base import ApiViewMixin
+from api.justice.views import CourtHearingViewSet, LegalProceedingViewSet
 from api.lifecycle.views import ArrivalViewSet
 from api.programmes.views import (
     EnrolmentViewSet,
@@ -31,3 +32,5 @@ router.register("programmes", ProgrammeViewSet, basename="programme")
 router.register("stage-types", StageTypeViewSet, basename="stage-type")
 router.register("agencies", AgencyViewSet, basename="agency")
 router.register("arrivals", ArrivalViewSet, basename="arrival")
+router.register("legal-proceedings", LegalProceedingViewSet, basename="legal-proceeding")
+router.register("court-hearings", CourtHearingViewSet, basename="court-hearing")

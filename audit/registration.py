@@ -70,6 +70,11 @@ AUDITED: dict[str, tuple[tuple[str, ...], str | None]] = {
     "programmes.DocumentRequest": (("number", "note"), "stage__enrolment__case__person_id"),
     "programmes.HousingPlacement": (("address",), "stage__enrolment__case__person_id"),
     "programmes.EmploymentPlacement": ((), "stage__enrolment__case__person_id"),
+    "justice.LegalProceeding": (
+        ("charges", "authority", "detention_place", "representative", "reporting_duty"),
+        "case__person_id",
+    ),
+    "justice.CourtHearing": (("notes",), "proceeding__case__person_id"),
 }
 # Bookkeeping that changes on every save says nothing an auditor needs.
 EXCLUDED_FIELDS = ["created_at", "updated_at", "search_key", "recorded_at", "version"]

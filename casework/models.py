@@ -545,6 +545,9 @@ class ConsentPurpose(models.TextChoices):
     DOCUMENTS = "documents", _("Civil documents")
     HOUSING = "housing", _("Housing and family reunification")
     EMPLOYMENT = "employment", _("Training and employment")
+    # Only a referral for this purpose shows an agency a person's legal proceedings
+    # (``justice.selectors``); it needs a consent given for it (``Referral.clean``).
+    LEGAL_AID = "legal_aid", _("Legal aid")
 
 
 class ConsentGivenBy(models.TextChoices):
@@ -672,7 +675,9 @@ class Referral(models.Model):
             raise ValidationError({"consent": _("The consent must be given for the person of this case.")})
         if consent.agency_id is not None and consent.agency_id != self.agency_id:
             raise ValidationError({"consent": _("The consent does not cover this agency.")})
-        if consent.purpose not in (self.purpose, ConsentPurpose.GENERAL):
+        # Consent to all rehabilitation services does not cover legal aid: that needs its own.
+        general = ConsentPurpose.GENERAL if self.purpose != ConsentPurpose.LEGAL_AID else None
+        if consent.purpose not in (self.purpose, general):
             raise ValidationError({"consent": _("The consent does not cover this purpose.")})
         if not consent.is_current(self.referred_on):
             raise ValidationError({"consent": _("The consent is not current on the day of the referral.")})

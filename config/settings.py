@@ -55,9 +55,10 @@ INSTALLED_APPS = [
     "notifications",
     "accounts",
     # The domain, bottom to top (docs/architecture.md): people and cases, the
-    # programmes they go through, and what spans both (closure, retention).
+    # programmes they go through, the justice track, and what spans them (closure, retention).
     "casework",
     "programmes",
+    "justice",
     "lifecycle",
     # The caseworkers' admin pages for every domain app.
     "backoffice",

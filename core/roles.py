@@ -17,9 +17,12 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 ADMINISTRATORS_GROUP = "Administrators"
 
-#: The two roles a programme membership gives (``programmes.models.ProgrammeMembershipRole``).
+#: The roles a programme membership gives (``programmes.models.ProgrammeMembershipRole``).
 CASEWORKER = "caseworker"
 SUPERVISOR = "supervisor"
+#: A programme's legal officer: works on its cases as staff and, with its supervisors,
+#: reads and records their legal proceedings (``justice.selectors``).
+LEGAL_OFFICER = "legal_officer"
 
 # Within one request, each answer below is looked up once: a page asks the same
 # questions of the same user from the role check, the selectors, the filters and
@@ -124,6 +127,11 @@ _STAFF_MODELS = {
         "employmentplacement": "vacd",
         "followup": "vac",
         "stagetransition": "v",
+    },
+    # Which rows (none for a caseworker) the justice track's own rule decides.
+    "justice": {
+        "legalproceeding": "vac",
+        "courthearing": "vac",
     },
 }
 # Supervisors also read the stage reports their programmes receive (which, the admin decides).

@@ -39,6 +39,7 @@ from casework.models import (
     Referral,
     RetentionRun,
 )
+from justice.models import CourtHearing, LegalProceeding
 
 logger = logging.getLogger(__name__)
 
@@ -307,6 +308,12 @@ def cases_anonymise(*, case_ids: list[int], step: _Step | None = None) -> None:
     _mark(DocumentRequest.objects.filter(stage__in=stages), "note")
     _mark(HousingPlacement.objects.filter(stage__in=stages), "address")
     PsychologicalSession.objects.filter(stage__in=stages).exclude(practitioner="").update(practitioner="")
+    step.name = "legal proceedings"
+    proceedings = LegalProceeding.objects.filter(case_id__in=case_ids)
+    _mark(proceedings, "authority", "detention_place", "representative", "reporting_duty")
+    # Encrypted at rest, so never compared with "": written over, encrypted like any value.
+    proceedings.update(charges=ANONYMISED)
+    CourtHearing.objects.filter(proceeding__in=proceedings).update(notes=ANONYMISED)
     step.name = "cases"
     # Saved one by one so that the change log has an entry per case.
     for case in Case.objects.filter(id__in=case_ids).select_for_update():

@@ -39,6 +39,7 @@ PACKAGES = [
     "casework",
     "config",
     "core",
+    "justice",
     "lifecycle",
     "notifications",
     "programmes",

@@ -62,6 +62,27 @@ def notification_create(*, kind: str, subject_type: str, subject_id: int, recipi
     )
 
 
+def notifications_add(keys: set[tuple]) -> int:
+    """Add to the outbox, in bulk, the notifications named by (kind, subject type, subject id,
+    recipient id, due day) that are not there yet and whose recipient is active with an
+    address (a sweep's producers: reminders). Returns how many rows were added."""
+    from django.contrib.auth import get_user_model
+
+    reachable = set(
+        get_user_model()
+        .objects.filter(pk__in={key[3] for key in keys}, is_active=True)
+        .exclude(email="")
+        .values_list("id", flat=True)
+    )
+    rows = [
+        Notification(kind=kind, subject_type=subject_type, subject_id=subject_id, recipient_id=recipient, due_on=due_on)
+        for kind, subject_type, subject_id, recipient, due_on in sorted(keys, key=str)
+        if recipient in reachable
+    ]
+    Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    return len(rows)
+
+
 def _enqueue_after_commit(ids: list[int]) -> None:
     if not ids:
         return

@@ -79,10 +79,11 @@ class Programme(models.Model):
 class ProgrammeMembershipRole(models.TextChoices):
     CASEWORKER = roles.CASEWORKER, _("Caseworker")
     SUPERVISOR = roles.SUPERVISOR, _("Supervisor")
+    LEGAL_OFFICER = roles.LEGAL_OFFICER, _("Legal officer")
 
 
 class ProgrammeMembership(models.Model):
-    """A user's role in a programme: caseworker or supervisor."""
+    """A user's role in a programme: caseworker, supervisor or legal officer."""
 
     Role = ProgrammeMembershipRole
 
@@ -148,6 +149,15 @@ class AppliesTo(models.TextChoices):
     CHILDREN = "children", _("Children only (under 18)")
 
 
+class StageTrack(models.TextChoices):
+    """Which plan a stage type belongs to. Enrolment plans the standard track; the justice
+    track adds the detention plan when custody begins and the community plan on release."""
+
+    STANDARD = "standard", _("Standard plan")
+    DETENTION = "detention", _("In detention")
+    COMMUNITY = "community", _("After release")
+
+
 class StageType(models.Model):
     """One stage of a programme's catalogue."""
 
@@ -172,6 +182,12 @@ class StageType(models.Model):
         default=7, help_text=_("Days overdue after which the programme's supervisors are told.")
     )
     applies_to = models.CharField(max_length=10, choices=AppliesTo.choices, default=AppliesTo.EVERYONE)
+    track = models.CharField(
+        max_length=10,
+        choices=StageTrack.choices,
+        default=StageTrack.STANDARD,
+        help_text=_("Standard stages are planned at enrolment; the others when custody begins or on release."),
+    )
     min_age_years = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("Inclusive, at arrival."))
     max_age_years = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("Inclusive, at arrival."))
     is_active = models.BooleanField(default=True)
@@ -191,6 +207,7 @@ class StageType(models.Model):
             models.UniqueConstraint(fields=["programme", "code"], name="stage_type_code_unique"),
             models.CheckConstraint(condition=Q(kind__in=StageKind.values), name="stage_type_kind_valid"),
             models.CheckConstraint(condition=Q(applies_to__in=AppliesTo.values), name="stage_type_applies_to_valid"),
+            models.CheckConstraint(condition=Q(track__in=StageTrack.values), name="stage_type_track_valid"),
             models.CheckConstraint(condition=Q(default_duration_days__gte=1), name="stage_type_duration_positive"),
             models.CheckConstraint(
                 condition=Q(follow_up_interval_days__isnull=True) | Q(follow_up_interval_days__gte=1),

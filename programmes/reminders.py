@@ -25,6 +25,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from notifications import kinds
+from notifications.delivery import notifications_add
 from notifications.emails import templated_message
 from notifications.models import Notification
 from programmes import rules
@@ -151,21 +152,7 @@ def reminders_materialize(*, now: datetime.datetime | None = None) -> int:
                 "kind", "subject_type", "subject_id", "recipient_id", "due_on"
             )
         )
-        new = due - existing
-        reachable = set(
-            User.objects.filter(pk__in={key[3] for key in new}, is_active=True)
-            .exclude(email="")
-            .values_list("id", flat=True)
-        )
-        rows = [
-            Notification(
-                kind=kind, subject_type=subject_type, subject_id=subject_id, recipient_id=recipient, due_on=due_on
-            )
-            for kind, subject_type, subject_id, recipient, due_on in sorted(new, key=str)
-            if recipient in reachable
-        ]
-        Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
-        created += len(rows)
+        created += notifications_add(due - existing)
     return created
 
 

@@ -15,6 +15,7 @@ import datetime
 import io
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -107,6 +108,43 @@ def period_containing(day: datetime.date, kind: str) -> Period:
 def period_last_complete(programme: Programme, kind: str, now: datetime.datetime | None = None) -> Period:
     """The last whole period before today on the programme's calendar."""
     return period_containing(rules.programme_today(programme, now), kind).previous()
+
+
+# --- sections registered by the apps above ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """An extra section of the report, computed by an app above this one (the justice track):
+    ``compute(programme=, period=, today=)`` returns its rows as (key, label, number)."""
+
+    key: str
+    title: str
+    compute: Callable
+
+
+_SECTIONS: dict[str, ReportSection] = {}
+
+
+def register_section(section: ReportSection) -> None:
+    """Called from an app's ``ready``: the report gains the section with no edit here."""
+    _SECTIONS[section.key] = section
+
+
+def _sections(programme: Programme, period: Period, today: datetime.date) -> list[dict]:
+    # Stored with the report and e-mailed to every supervisor: in the site's language.
+    with translation.override(settings.LANGUAGE_CODE):
+        return [
+            {
+                "key": section.key,
+                "title": str(section.title),
+                "rows": [
+                    {"key": key, "label": str(label), "value": value}
+                    for key, label, value in section.compute(programme=programme, period=period, today=today)
+                ],
+            }
+            for section in _SECTIONS.values()
+        ]
 
 
 # --- numbers ----------------------------------------------------------------------------
@@ -274,6 +312,7 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
         "overdue": {"total": totals["overdue_stages"], "stages": overdue_list},
         "blocked": {"total": totals["blocked"], "stages": blocked_list},
         "attention": _attention(programme, today),
+        "sections": _sections(programme, period, today),
     }
 
 

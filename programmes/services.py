@@ -34,6 +34,7 @@ from programmes.models import (
     StageKind,
     StageRecord,
     StageStatus,
+    StageTrack,
     StageType,
 )
 from core.visibility import assignable_staff, require_visible, staff_of
@@ -83,7 +84,8 @@ def stage_plan_build(*, enrolment: Enrolment, stage_types: list[StageType] | Non
         stage_types = list(enrolment.programme.stage_types.filter(is_active=True).order_by("position", "code"))
     stages = []
     for stage_type in stage_types:
-        if not stage_type.applies_to_age(age):
+        # The detention and community tracks are planned when custody begins or ends (``stage_plan_extend``).
+        if stage_type.track != StageTrack.STANDARD or not stage_type.applies_to_age(age):
             continue
         planned_start = case.arrival_date + datetime.timedelta(days=stage_type.start_offset_days)
         stages.append(
@@ -127,6 +129,39 @@ def enrolment_create(
         # Another request enrolled the same case between validation and insert.
         raise ValidationError(_("This case already has an active enrolment in this programme.")) from exc
     return enrolment
+
+
+def stage_plan_extend(
+    *, enrolment: Enrolment, track: str, start: datetime.date, by, until: dict[str, datetime.date] | None = None
+) -> list[StageRecord]:
+    """Add to an active enrolment's plan the stages of one track of its catalogue (detention
+    or community) that apply to the person and that it does not hold yet, planned from
+    ``start`` (a stage's due date from its duration, or ``until[code]`` when given); each
+    row saved on its own, audited as ``by``. Returns the stages added."""
+    until = until or {}
+    held = set(enrolment.stages.values_list("stage_type_id", flat=True))
+    age = enrolment.case.person.age_on(start)
+    added = []
+    stage_types = enrolment.programme.stage_types.filter(is_active=True, track=track).order_by("position", "code")
+    with acting_as(by):
+        for stage_type in stage_types:
+            if stage_type.pk in held or not stage_type.applies_to_age(age):
+                continue
+            planned_start = start + datetime.timedelta(days=stage_type.start_offset_days)
+            due = until.get(stage_type.code) or planned_start + datetime.timedelta(
+                days=stage_type.default_duration_days
+            )
+            stage = StageRecord(
+                enrolment=enrolment,
+                stage_type=stage_type,
+                planned_start=planned_start,
+                due_date=max(due, planned_start),
+                responsible_user=enrolment.case.caseworker,
+            )
+            stage.full_clean()
+            stage.save()
+            added.append(stage)
+    return added
 
 
 # --- Programmes -----------------------------------------------------------------------

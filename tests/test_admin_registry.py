@@ -15,12 +15,13 @@ from backoffice.scoping import ScopedModelAdmin
 from casework.models import ClosureRequest, Family, FamilyMembership
 from core.roles import role_groups_sync
 from core.visibility import PUBLIC_MODELS
+from justice.models import LegalProceeding
 from programmes.models import FollowUp, ProgrammeMembershipRole, StageRecord
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = {"casework", "programmes", "lifecycle", "audit", "notifications", "accounts"}
+OUR_APPS = {"casework", "programmes", "justice", "lifecycle", "audit", "notifications", "accounts"}
 
 
 @pytest.fixture
@@ -38,6 +39,7 @@ def north(case, caseworker, supervisor, partner, administrator, agency):
     follow_up = FollowUp.objects.create(stage=stage, kind="visit", due_date=timezone.localdate(), assignee=caseworker)
     closure = ClosureRequest.objects.create(case=case, requested_by=caseworker, reason="Test.")
     enrolment = case.enrolments.get()
+    proceeding = LegalProceeding.objects.create(case=case, opened_on=timezone.localdate())
     return {
         "casework.Person": [case.person.pk, relative.pk],
         "casework.Family": [family.pk],
@@ -50,6 +52,7 @@ def north(case, caseworker, supervisor, partner, administrator, agency):
         "programmes.Enrolment": [enrolment.pk],
         "programmes.StageRecord": [stage.pk],
         "programmes.FollowUp": [follow_up.pk],
+        "justice.LegalProceeding": [proceeding.pk],
         "auth.User": [caseworker.pk, supervisor.pk, partner.pk, administrator.pk],
         # Staff refer to every agency: agencies are not the first programme's.
         "casework.Agency": [],

@@ -46,6 +46,8 @@ def test_every_producer_registered_its_kinds_at_start_up():
         "stage_report",
         "closure_requested",
         "closure_decided",
+        "hearing_soon",
+        "release_soon",
     }
 
 

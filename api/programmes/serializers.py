@@ -24,6 +24,7 @@ STAGE_TYPE_WRITABLE = (
     "remind_days_before",
     "escalate_after_days",
     "applies_to",
+    "track",
     "min_age_years",
     "max_age_years",
     "is_active",

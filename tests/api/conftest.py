@@ -21,6 +21,7 @@ from casework.models import (
     PersonName,
     ReferralStatus,
 )
+from justice.models import CourtHearing, LegalProceeding
 from programmes.models import FollowUp, StageKind
 from tests import factories as f
 
@@ -29,7 +30,17 @@ FORMER_NAME = "Formername Sentinelova"
 ALIAS_NAME = "Umm Sentinel"
 IDENTIFIER = "ID-SENTINEL-0001"
 NOTE_BODY = "Sentinel note body"
-SENTINELS = (FORMER_NAME, ALIAS_NAME, IDENTIFIER, NOTE_BODY, LegalStatus.UNDER_INVESTIGATION.value)
+CHARGES = "Sentinel charges text"
+HEARING_NOTES = "Sentinel hearing notes"
+SENTINELS = (
+    FORMER_NAME,
+    ALIAS_NAME,
+    IDENTIFIER,
+    NOTE_BODY,
+    LegalStatus.UNDER_INVESTIGATION.value,
+    CHARGES,
+    HEARING_NOTES,
+)
 
 ROLES = (
     "anonymous",
@@ -71,6 +82,8 @@ class World:
     agency: object
     programme: object
     stage_type: object
+    proceeding: object
+    hearing: object
     users: dict = field(default_factory=dict)
     tokens: dict = field(default_factory=dict)
 
@@ -125,6 +138,18 @@ def world(
     revoked.consent.given_on = revoked.consent.withdrawn_on - datetime.timedelta(days=3)
     revoked.consent.save()
 
+    # Legal proceedings: read by the programme's supervisors (and legal officers), never by its
+    # caseworkers nor by a partner referred for anything but legal aid.
+    proceeding = LegalProceeding.objects.create(
+        case=case, stage="charged", opened_on=timezone.localdate() - datetime.timedelta(days=60), charges=CHARGES
+    )
+    hearing = CourtHearing.objects.create(
+        proceeding=proceeding,
+        held_on=timezone.localdate() + datetime.timedelta(days=10),
+        court="District court (test)",
+        notes=HEARING_NOTES,
+    )
+
     users = {
         "other_caseworker": other_caseworker,
         "partner_without_referral": partner_without_referral,
@@ -146,6 +171,8 @@ def world(
         agency=agency,
         programme=programme,
         stage_type=stage.stage_type,
+        proceeding=proceeding,
+        hearing=hearing,
         users=users,
         tokens=tokens,
     )

@@ -35,6 +35,13 @@ ADMIN_ONLY_EDIT = row("401 403 403 403 403 403 200 403")
 # Staff register arrivals in the programmes they may pick: partners 403, another
 # programme's caseworker 404 (the programme is a row they may not pick).
 STAFF_ONLY_CREATE = row("401 404 403 403 403 201 201 201")
+# Legal proceedings and hearings: read and recorded by the programme's supervisors (and legal
+# officers, tests/test_justice_access.py) and administrators; not by its caseworkers, nor by a
+# partner unless referred for legal aid (none is here). Writes are refused (403) before any row
+# is looked up to whoever records no proceedings.
+SEEN_BY_LEGAL = row("401 404 404 404 404 200 200 404")
+LEGAL_CREATE = row("401 403 403 403 403 201 201 403")
+LEGAL_EDIT = row("401 403 403 403 403 200 200 403")
 
 # (route name, method) -> expected status by role, and the request body if any.
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
@@ -92,6 +99,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("agency-detail", "PATCH"): ADMIN_ONLY_EDIT,
     ("agency-detail", "PUT"): ADMIN_ONLY_EDIT,
     ("arrival-list", "POST"): STAFF_ONLY_CREATE,
+    ("legal-proceeding-list", "GET"): LIST,
+    ("legal-proceeding-list", "POST"): LEGAL_CREATE,
+    ("legal-proceeding-detail", "GET"): SEEN_BY_LEGAL,
+    ("legal-proceeding-detail", "PATCH"): LEGAL_EDIT,
+    ("legal-proceeding-detail", "PUT"): LEGAL_EDIT,
+    ("court-hearing-list", "GET"): LIST,
+    ("court-hearing-list", "POST"): LEGAL_CREATE,
+    ("court-hearing-detail", "GET"): SEEN_BY_LEGAL,
+    ("court-hearing-detail", "PATCH"): LEGAL_EDIT,
+    ("court-hearing-detail", "PUT"): LEGAL_EDIT,
 }
 
 
@@ -123,6 +140,8 @@ def _target(world, name: str):
         "programme": world.programme,
         "stage-type": world.stage_type,
         "agency": world.agency,
+        "legal-proceeding": world.proceeding,
+        "court-hearing": world.hearing,
     }
     resource = max((key for key in targets if name.startswith(key + "-")), key=len)
     return targets[resource]
@@ -199,6 +218,30 @@ def _body(world, name: str, method: str) -> dict | None:
                     "relationship": "head",
                 }
             ],
+        },
+        ("legal-proceeding-list", "POST"): {
+            "case": world.case.pk,
+            "stage": "investigation",
+            "opened_on": str(world.case.arrival_date),
+        },
+        ("legal-proceeding-detail", "PATCH"): {"stage": "trial"},
+        ("legal-proceeding-detail", "PUT"): {
+            "case": world.case.pk,
+            "stage": "trial",
+            "opened_on": str(world.proceeding.opened_on),
+            "charges": "Amended (test)",
+        },
+        ("court-hearing-list", "POST"): {
+            "proceeding": world.proceeding.pk,
+            "held_on": str(world.hearing.held_on),
+            "court": "Regional court (test)",
+        },
+        ("court-hearing-detail", "PATCH"): {"outcome": "adjourned"},
+        ("court-hearing-detail", "PUT"): {
+            "proceeding": world.proceeding.pk,
+            "held_on": str(world.hearing.held_on),
+            "court": "Regional court (test)",
+            "outcome": "held",
         },
         ("agency-detail", "PATCH"): {"name": "Renamed agency (test)"},
         ("agency-detail", "PUT"): {

@@ -1,11 +1,10 @@
 """Subject access: print everything held about one person as JSON."""
 
-import json
-
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.context import Door, audit_context
 from casework.models import Person
+from lifecycle.management.json_output import json_write
 from lifecycle.subject_access import JSON_ENCODER, person_export
 
 
@@ -22,10 +21,4 @@ class Command(BaseCommand):
             raise CommandError(f"No person with id {person_id}.")
         with audit_context(door=Door.COMMAND):
             data = person_export(person=person)
-        text = json.dumps(data, cls=JSON_ENCODER, ensure_ascii=False, indent=2)
-        if output:
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
-            self.stderr.write(f"Written to {output}")
-        else:
-            self.stdout.write(text)
+        json_write(self, data, output=output, encoder=JSON_ENCODER)

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from accounts.two_factor import secret_base32
 from casework.models import Case
+from justice.demo import demo_justice_reset, demo_justice_seed
 from lifecycle.demo import demo_imports_reset, demo_pending_import
 from programmes.demo import DEMO_ACCOUNTS, demo_accounts_ensure, demo_data_reset, demo_seed, demo_totp_devices
 
@@ -39,11 +40,13 @@ class Command(BaseCommand):
             if not reset:
                 raise CommandError("There is data already: pass --reset to replace it, or --if-empty to keep it.")
             demo_imports_reset()
+            demo_justice_reset()
             demo_data_reset()
         with tqdm(
             total=size, desc="returnees", unit="person", disable=options["verbosity"] < 1, file=self.stderr
         ) as bar:
             result = demo_seed(size=size, seed=seed, today=today, progress=bar.update)
+        result.counts.update(demo_justice_seed(seed=seed, today=today))
         for model, count in result.counts.items():
             self.stdout.write(f"  {model:<22} {count:>8}")
         pending = demo_pending_import()

@@ -1,0 +1,1 @@
+"""The API of the justice track: legal proceedings and court hearings."""
