@@ -26,6 +26,7 @@ from api.casework.serializers import (
     ReferralSerializer,
 )
 from api.casework.filters import AgencyFilterSet, CaseFilterSet, FamilyFilterSet, PersonFilterSet, ReferralFilterSet
+from core.roles import agency_ids_for
 from casework.names import name_search_condition
 from casework.models import SENSITIVE_NAME_KINDS, Case, FamilyMembership, PersonIdentifier, PersonName
 from lifecycle.subject_access import person_export
@@ -322,7 +323,7 @@ class ReferralViewSet(SyncFeedMixin, ScopedViewSet):
 
     def _answer(self, request, service, *, staff_may: bool):
         referral = self.get_object()
-        is_agency_member = request.user.agencies.filter(pk=referral.agency_id, is_active=True).exists()
+        is_agency_member = referral.agency_id in agency_ids_for(request.user)
         if not (is_agency_member or (staff_may and request_role(request) in STAFF_ROLES)):
             raise exceptions.PermissionDenied()
         updated = service(referral_id=referral.pk, by=request.user)
