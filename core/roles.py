@@ -10,6 +10,7 @@ ends access on the next request.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from contextvars import ContextVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -55,11 +56,19 @@ class Roles:
     they supervise), the active agencies they act for. Each answer is one query,
     made when first asked; a signed-out or inactive user has no role at all."""
 
-    __slots__ = ("_user", "_administrator", "_memberships", "_agencies")
+    __slots__ = ("_user", "_administrator", "_memberships", "_agencies", "_derived")
 
     def __init__(self, user):
         self._user = user
         self._administrator = self._memberships = self._agencies = None
+        self._derived = {}
+
+    def derived(self, name: str, compute: Callable):
+        """An answer the selectors derive from these roles (``compute()``), kept as long
+        as this object: for one request, or for one question outside a request."""
+        if name not in self._derived:
+            self._derived[name] = compute()
+        return self._derived[name]
 
     @property
     def _active(self) -> bool:
@@ -113,6 +122,13 @@ def roles_of(user) -> Roles:
     if key not in answers:
         answers[key] = Roles(user)
     return answers[key]
+
+
+def roles_forget_derived() -> None:
+    """Forget what the selectors derived within this request (a case or an enrolment
+    was written: the next question reads the rows again). The roles themselves stay."""
+    for roles in (_request_answers.get() or {}).values():
+        roles._derived.clear()
 
 
 def is_administrator(user: AbstractBaseUser | AnonymousUser) -> bool:
