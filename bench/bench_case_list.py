@@ -26,34 +26,23 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import json
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+from common import api_handler, demo_database_ready, get_environ
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from knox.models import AuthToken
 
-import django  # noqa: E402
-
-django.setup()
-
-from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.core.signals import request_finished, request_started  # noqa: E402
-from django.db import close_old_connections, connection  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
-from django.utils import timezone  # noqa: E402
-from knox.models import AuthToken  # noqa: E402
-from rest_framework.settings import api_settings  # noqa: E402
-
-from casework.models import SENSITIVE_NAME_KINDS, Case, Person, PersonIdentifier  # noqa: E402
-from programmes.models import OPEN_STAGE_STATUSES  # noqa: E402
+from casework.models import SENSITIVE_NAME_KINDS, Case, Person, PersonIdentifier
+from programmes.models import OPEN_STAGE_STATUSES
 
 PAGE_SIZE = 100
 
@@ -185,41 +174,13 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=20, help="Untimed rounds first (default 20).")
     args = parser.parse_args()
 
-    if connection.vendor != "postgresql":
-        sys.exit("Run this on PostgreSQL: set DATABASE_URL.")
-    call_command("migrate", verbosity=0)
-    if Person.objects.count() < args.size:
-        print(f"Seeding about {args.size} returnees (fictional demo data); this takes a while.", flush=True)
-        call_command("seed_demo", size=args.size, reset=True, verbosity=0)
-    with connection.cursor() as cursor:
-        # Fresh bulk-loaded tables have no visibility map yet; production tables do.
-        cursor.execute("VACUUM ANALYZE")
-        cursor.execute("SHOW server_version")
-        server_version = cursor.fetchone()[0]
-
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"token": "1000000/minute", "anonymous": "1000000/minute"},
-    }
-    api_settings.reload()
+    server_version = demo_database_ready(args.size)
+    handler = api_handler()
     admin, _ = get_user_model().objects.get_or_create(
         username="bench-admin", defaults={"is_superuser": True, "is_staff": True}
     )
     auth_token, token = AuthToken.objects.create(admin)
-    handler = WSGIHandler()
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/api/v1/cases/",
-        "QUERY_STRING": f"page_size={PAGE_SIZE}",
-        "SERVER_NAME": "bench.invalid",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "bench.invalid",
-        "HTTP_AUTHORIZATION": f"Token {token}",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-    }
+    environ = get_environ("/api/v1/cases/", f"page_size={PAGE_SIZE}", token)
     url = f"/api/v1/cases/?page_size={PAGE_SIZE}"
 
     def api_call() -> tuple[float, bytes]:

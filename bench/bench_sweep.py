@@ -34,9 +34,11 @@ def build(follow_ups: int) -> None:
     with connection.cursor() as cursor, step(f"insert {stages:,} persons, cases, enrolments and stages"):
         cursor.execute(
             """INSERT INTO casework_person (given_name, family_name, patronymic, sex, date_of_birth,
-                   date_of_birth_estimated, place_of_birth, nationality, languages, created_at, updated_at)
+                   date_of_birth_estimated, place_of_birth, nationality, languages, search_key,
+                   created_at, updated_at)
                SELECT 'Benchgiven' || g, 'Benchsample', '', CASE WHEN g %% 2 = 0 THEN 'female' ELSE 'male' END,
-                      DATE '2000-01-01' + (g %% 7000), false, '', 'KZ', '[]'::jsonb, now(), now()
+                      DATE '2000-01-01' + (g %% 7000), false, '', 'KZ', '[]'::jsonb,
+                      'benchgiven' || g || ' benchsample', now(), now()
                FROM generate_series(1, %s) g""",
             [stages],
         )
@@ -85,7 +87,16 @@ def main() -> None:
     args = parser.parse_args()
     fresh_schema()
     build(args.follow_ups)
+    measure()
+    import redis as redis_client
+    from django.conf import settings
 
+    if settings.REDIS_URL:
+        redis_client.Redis.from_url(settings.REDIS_URL).delete(os.environ["CELERY_TASK_DEFAULT_QUEUE"])
+
+
+def measure() -> dict:
+    """Times the sweep over what ``build`` inserted; prints and returns the figures."""
     from notifications.delivery import notifications_claim
     from notifications.models import Notification
     from programmes import reminders
@@ -132,11 +143,7 @@ def main() -> None:
         f"find={find.seconds:.2f}s materialise={materialise.seconds:.2f}s repeat={again.seconds:.2f}s "
         f"claim_and_enqueue={claim.seconds:.2f}s"
     )
-    import redis as redis_client
-    from django.conf import settings
-
-    if settings.REDIS_URL:
-        redis_client.Redis.from_url(settings.REDIS_URL).delete(os.environ["CELERY_TASK_DEFAULT_QUEUE"])
+    return {"deadlines": len(deadlines), "reminders_due": due, "claimed": claimed}
 
 
 if __name__ == "__main__":

@@ -60,3 +60,54 @@ def bench_programme(code: str = "bench"):
     stage_catalogue_install(programme=programme)
     ProgrammeMembership.objects.create(programme=programme, user=boss, role="supervisor")
     return programme, worker
+
+
+def demo_database_ready(size: int) -> str:
+    """Migrate, seed the demo data when there are fewer than ``size`` people, vacuum;
+    the server's version."""
+    from casework.models import Person
+
+    if connection.vendor != "postgresql":
+        sys.exit("Run this on PostgreSQL: set DATABASE_URL.")
+    call_command("migrate", verbosity=0)
+    if Person.objects.count() < size:
+        print(f"Seeding about {size} returnees (fictional demo data); this takes a while.", flush=True)
+        call_command("seed_demo", size=size, reset=True, verbosity=0)
+    with connection.cursor() as cursor:
+        # Fresh bulk-loaded tables have no visibility map yet; production tables do.
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("SHOW server_version")
+        return cursor.fetchone()[0]
+
+
+def api_handler():
+    """The WSGI handler as gunicorn runs it, with the throttles out of the benchmark's way."""
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from rest_framework.settings import api_settings
+
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"token": "1000000/minute", "anonymous": "1000000/minute"},
+    }
+    api_settings.reload()
+    return WSGIHandler()
+
+
+def get_environ(path: str, query: str, token: str) -> dict:
+    """A token-authenticated GET, as gunicorn hands it to the handler."""
+    import io
+
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "bench.invalid",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "bench.invalid",
+        "HTTP_AUTHORIZATION": f"Token {token}",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+    }

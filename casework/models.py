@@ -195,6 +195,8 @@ class Person(models.Model):
             models.Index(Lower("family_name"), Lower("given_name"), name="person_name_lower_idx"),
             # Sync clients ask for what changed since a time.
             models.Index(fields=["updated_at"], name="person_updated_idx"),
+            # The lists' default ordering: a page is read from the index, not sorted.
+            models.Index(fields=["family_name", "given_name", "id"], name="person_order_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(sex__in=Sex.values), name="person_sex_valid"),
@@ -651,6 +653,8 @@ class Referral(models.Model):
         indexes = [
             # Partner scoping: the cases an agency may see now.
             models.Index(fields=["agency", "status", "case"], name="referral_agency_scope_idx"),
+            # The lists' default ordering.
+            models.Index(fields=["-referred_on", "-id"], name="referral_order_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=ReferralStatus.values), name="referral_status_valid"),

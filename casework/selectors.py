@@ -5,11 +5,19 @@ from __future__ import annotations
 import datetime
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from casework.models import ACTIVE_REFERRAL_STATUSES, Agency, Case, Family, Person, Referral
-from core.roles import SUPERVISOR, agency_ids_for, is_administrator, programme_ids_for
+from core.roles import (
+    SUPERVISOR,
+    agency_ids_for,
+    is_administrator,
+    programme_ids_for,
+    roles_forget_derived,
+    roles_of,
+)
 
 #: Which cases are enrolled where is the programmes' knowledge (the layer above);
 #: ``programmes`` registers its answer at start-up (``programmes.apps``):
@@ -20,6 +28,15 @@ _enrolled_case_ids = None
 def register_enrolled_cases(rule) -> None:
     global _enrolled_case_ids
     _enrolled_case_ids = rule
+    # Which of a user's cases are enrolled nowhere is read once per request; a case or
+    # an enrolment written within the request (intake creates both) makes it read again.
+    for signal in (post_save, post_delete):
+        for sender in (Case, rule().model):
+            signal.connect(_forget_derived, sender=sender, dispatch_uid=f"roles-derived-{sender.__name__}")
+
+
+def _forget_derived(**kwargs) -> None:
+    roles_forget_derived()
 
 
 def enrolled_case_ids(**criteria) -> QuerySet:
@@ -28,18 +45,46 @@ def enrolled_case_ids(**criteria) -> QuerySet:
     return _enrolled_case_ids(**criteria)
 
 
-def referrals_granting_access(*, agency_ids: list[int], day: datetime.date | None = None) -> QuerySet[Referral]:
-    """Referrals that let an agency see a case today: active, with a current consent, of a case not archived."""
+def _referrals_granting(*, agency_ids: list[int], day: datetime.date | None = None) -> QuerySet[Referral]:
+    """Referrals of these agencies, active, with a current consent (whatever their case)."""
     day = day or timezone.localdate()
     return Referral.objects.filter(
         agency_id__in=agency_ids,
         status__in=ACTIVE_REFERRAL_STATUSES,
         consent__given_on__lte=day,
-        case__archived_at__isnull=True,
     ).filter(
         Q(consent__expires_on__isnull=True) | Q(consent__expires_on__gte=day),
         Q(consent__withdrawn_on__isnull=True) | Q(consent__withdrawn_on__gt=day),
     )
+
+
+def referrals_granting_access(*, agency_ids: list[int], day: datetime.date | None = None) -> QuerySet[Referral]:
+    """Referrals that let an agency see a case today: active, with a current consent, of a case not archived."""
+    return _referrals_granting(agency_ids=agency_ids, day=day).filter(case__archived_at__isnull=True)
+
+
+def _ref(path: str, field: str) -> str:
+    return f"{path}__{field}" if path else field
+
+
+def staff_enrolled_condition(user, *, case_path: str = "") -> Q | None:
+    """Rows whose case (reached through ``case_path``; "" for cases themselves) is
+    enrolled in one of the user's programmes and not archived: the staff scope of every
+    row that hangs from an enrolment (enrolments, stages, follow-ups), whose case is
+    always enrolled somewhere. None for a user who holds no programme membership.
+
+    An EXISTS on the case's enrolments, not an IN over a list of cases: PostgreSQL
+    answers it with a semi-join, from the small side (the programme's enrolments, by
+    their programme index) or row by row (by the enrolments' case index) for a page.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return None
+    programme_ids = programme_ids_for(user)
+    if not programme_ids:
+        return None
+    enrolled_here = enrolled_case_ids(programme_ids=programme_ids).filter(case_id=OuterRef(_ref(case_path, "pk")))
+    # An archived case (an administrator's deletion) is seen by administrators only.
+    return Q(Exists(enrolled_here)) & Q(**{_ref(case_path, "archived_at__isnull"): True})
 
 
 def _staff_case_filter(user) -> Q | None:
@@ -52,24 +97,36 @@ def _staff_case_filter(user) -> Q | None:
     anywhere; an assignment to a case of another programme gives nothing. The role is
     read once here, so removing a membership ends access on the next request.
     """
-    if not user.is_authenticated or not user.is_active:
+    enrolled_here = staff_enrolled_condition(user)
+    if enrolled_here is None:
         return None
-    programme_ids = programme_ids_for(user)
-    if not programme_ids:
-        return None
-    enrolled_here = Q(id__in=enrolled_case_ids(programme_ids=programme_ids))
-    # The cases assigned to the user (the caseworker index) less those of them enrolled
-    # somewhere: a small set, computed once, not a subquery per case.
-    assigned_not_enrolled = Q(caseworker=user) & ~Q(id__in=enrolled_case_ids(caseworker=user))
-    # An archived case (an administrator's deletion) is seen by administrators only.
-    return (enrolled_here | assigned_not_enrolled) & Q(archived_at__isnull=True)
+    # The cases assigned to the user and enrolled nowhere: a small set (by the
+    # caseworker index), read once per request, so that the usual answer (none)
+    # leaves the semi-join above alone rather than ORing it with a subquery per case.
+    # A case is enrolled at intake, in the same transaction, so a request that
+    # creates cases does not change this set.
+    assigned_not_enrolled = roles_of(user).derived(
+        "assigned_not_enrolled",
+        lambda: tuple(
+            Case.objects.filter(caseworker=user, archived_at__isnull=True)
+            .exclude(Exists(enrolled_case_ids().filter(case_id=OuterRef("pk"))))
+            .order_by()
+            .values_list("pk", flat=True)
+        ),
+    )
+    if not assigned_not_enrolled:
+        return enrolled_here
+    return enrolled_here | Q(pk__in=assigned_not_enrolled)
 
 
 def _partner_case_filter(user) -> Q | None:
     agency_ids = agency_ids_for(user)
     if not agency_ids:
         return None
-    return Q(id__in=referrals_granting_access(agency_ids=agency_ids).values("case_id"))
+    # Correlated with the case: a semi-join from the agency's referrals, and the
+    # archived flag read from the case row itself rather than a scan of every case.
+    granting = _referrals_granting(agency_ids=agency_ids).filter(case_id=OuterRef("pk"))
+    return Q(Exists(granting)) & Q(archived_at__isnull=True)
 
 
 def case_visible_to(user) -> QuerySet[Case]:
@@ -91,10 +148,15 @@ def _created_without_case(user, *, case_field: str) -> Q:
     creator sees them at once, before any case exists. Once a case refers to the row,
     the case's scope decides, for the creator as for anyone.
 
-    The cases excluded are only those of the user's own records (the creator index),
-    a small set computed once, not a subquery per row."""
-    referred = Case.objects.filter(**{f"{case_field}__created_by": user}).values(f"{case_field}_id")
-    return Q(created_by=user) & ~Q(id__in=referred)
+    "No case refers to it" is asked of each of the user's own records (the creator
+    index), by the cases' index on that column, not over every case."""
+    return Q(created_by=user) & ~Exists(Case.objects.filter(**{f"{case_field}_id": OuterRef("pk")}))
+
+
+def _has_case(cases: QuerySet[Case], *, through: str = "person_id") -> Exists:
+    """Rows (people) that one of ``cases`` belongs to, through ``through``: a correlated
+    EXISTS, which PostgreSQL answers row by row for a page or hashed for a count."""
+    return Exists(cases.filter(**{through: OuterRef("pk")}))
 
 
 #: A record merged into another (``lifecycle.merge``) is a pointer, not a person: no
@@ -108,24 +170,18 @@ def person_visible_to(user) -> QuerySet[Person]:
     the people of the cases referred to them. Never a record merged into another."""
     if is_administrator(user):
         return Person.objects.filter(NOT_MERGED)
-    from casework.models import FamilyMembership
-
     allowed = Q(pk__in=[])
     staff = _staff_case_filter(user)
     if staff is not None:
         staff_cases = Case.objects.filter(staff)
         allowed |= (
-            Q(id__in=staff_cases.values("person_id"))
-            | Q(
-                id__in=FamilyMembership.objects.filter(family_id__in=staff_cases.values("family_id")).values(
-                    "person_id"
-                )
-            )
+            _has_case(staff_cases)
+            | _has_case(staff_cases, through="family__memberships__person_id")
             | _created_without_case(user, case_field="person")
         )
     partner = _partner_case_filter(user)
     if partner is not None:
-        allowed |= Q(id__in=Case.objects.filter(partner).values("person_id"))
+        allowed |= _has_case(Case.objects.filter(partner))
     return Person.objects.filter(allowed & NOT_MERGED)
 
 
@@ -163,7 +219,11 @@ def partner_agencies_of(user) -> list[tuple[int, str]]:
     agency_ids = agency_ids_for(user)
     if not agency_ids:
         return []
-    return list(Agency.objects.filter(id__in=agency_ids).values_list("id", "kind"))
+    return list(
+        roles_of(user).derived(
+            "agency_kinds", lambda: tuple(Agency.objects.filter(id__in=agency_ids).values_list("id", "kind"))
+        )
+    )
 
 
 def family_visible_to(user) -> QuerySet[Family]:
@@ -175,7 +235,7 @@ def family_visible_to(user) -> QuerySet[Family]:
     if staff_cases is None:
         return Family.objects.none()
     return Family.objects.filter(
-        Q(id__in=staff_cases.values("family_id")) | _created_without_case(user, case_field="family")
+        _has_case(staff_cases, through="family_id") | _created_without_case(user, case_field="family")
     )
 
 
@@ -215,13 +275,9 @@ def sensitive_person_visible_to(user) -> QuerySet[Person]:
     if is_administrator(user):
         return Person.objects.all()
     cases = sensitive_case_visible_to(user)
-    from casework.models import FamilyMembership
-
-    own = Q(id__in=cases.values("person_id"))
-    relatives = Q(
-        id__in=FamilyMembership.objects.filter(family_id__in=cases.values("family_id")).values("person_id")
-    ) & ~Q(id__in=Case.objects.values("person_id"))
-    allowed = own | relatives
+    own = _has_case(cases)
+    relatives = _has_case(cases, through="family__memberships__person_id") & ~_has_case(Case.objects.all())
+    allowed = Q(own) | relatives
     if _staff_case_filter(user) is not None:
         allowed |= _created_without_case(user, case_field="person")
     return Person.objects.filter(allowed)
@@ -237,7 +293,7 @@ def sensitive_case_visible_to(user) -> QuerySet[Case]:
     supervised = programme_ids_for(user, role=SUPERVISOR)
     allowed = Q(caseworker=user)
     if supervised:
-        allowed |= Q(id__in=enrolled_case_ids(programme_ids=supervised))
+        allowed |= Exists(enrolled_case_ids(programme_ids=supervised).filter(case_id=OuterRef("pk")))
     return Case.objects.filter(staff & allowed)
 
 

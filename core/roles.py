@@ -24,10 +24,12 @@ SUPERVISOR = "supervisor"
 #: reads and records their legal proceedings (``justice.selectors``).
 LEGAL_OFFICER = "legal_officer"
 
-# Within one request, each answer below is looked up once: a page asks the same
-# questions of the same user from the role check, the selectors, the filters and
-# the serializers. Outside a request (services called by commands, tasks and
-# tests) nothing is cached, so a changed membership counts at once.
+# Within one request, the caller's roles are read once: a page asks the same
+# questions of the same user from the role check, the selectors, the filters, the
+# serializers and the admin. ``roles_of`` builds one ``Roles`` per user and request
+# (each of its three answers read from the database at most once, when first
+# asked). Outside a request (services called by commands, tasks and tests) nothing
+# is cached, so a changed membership counts at once.
 _request_answers: ContextVar[dict | None] = ContextVar("role_answers", default=None)
 
 
@@ -52,45 +54,98 @@ class RolesOncePerRequestMiddleware:
             return self.get_response(request)
 
 
-def _answer(user, question: tuple, compute: Callable):
+class Roles:
+    """What one user is: administrator or not, the programmes they work in (and those
+    they supervise), the active agencies they act for. Each answer is one query,
+    made when first asked; a signed-out or inactive user has no role at all."""
+
+    __slots__ = ("_user", "_administrator", "_memberships", "_agencies", "_derived")
+
+    def __init__(self, user):
+        self._user = user
+        self._administrator = self._memberships = self._agencies = None
+        self._derived = {}
+
+    def derived(self, name: str, compute: Callable):
+        """An answer the selectors derive from these roles (``compute()``), kept as long
+        as this object: for one request, or for one question outside a request."""
+        if name not in self._derived:
+            self._derived[name] = compute()
+        return self._derived[name]
+
+    @property
+    def _active(self) -> bool:
+        return bool(self._user.is_authenticated and self._user.is_active)
+
+    @property
+    def is_administrator(self) -> bool:
+        if not self._active:
+            return False
+        if self._user.is_superuser:
+            return True
+        if self._administrator is None:
+            self._administrator = self._user.groups.filter(name=ADMINISTRATORS_GROUP).exists()
+        return self._administrator
+
+    def _membership_rows(self) -> tuple[tuple[int, str], ...]:
+        if not self._active:
+            return ()
+        if self._memberships is None:
+            self._memberships = tuple(
+                self._user.programme_memberships.order_by("programme_id", "role")
+                .values_list("programme_id", "role")
+                .distinct()
+            )
+        return self._memberships
+
+    def programme_ids(self, role: str | None = None) -> list[int]:
+        """Programmes the user works in (as caseworker or supervisor, or the given role)."""
+        ids = []
+        for programme_id, held in self._membership_rows():
+            if (role is None or held == role) and programme_id not in ids:
+                ids.append(programme_id)
+        return ids
+
+    @property
+    def agency_ids(self) -> list[int]:
+        """Active agencies the user acts for."""
+        if not self._active:
+            return []
+        if self._agencies is None:
+            self._agencies = tuple(self._user.agencies.filter(is_active=True).values_list("id", flat=True))
+        return list(self._agencies)
+
+
+def roles_of(user) -> Roles:
+    """The user's roles: within a request, the same object for every question."""
     answers = _request_answers.get()
-    if answers is None:
-        return compute()
-    key = (user.pk, *question)
+    if answers is None or user.pk is None:
+        return Roles(user)
+    key = (user.pk, user.is_active, user.is_superuser)
     if key not in answers:
-        answers[key] = compute()
+        answers[key] = Roles(user)
     return answers[key]
 
 
+def roles_forget_derived() -> None:
+    """Forget what the selectors derived within this request (a case or an enrolment
+    was written: the next question reads the rows again). The roles themselves stay."""
+    for roles in (_request_answers.get() or {}).values():
+        roles._derived.clear()
+
+
 def is_administrator(user: AbstractBaseUser | AnonymousUser) -> bool:
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    return _answer(user, ("administrator",), lambda: user.groups.filter(name=ADMINISTRATORS_GROUP).exists())
+    return roles_of(user).is_administrator
 
 
 def programme_ids_for(user, *, role: str | None = None) -> list[int]:
     """Programmes the user works in (as caseworker or supervisor, or the given role)."""
-    if not user.is_authenticated or not user.is_active:
-        return []
-
-    def compute():
-        memberships = user.programme_memberships.all()
-        if role:
-            memberships = memberships.filter(role=role)
-        return tuple(memberships.values_list("programme_id", flat=True).distinct())
-
-    return list(_answer(user, ("programmes", role or ""), compute))
+    return roles_of(user).programme_ids(role)
 
 
 def agency_ids_for(user) -> list[int]:
     """Active agencies the user acts for."""
-    if not user.is_authenticated or not user.is_active:
-        return []
-    return list(
-        _answer(user, ("agencies",), lambda: tuple(user.agencies.filter(is_active=True).values_list("id", flat=True)))
-    )
+    return roles_of(user).agency_ids
 
 
 CASEWORKERS_GROUP = "Caseworkers"

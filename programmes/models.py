@@ -260,7 +260,12 @@ class Enrolment(models.Model):
 
     class Meta:
         ordering = ["-enrolled_on", "id"]
-        indexes = [models.Index(fields=["programme", "status"], name="enrolment_programme_status_idx")]
+        indexes = [
+            models.Index(fields=["programme", "status"], name="enrolment_programme_status_idx"),
+            # The default ordering of enrolments, and of stages (by their enrolment, then
+            # the plan's order): a page walks this index and the stages of each enrolment.
+            models.Index(fields=["-enrolled_on", "id"], name="enrolment_order_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["case", "programme"],
@@ -675,6 +680,8 @@ class FollowUp(models.Model):
                 name="follow_up_open_due_idx",
             ),
             models.Index(fields=["assignee", "due_date"], name="follow_up_assignee_due_idx"),
+            # The lists' default ordering: a page is read from the index, not sorted.
+            models.Index(fields=["due_date", "id"], name="follow_up_order_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=FollowUpKind.values), name="follow_up_kind_valid"),

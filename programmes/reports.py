@@ -352,16 +352,19 @@ def _attention(programme: Programme, today: datetime.date) -> dict[str, int]:
     """
     enrolments = Enrolment.objects.filter(programme=programme, status=EnrolmentStatus.ACTIVE).order_by()
     child = rules.child_q(birth_field="case__person__date_of_birth", today=today)
-    # Stage types belong to one programme: filtering on them spares a join with the enrolments.
-    in_programme = Q(stage__stage_type__programme=programme)
-    with_schooling = StageRecord.objects.filter(
-        stage_type__programme=programme, stage_type__kind=StageKind.SCHOOLING
-    ).values("enrolment_id")
-    at_school = SchoolPlacement.objects.filter(
-        in_programme, stage__stage_type__kind=StageKind.SCHOOLING, left_on__isnull=True
-    ).values("stage__enrolment_id")
+    # Stage types belong to one programme: filtering on them spares a join with the
+    # enrolments. Their ids, a few, are read first and written into the query, so that
+    # PostgreSQL reads the programme's own stage records by the stage type index
+    # rather than every stage record of every programme through a join.
+    stage_types = dict(programme.stage_types.values_list("id", "kind"))
+    schooling = [pk for pk, kind in stage_types.items() if kind == StageKind.SCHOOLING]
+    in_programme = Q(stage__stage_type_id__in=list(stage_types))
+    with_schooling = StageRecord.objects.filter(stage_type_id__in=schooling).values("enrolment_id")
+    at_school = SchoolPlacement.objects.filter(stage__stage_type_id__in=schooling, left_on__isnull=True).values(
+        "stage__enrolment_id"
+    )
     issued = DocumentRequest.objects.filter(status=DocumentRequestStatus.ISSUED)
-    programme_stages = StageRecord.objects.filter(stage_type__programme=programme)
+    programme_stages = StageRecord.objects.filter(stage_type_id__in=list(stage_types))
     with_documents = programme_stages.filter(_stages_having(issued), _enrolment_active(programme))
     with_passport_or_id = programme_stages.filter(
         _stages_having(issued.filter(document_type__in=["passport", "national_id"]))

@@ -8,7 +8,7 @@ from django.db.models import F, Q, QuerySet
 
 from casework.models import AgencyKind, ReferralStatus
 from core.roles import is_administrator, programme_ids_for
-from casework.selectors import partner_agencies_of, referrals_granting_access, staff_cases_of
+from casework.selectors import partner_agencies_of, referrals_granting_access, staff_enrolled_condition
 from programmes.models import Enrolment, FollowUp, Programme, StageKind, StageRecord, StageType
 
 # What a specialised agency works on: a school sees schooling, not psychology, even
@@ -40,14 +40,30 @@ def enrolment_visible_to(user) -> QuerySet[Enrolment]:
     works on (none while its referral is pending)."""
     if is_administrator(user):
         return Enrolment.objects.all()
-    allowed = Q(pk__in=[])
-    staff_cases = staff_cases_of(user)
-    if staff_cases is not None:
-        allowed |= Q(case_id__in=staff_cases.values("id"))
+    return Enrolment.objects.filter(
+        _either(
+            staff_enrolled_condition(user, case_path="case"),
+            _partner_condition(user, lambda agencies: Q(id__in=_partner_stages(agencies).values("enrolment_id"))),
+        )
+    )
+
+
+def _either(*conditions: Q | None) -> Q:
+    """The rows any of these conditions allows (None: that role gives nothing); no row
+    at all when none does. One role, the usual case, gives its condition alone, which
+    the planner can answer with a join rather than a filter on every row."""
+    present = [condition for condition in conditions if condition is not None]
+    if not present:
+        return Q(pk__in=[])
+    combined = present[0]
+    for extra in present[1:]:
+        combined |= extra
+    return combined
+
+
+def _partner_condition(user, condition) -> Q | None:
     agencies = partner_agencies_of(user)
-    if agencies:
-        allowed |= Q(id__in=StageRecord.objects.filter(_partner_stage_filter(agencies)).values("enrolment_id"))
-    return Enrolment.objects.filter(allowed)
+    return condition(agencies) if agencies else None
 
 
 def _stage_types_by_purpose() -> dict[str, list[tuple[int, str]]]:
@@ -63,7 +79,7 @@ def _stage_types_by_purpose() -> dict[str, list[tuple[int, str]]]:
     return covered
 
 
-def _partner_stage_filter(agencies: list[tuple[int, str]]) -> Q:
+def _partner_stages(agencies: list[tuple[int, str]]) -> QuerySet[StageRecord]:
     """Stages a partner may see and act on: for each referral its agencies have
     accepted (and that still grants access), the stages its purpose covers, of the
     case referred as a whole or the one stage referred; and of those only the kinds
@@ -91,31 +107,44 @@ def _partner_stage_filter(agencies: list[tuple[int, str]]) -> Q:
     )
     # One filter() call: every condition on the referral applies to the same referral
     # row (one join), so the subquery is the stages of the agency's accepted referrals.
-    stage_ids = StageRecord.objects.filter(
+    return StageRecord.objects.filter(
         covers,
         Q(**{f"{referral}stage__isnull": True}) | Q(**{f"{referral}stage": F("pk")}),
         **{f"{referral}in": accepted},
-    ).values("id")
-    return Q(id__in=stage_ids)
+    )
 
 
 def stage_visible_to(user) -> QuerySet[StageRecord]:
     if is_administrator(user):
         return StageRecord.objects.all()
-    allowed = Q(pk__in=[])
-    staff_cases = staff_cases_of(user)
-    if staff_cases is not None:
-        allowed |= Q(enrolment__case_id__in=staff_cases.values("id"))
-    agencies = partner_agencies_of(user)
-    if agencies:
-        allowed |= _partner_stage_filter(agencies)
-    return StageRecord.objects.filter(allowed)
+    return StageRecord.objects.filter(
+        _either(
+            staff_enrolled_condition(user, case_path="enrolment__case"),
+            _partner_condition(user, lambda agencies: Q(id__in=_partner_stages(agencies).values("id"))),
+        )
+    )
+
+
+def stage_of_visible_case_visible_to(user) -> QuerySet[StageRecord]:
+    """``stage_visible_to`` for stages of cases already known visible to the user (a
+    page of their case list): whoever sees a case as staff sees all its stages, so
+    only a partner's stages are scoped again."""
+    if not partner_agencies_of(user):
+        return StageRecord.objects.all()
+    return stage_visible_to(user)
 
 
 def follow_up_visible_to(user) -> QuerySet[FollowUp]:
+    """Follow-ups of the stages the user may see: for staff, joined to their case
+    directly (stage, enrolment, case) rather than through the list of visible stages."""
     if is_administrator(user):
         return FollowUp.objects.all()
-    return FollowUp.objects.filter(stage_id__in=stage_visible_to(user).values("id"))
+    return FollowUp.objects.filter(
+        _either(
+            staff_enrolled_condition(user, case_path="stage__enrolment__case"),
+            _partner_condition(user, lambda agencies: Q(stage_id__in=_partner_stages(agencies).values("id"))),
+        )
+    )
 
 
 def enrolled_case_ids(*, programme_ids=None, caseworker=None) -> QuerySet:

@@ -26,6 +26,7 @@ from api.casework.serializers import (
     ReferralSerializer,
 )
 from api.casework.filters import AgencyFilterSet, CaseFilterSet, FamilyFilterSet, PersonFilterSet, ReferralFilterSet
+from core.roles import agency_ids_for
 from casework.names import name_search_condition
 from casework.models import SENSITIVE_NAME_KINDS, Case, FamilyMembership, PersonIdentifier, PersonName
 from lifecycle.subject_access import person_export
@@ -41,7 +42,7 @@ from api.base import (
 from programmes import rules
 from api.programmes.serializers import STAGE_SUMMARY_VALUES
 from programmes.models import OPEN_STAGE_STATUSES, Enrolment, EnrolmentStatus
-from programmes.selectors import stage_visible_to
+from programmes.selectors import stage_of_visible_case_visible_to
 
 
 # What PersonSerializer reads of a person (not its search key nor retention stamp).
@@ -136,6 +137,8 @@ def attach_sensitive_case_details(cases, request) -> None:
 def attach_current_stages(cases, request) -> None:
     """Give each case the open stages of its active enrolments that the caller may see,
     in one query for a whole page: enrolments newest first, then the stage plan's order.
+    The cases are the caller's already: staff see all their stages, without scoping
+    them again; a partner's are scoped to what its referrals cover.
 
     The stages are found through their enrolment ids (a subquery): filtered on the
     joined enrolments' cases instead, the planner scans every stage for partners,
@@ -147,7 +150,7 @@ def attach_current_stages(cases, request) -> None:
     stages = {pk: [] for pk in by_id}
     active_enrolments = Enrolment.objects.filter(case_id__in=by_id, status=EnrolmentStatus.ACTIVE).values("id")
     rows = (
-        rules.with_overdue_flag(stage_visible_to(request.user))
+        rules.with_overdue_flag(stage_of_visible_case_visible_to(request.user))
         .filter(status__in=OPEN_STAGE_STATUSES, enrolment_id__in=active_enrolments)
         .order_by("-enrolment__enrolled_on", "enrolment_id", "stage_type__position", "id")
         .values_list("enrolment__case_id", *STAGE_SUMMARY_VALUES)
@@ -322,7 +325,7 @@ class ReferralViewSet(SyncFeedMixin, ScopedViewSet):
 
     def _answer(self, request, service, *, staff_may: bool):
         referral = self.get_object()
-        is_agency_member = request.user.agencies.filter(pk=referral.agency_id, is_active=True).exists()
+        is_agency_member = referral.agency_id in agency_ids_for(request.user)
         if not (is_agency_member or (staff_may and request_role(request) in STAFF_ROLES)):
             raise exceptions.PermissionDenied()
         updated = service(referral_id=referral.pk, by=request.user)
