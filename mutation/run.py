@@ -126,6 +126,12 @@ def recheck(name: str, module: dict) -> dict:
     work = WORK / name
     survivors = json.loads((work / "result.json").read_text())["open_survivors"]
     shutil.copytree(ROOT / "tests", work / "tests", dirs_exist_ok=True)
+    # The module's test files as they are listed now (a new file of tests included).
+    pyproject = work / "pyproject.toml"
+    selection = f"pytest_add_cli_args_test_selection = {json.dumps(module['tests'])}"
+    pyproject.write_text(
+        re.sub(r"^pytest_add_cli_args_test_selection = .*$", selection, pyproject.read_text(), flags=re.M)
+    )
     started = time.monotonic()
     if survivors:
         with open(work / "mutmut-recheck.log", "w") as log:

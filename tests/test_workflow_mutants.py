@@ -289,3 +289,23 @@ def test_a_follow_up_of_another_programme_cannot_be_edited(case, caseworker, oth
         workflow.follow_up_save(follow_up=edited, by=other_caseworker)
     upcoming.refresh_from_db()
     assert upcoming.due_date == edited.due_date - DAY
+
+
+# --- how far back an action may be recorded --------------------------------------------------------
+
+
+@pytest.mark.parametrize("days_back, accepted", [(366, True), (367, False)])
+def test_a_follow_up_may_be_recorded_up_to_a_year_and_a_leap_day_late(case, caseworker, days_back, accepted):
+    stage = bring_to(stage_of(case), "active", caseworker)
+    held = open_follow_ups(stage).get()
+    done_on = today_of(stage) - days_back * DAY
+    if accepted:
+        workflow.follow_up_record(follow_up_id=held.pk, by=caseworker, outcome="Typed up late (test).", done_on=done_on)
+        held.refresh_from_db()
+        assert held.done_on == done_on
+    else:
+        with pytest.raises(ValidationError) as refused:
+            workflow.follow_up_record(follow_up_id=held.pk, by=caseworker, outcome="Too late (test).", done_on=done_on)
+        assert list(refused.value.message_dict) == ["done_on"]
+        held.refresh_from_db()
+        assert held.is_open
