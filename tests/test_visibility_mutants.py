@@ -71,3 +71,13 @@ def test_a_relation_without_a_rule_fails_loudly_and_names_the_field(monkeypatch,
     with pytest.raises(ImproperlyConfigured) as refused:
         visibility.rows_for_field(caseworker, Enrolment._meta.get_field("case"))
     assert str(refused.value) == "No visibility rule for a relation to casework.Case (programmes.Enrolment.case)."
+
+
+@pytest.mark.parametrize(
+    "label", ["casework.RepatriationOperation", "auth.Group", "auth.Permission", "contenttypes.ContentType"]
+)
+def test_every_staff_member_may_pick_any_row_of_a_public_catalogue(caseworker, label):
+    from django.apps import apps
+
+    model = apps.get_model(label)
+    assert set(visibility.rows_of(caseworker, model)) == set(model._default_manager.all())
