@@ -12,8 +12,8 @@ For each module of mutation/modules.toml (or the ones named on the command line)
 
 ``python mutation/run.py --report [NAME...]`` prints the figures of the runs already
 in var/mutation/ (also of a run still going or stopped) without running anything;
-``--recheck [NAME...]`` runs only the last run's survivors again, with the tests as
-they are now.
+``--recheck [NAME...]`` runs only the last run's survivors (and its timeouts, which a
+busy machine can cause) again, with the tests as they are now.
 
 Documented equivalents (docs/mutation-equivalents.md, by mutant name) count as killed.
 """
@@ -124,8 +124,16 @@ def recheck(name: str, module: dict) -> dict:
     """Run again only the survivors of the last run, with the tests as they are now
     (after adding tests for them): mutmut adds the new tests to its stats first."""
     work = WORK / name
-    survivors = json.loads((work / "result.json").read_text())["open_survivors"]
+    last = json.loads((work / "result.json").read_text())
+    # A timeout on a busy machine is no verdict: those run again too.
+    survivors = last["open_survivors"] + last.get("timeouts", [])
     shutil.copytree(ROOT / "tests", work / "tests", dirs_exist_ok=True)
+    # The module's test files as they are listed now (a new file of tests included).
+    pyproject = work / "pyproject.toml"
+    selection = f"pytest_add_cli_args_test_selection = {json.dumps(module['tests'])}"
+    pyproject.write_text(
+        re.sub(r"^pytest_add_cli_args_test_selection = .*$", selection, pyproject.read_text(), flags=re.M)
+    )
     started = time.monotonic()
     if survivors:
         with open(work / "mutmut-recheck.log", "w") as log:
@@ -169,6 +177,7 @@ def summarise(name: str, module: dict) -> dict:
         "score": round(100 * (killed + len(equivalent)) / len(checked), 1) if checked else 0.0,
         "wall_seconds": wall_seconds,
         "open_survivors": open_survivors,
+        "timeouts": sorted(m for m, v in checked.items() if v == "timeout"),
     }
     (work / "result.json").write_text(json.dumps(result, indent=2))
     return result

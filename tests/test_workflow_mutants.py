@@ -66,6 +66,29 @@ def test_a_refused_transition_says_what_the_stage_is_and_what_was_refused(case, 
     assert str(refused.value) == message
 
 
+# --- reopening -------------------------------------------------------------------------------------
+
+
+def test_reopening_a_completed_stage_keeps_the_day_it_started(case, caseworker):
+    stage = stage_of(case)
+    started_on = today_of(stage) - 20 * DAY
+    run("start", stage, caseworker, on=started_on)
+    run("complete", stage, caseworker, on=today_of(stage) - 2 * DAY)
+    run("reopen", stage, caseworker)
+    stage.refresh_from_db()
+    assert (stage.status, stage.started_on, stage.completed_on) == (StageStatus.ACTIVE, started_on, None)
+
+
+@pytest.mark.parametrize("action, status", [("block", "active"), ("discontinue", "active"), ("reopen", "completed")])
+def test_a_long_reason_is_kept_to_its_first_300_characters(case, caseworker, action, status):
+    stage = bring_to(stage_of(case), status, caseworker)
+    reason = "Waiting for the family court's decision (test). " * 10
+    run(action, stage, caseworker, reason=reason)
+    stage.refresh_from_db()
+    assert stage.status_reason == reason.strip()[:300]
+    assert len(stage.status_reason) == 300
+
+
 # --- unblocking -----------------------------------------------------------------------------------
 
 
@@ -142,9 +165,10 @@ def test_a_follow_up_refused_for_its_day_or_outcome_names_the_field_to_correct(c
     with pytest.raises(ValidationError) as refused:
         workflow.follow_up_record(follow_up_id=held.pk, by=caseworker, outcome="x", done_on=today_of(stage) + DAY)
     assert list(refused.value.message_dict) == ["done_on"]
-    with pytest.raises(ValidationError) as refused:
-        workflow.follow_up_record(follow_up_id=held.pk, by=caseworker, outcome="  ")
-    assert refused.value.message_dict == {"outcome": ["This field is required."]}
+    for blank in ("", "  "):
+        with pytest.raises(ValidationError) as refused:
+            workflow.follow_up_record(follow_up_id=held.pk, by=caseworker, outcome=blank)
+        assert refused.value.message_dict == {"outcome": ["This field is required."]}
     held.refresh_from_db()
     assert held.is_open
 
@@ -289,3 +313,23 @@ def test_a_follow_up_of_another_programme_cannot_be_edited(case, caseworker, oth
         workflow.follow_up_save(follow_up=edited, by=other_caseworker)
     upcoming.refresh_from_db()
     assert upcoming.due_date == edited.due_date - DAY
+
+
+# --- how far back an action may be recorded --------------------------------------------------------
+
+
+@pytest.mark.parametrize("days_back, accepted", [(366, True), (367, False)])
+def test_a_follow_up_may_be_recorded_up_to_a_year_and_a_leap_day_late(case, caseworker, days_back, accepted):
+    stage = bring_to(stage_of(case), "active", caseworker)
+    held = open_follow_ups(stage).get()
+    done_on = today_of(stage) - days_back * DAY
+    if accepted:
+        workflow.follow_up_record(follow_up_id=held.pk, by=caseworker, outcome="Typed up late (test).", done_on=done_on)
+        held.refresh_from_db()
+        assert held.done_on == done_on
+    else:
+        with pytest.raises(ValidationError) as refused:
+            workflow.follow_up_record(follow_up_id=held.pk, by=caseworker, outcome="Too late (test).", done_on=done_on)
+        assert list(refused.value.message_dict) == ["done_on"]
+        held.refresh_from_db()
+        assert held.is_open
