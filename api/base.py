@@ -547,8 +547,8 @@ class EditableScopedViewSet(mixins.UpdateModelMixin, ScopedViewSet):
         return self.action_response(instance)
 
 
-class WritableScopedViewSet(mixins.CreateModelMixin, EditableScopedViewSet):
-    """Adds POST on the list: 201 with the new row as the caller now reads it, and its ETag."""
+class CreateMixin(mixins.CreateModelMixin):
+    """POST on the list: 201 with the new row as the caller now reads it, and its ETag."""
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -558,6 +558,10 @@ class WritableScopedViewSet(mixins.CreateModelMixin, EditableScopedViewSet):
         response = self.action_response(instance)
         response.status_code = status.HTTP_201_CREATED
         return response
+
+
+class WritableScopedViewSet(CreateMixin, EditableScopedViewSet):
+    """Listed, read, created and edited (PUT/PATCH with If-Match)."""
 
 
 class CatalogueViewSet(WritableScopedViewSet):

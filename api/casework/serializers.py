@@ -13,6 +13,7 @@ from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
+from casework import services
 from casework.models import (
     SENSITIVE_NAME_KINDS,
     Agency,
@@ -346,8 +347,20 @@ class CaseSerializer(DirectColumnsMixin, RoleAwareSerializer):
         return [stage_summary(row) for row in getattr(case, CURRENT_STAGE_LIST)]
 
 
+# What staff send to refer a case (``POST /referrals/``); the rest is the service's.
+REFERRAL_WRITABLE = ("case", "agency", "stage", "purpose", "consent", "note")
+
+
 class ReferralSerializer(RoleAwareSerializer):
-    """A case, or one of its stages, handed to a partner agency."""
+    """A case, or one of its stages, handed to a partner agency. Staff make one under a
+    current consent of the case's person that covers the agency and the purpose."""
+
+    def create(self, validated_data):
+        # The referring user is the caller (the service records it too).
+        return super().create({**validated_data, "referred_by": self.context["request"].user})
+
+    def persist(self, instance) -> None:
+        services.referral_create(referral=instance, by=self.context["request"].user)
 
     case_reference = serializers.CharField(source="case.reference", read_only=True)
 
@@ -368,9 +381,9 @@ class ReferralSerializer(RoleAwareSerializer):
             "note",
             "updated_at",
         ]
-        read_only_fields = fields
+        read_only_fields = ["status", "referred_by", "referred_on", "responded_on"]
         access = access_by_role(
-            staff=Access(read=ALL),
+            staff=Access(read=ALL, write=REFERRAL_WRITABLE),
             partner=Access(
                 read=(
                     "id",

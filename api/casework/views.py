@@ -33,6 +33,7 @@ from api.base import (
     STAFF_ROLES,
     ApiRole,
     CatalogueViewSet,
+    CreateMixin,
     EditableScopedViewSet,
     ScopedViewSet,
     SyncFeedMixin,
@@ -305,7 +306,7 @@ class CaseViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet)
         attach_current_stages(rows, self.request)
 
 
-class ReferralViewSet(SyncFeedMixin, ScopedViewSet):
+class ReferralViewSet(CreateMixin, SyncFeedMixin, ScopedViewSet):
     """Referrals of the caller's cases (staff) or to the caller's agency while they grant access (partners).
 
     The agency answers with ``accept``, ``decline`` and ``complete``; staff may
@@ -319,6 +320,15 @@ class ReferralViewSet(SyncFeedMixin, ScopedViewSet):
 
     def optimise(self, queryset):
         return queryset.select_related("case")
+
+    @extend_schema(request=ReferralSerializer, responses={status.HTTP_201_CREATED: ReferralSerializer})
+    def create(self, request, *args, **kwargs):
+        """Refer a case (or one of its stages) to an agency. Programme staff only (403 for
+        partners); 400 unless a current consent of the person covers the agency and the
+        purpose. The agency's members are e-mailed a link and a reference, no name."""
+        if request_role(request) not in STAFF_ROLES:
+            raise exceptions.PermissionDenied()
+        return super().create(request, *args, **kwargs)
 
     def _answer(self, request, service, *, staff_may: bool):
         referral = self.get_object()

@@ -118,6 +118,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("follow-up-changes", "GET"): LIST,
     ("follow-up-record-outcome", "POST"): SEEN_BY_PARTNER_AND_STAFF,
     ("referral-list", "GET"): LIST,
+    # Staff refer under a consent; another programme's caseworker may not pick the case (400).
+    ("referral-list", "POST"): row("401 400 403 403 403 201 201 201"),
     ("referral-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
     ("referral-changes", "GET"): LIST,
     # The world's referral is accepted: it can be completed, no longer answered.
@@ -350,6 +352,14 @@ def _body(world, name: str, method: str) -> dict | None:
             "is_active": True,
         },
     }
+    if (name, method) == ("referral-list", "POST"):
+        consent = f.ConsentFactory(person=world.person, agency=world.agency, purpose="documents")
+        bodies[(name, method)] = {
+            "case": world.case.pk,
+            "agency": world.agency.pk,
+            "purpose": "documents",
+            "consent": consent.pk,
+        }
     if name.split("-")[0] in {"accommodation", "psychological", "school", "document", "housing", "employment"}:
         bodies.update(_detail_bodies(world))
     return bodies.get((name, method))
