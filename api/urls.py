@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from api.casework.views import AgencyViewSet, CaseViewSet, FamilyViewSet, PersonViewSet, ReferralViewSet
 from api.base import ApiViewMixin
 from api.justice.views import CourtHearingViewSet, LegalProceedingViewSet
+from api.lifecycle.closure import ClosureRequestViewSet
 from api.lifecycle.views import ArrivalViewSet
 from api.programmes.details import (
     AccommodationStayViewSet,
@@ -48,3 +49,4 @@ router.register("school-placements", SchoolPlacementViewSet, basename="school-pl
 router.register("document-requests", DocumentRequestViewSet, basename="document-request")
 router.register("housing-placements", HousingPlacementViewSet, basename="housing-placement")
 router.register("employment-placements", EmploymentPlacementViewSet, basename="employment-placement")
+router.register("closure-requests", ClosureRequestViewSet, basename="closure-request")

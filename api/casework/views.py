@@ -28,6 +28,7 @@ from api.casework.serializers import (
 from api.casework.filters import AgencyFilterSet, CaseFilterSet, FamilyFilterSet, PersonFilterSet, ReferralFilterSet
 from casework.names import name_search_condition
 from casework.models import SENSITIVE_NAME_KINDS, Case, FamilyMembership, PersonIdentifier, PersonName
+from api.lifecycle.closure import RequestClosureMixin
 from lifecycle.subject_access import person_export
 from api.base import (
     STAFF_ROLES,
@@ -279,7 +280,7 @@ class FamilyViewSet(SyncFeedMixin, ScopedViewSet):
         )
 
 
-class CaseViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet):
+class CaseViewSet(RequestClosureMixin, DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet):
     """Cases with their person, family and open stages in one answer."""
 
     visible_to = selectors.case_visible_to

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from api.urls import router
+from lifecycle import closure
 from programmes.models import (
     AccommodationStay,
     DocumentRequest,
@@ -153,6 +154,13 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("court-hearing-detail", "PATCH"): LEGAL_EDIT,
     ("court-hearing-detail", "PUT"): LEGAL_EDIT,
     **_detail_matrix(),
+    # Closure: staff ask; a supervisor of the programme (or an administrator) decides, and
+    # the caseworker who asked may not (409, the closure service's rule).
+    ("case-request-closure", "POST"): row("401 404 403 403 403 201 201 201"),
+    ("closure-request-list", "GET"): LIST,
+    ("closure-request-detail", "GET"): SEEN_BY_STAFF,
+    ("closure-request-approve", "POST"): row("401 404 403 403 403 200 200 409"),
+    ("closure-request-reject", "POST"): row("401 404 403 403 403 200 200 409"),
 }
 
 
@@ -187,9 +195,19 @@ def _target(world, name: str):
         "legal-proceeding": world.proceeding,
         "court-hearing": world.hearing,
         **stage_details(world),
+        "closure-request": closure_request(world),
     }
     resource = max((key for key in targets if name.startswith(key + "-")), key=len)
     return targets[resource]
+
+
+def closure_request(world):
+    """The caseworker's pending request to close the world's case, made once."""
+    if not hasattr(world, "closure_request"):
+        world.closure_request = closure.case_closure_request(
+            case_id=world.case.pk, by=world.users["caseworker"], reason="Work done (test)"
+        )
+    return world.closure_request
 
 
 def stage_details(world) -> dict:
@@ -352,6 +370,9 @@ def _body(world, name: str, method: str) -> dict | None:
             "is_active": True,
         },
     }
+    bodies[("case-request-closure", "POST")] = {"reason": "Work done (test)"}
+    bodies[("closure-request-approve", "POST")] = {"comment": "Agreed (test)"}
+    bodies[("closure-request-reject", "POST")] = {"comment": "Not yet (test)"}
     if (name, method) == ("referral-list", "POST"):
         consent = f.ConsentFactory(person=world.person, agency=world.agency, purpose="documents")
         bodies[(name, method)] = {
@@ -394,8 +415,11 @@ def _call(world, role, name, method):
 @pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[1]} {r[0]}")
 def test_route_for_every_role(world, route):
     name, method = route
+    # Made outside the rolled-back calls below.
     if any(name.startswith(f"{detail}-") for detail in DETAIL_ROUTES):
-        stage_details(world)  # outside the rolled-back calls below
+        stage_details(world)
+    if name.startswith("closure-request-"):
+        closure_request(world)
     failures = []
     for role in ROLES:
         with transaction.atomic():
