@@ -2,7 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
-from api.casework.views import AgencyViewSet, CaseViewSet, FamilyViewSet, PersonViewSet, ReferralViewSet
+from api.casework.views import AgencyViewSet, CaseViewSet, FamilyViewSet, NoteViewSet, PersonViewSet, ReferralViewSet
 from api.base import ApiViewMixin
 from api.justice.views import CourtHearingViewSet, LegalProceedingViewSet
 from api.lifecycle.closure import ClosureRequestViewSet
@@ -50,3 +50,4 @@ router.register("document-requests", DocumentRequestViewSet, basename="document-
 router.register("housing-placements", HousingPlacementViewSet, basename="housing-placement")
 router.register("employment-placements", EmploymentPlacementViewSet, basename="employment-placement")
 router.register("closure-requests", ClosureRequestViewSet, basename="closure-request")
+router.register("notes", NoteViewSet, basename="note")

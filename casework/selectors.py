@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from casework.models import ACTIVE_REFERRAL_STATUSES, Agency, Case, Family, Person, Referral
+from casework.models import ACTIVE_REFERRAL_STATUSES, Agency, Case, CaseNote, Family, Person, Referral
 from core.roles import SUPERVISOR, agency_ids_for, is_administrator, programme_ids_for
 
 #: Which cases are enrolled where is the programmes' knowledge (the layer above);
@@ -192,6 +192,16 @@ def referral_visible_to(user) -> QuerySet[Referral]:
     if agency_ids:
         allowed |= Q(id__in=referrals_granting_access(agency_ids=agency_ids).values("id"))
     return Referral.objects.filter(allowed)
+
+
+def note_visible_to(user) -> QuerySet[CaseNote]:
+    """Case notes are for programme staff: the notes of the cases they see; partners none."""
+    if is_administrator(user):
+        return CaseNote.objects.all()
+    staff_cases = staff_cases_of(user)
+    if staff_cases is None:
+        return CaseNote.objects.none()
+    return CaseNote.objects.filter(case_id__in=staff_cases.values("id"))
 
 
 def agency_visible_to(user) -> QuerySet[Agency]:

@@ -27,6 +27,7 @@ from casework.models import (
     Agency,
     AgencyKind,
     Case,
+    CaseNote,
     CaseStatus,
     ConsentPurpose,
     Family,
@@ -243,3 +244,12 @@ class AgencyFilterSet(RoleAwareFilterSet):
         model = Agency
         fields = ["kind", "is_active"]
         reveals = {"kind": "kind", "is_active": "is_active"}
+
+
+class NoteFilterSet(RoleAwareFilterSet):
+    case = IdFilter(field_name="case_id")
+
+    class Meta:
+        model = CaseNote
+        fields = ["case"]
+        reveals = {"case": "case"}

@@ -18,6 +18,7 @@ from casework.models import (
     SENSITIVE_NAME_KINDS,
     Agency,
     Case,
+    CaseNote,
     Family,
     FamilyMembership,
     Person,
@@ -345,6 +346,22 @@ class CaseSerializer(DirectColumnsMixin, RoleAwareSerializer):
     @extend_schema_field(StageSummarySerializer(many=True))
     def get_current_stages(self, case):
         return [stage_summary(row) for row in getattr(case, CURRENT_STAGE_LIST)]
+
+
+class CaseNoteSerializer(RoleAwareSerializer):
+    """A note on a case: programme staff only; added, never rewritten."""
+
+    class Meta:
+        model = CaseNote
+        fields = ["id", "case", "author", "body", "created_at"]
+        read_only_fields = ["author", "created_at"]
+        access = access_by_role(staff=Access(read=ALL, write=("case", "body")), partner=Access())
+
+    def create(self, validated_data):
+        return super().create({**validated_data, "author": self.context["request"].user})
+
+    def persist(self, instance) -> None:
+        services.case_note_add(note=instance, by=self.context["request"].user)
 
 
 # What staff send to refer a case (``POST /referrals/``); the rest is the service's.

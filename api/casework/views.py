@@ -19,13 +19,21 @@ from api.casework.serializers import (
     NAME_LIST,
     SENSITIVE_VISIBLE,
     AgencySerializer,
+    CaseNoteSerializer,
     CaseSerializer,
     FamilySerializer,
     PersonSearchSerializer,
     PersonSerializer,
     ReferralSerializer,
 )
-from api.casework.filters import AgencyFilterSet, CaseFilterSet, FamilyFilterSet, PersonFilterSet, ReferralFilterSet
+from api.casework.filters import (
+    AgencyFilterSet,
+    CaseFilterSet,
+    FamilyFilterSet,
+    NoteFilterSet,
+    PersonFilterSet,
+    ReferralFilterSet,
+)
 from casework.names import name_search_condition
 from casework.models import SENSITIVE_NAME_KINDS, Case, FamilyMembership, PersonIdentifier, PersonName
 from api.lifecycle.closure import RequestClosureMixin
@@ -356,6 +364,21 @@ class ReferralViewSet(CreateMixin, SyncFeedMixin, ScopedViewSet):
     def complete(self, request, pk=None):
         """The work is done (accepted → completed); the agency loses access to the case."""
         return self._answer(request, services.referral_complete, staff_may=True)
+
+
+class NoteViewSet(CreateMixin, ScopedViewSet):
+    """Case notes: programme staff read and add the notes of their cases (partners get
+    403 for a new note and see none). Notes are added, never rewritten or deleted."""
+
+    visible_to = selectors.note_visible_to
+    serializer_class = CaseNoteSerializer
+    filterset_class = NoteFilterSet
+    ordering_fields = ["created_at", "id"]
+
+    def create(self, request, *args, **kwargs):
+        if request_role(request) not in STAFF_ROLES:
+            raise exceptions.PermissionDenied()
+        return super().create(request, *args, **kwargs)
 
 
 class AgencyViewSet(CatalogueViewSet):

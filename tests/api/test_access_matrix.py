@@ -154,6 +154,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("court-hearing-detail", "PATCH"): LEGAL_EDIT,
     ("court-hearing-detail", "PUT"): LEGAL_EDIT,
     **_detail_matrix(),
+    # Notes are programme staff's: partners see none and may not add one.
+    ("note-list", "GET"): LIST,
+    ("note-list", "POST"): row("401 400 403 403 403 201 201 201"),
+    ("note-detail", "GET"): SEEN_BY_STAFF,
     # Closure: staff ask; a supervisor of the programme (or an administrator) decides, and
     # the caseworker who asked may not (409, the closure service's rule).
     ("case-request-closure", "POST"): row("401 404 403 403 403 201 201 201"),
@@ -196,6 +200,7 @@ def _target(world, name: str):
         "court-hearing": world.hearing,
         **stage_details(world),
         "closure-request": closure_request(world),
+        "note": world.case.notes.get(),
     }
     resource = max((key for key in targets if name.startswith(key + "-")), key=len)
     return targets[resource]
@@ -370,6 +375,7 @@ def _body(world, name: str, method: str) -> dict | None:
             "is_active": True,
         },
     }
+    bodies[("note-list", "POST")] = {"case": world.case.pk, "body": "Called the school (test)"}
     bodies[("case-request-closure", "POST")] = {"reason": "Work done (test)"}
     bodies[("closure-request-approve", "POST")] = {"comment": "Agreed (test)"}
     bodies[("closure-request-reject", "POST")] = {"comment": "Not yet (test)"}
