@@ -2,7 +2,15 @@
 
 from rest_framework.routers import DefaultRouter
 
-from api.casework.views import AgencyViewSet, CaseViewSet, FamilyViewSet, NoteViewSet, PersonViewSet, ReferralViewSet
+from api.casework.views import (
+    AgencyViewSet,
+    CaseViewSet,
+    ConsentViewSet,
+    FamilyViewSet,
+    NoteViewSet,
+    PersonViewSet,
+    ReferralViewSet,
+)
 from api.base import ApiViewMixin
 from api.justice.views import CourtHearingViewSet, LegalProceedingViewSet
 from api.lifecycle.closure import ClosureRequestViewSet
@@ -51,3 +59,4 @@ router.register("housing-placements", HousingPlacementViewSet, basename="housing
 router.register("employment-placements", EmploymentPlacementViewSet, basename="employment-placement")
 router.register("closure-requests", ClosureRequestViewSet, basename="closure-request")
 router.register("notes", NoteViewSet, basename="note")
+router.register("consents", ConsentViewSet, basename="consent")

@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from casework.models import ACTIVE_REFERRAL_STATUSES, Agency, Case, CaseNote, Family, Person, Referral
+from casework.models import ACTIVE_REFERRAL_STATUSES, Agency, Case, CaseNote, Consent, Family, Person, Referral
 from core.roles import SUPERVISOR, agency_ids_for, is_administrator, programme_ids_for
 
 #: Which cases are enrolled where is the programmes' knowledge (the layer above);
@@ -202,6 +202,17 @@ def note_visible_to(user) -> QuerySet[CaseNote]:
     if staff_cases is None:
         return CaseNote.objects.none()
     return CaseNote.objects.filter(case_id__in=staff_cases.values("id"))
+
+
+def consent_visible_to(user) -> QuerySet[Consent]:
+    """Consents as programme staff work with them: those of the people of their cases;
+    partners none (they read what a referral lets them, not the consent behind it)."""
+    if is_administrator(user):
+        return Consent.objects.all()
+    staff_cases = staff_cases_of(user)
+    if staff_cases is None:
+        return Consent.objects.none()
+    return Consent.objects.filter(person_id__in=staff_cases.values("person_id"))
 
 
 def agency_visible_to(user) -> QuerySet[Agency]:

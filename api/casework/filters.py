@@ -28,6 +28,7 @@ from casework.models import (
     AgencyKind,
     Case,
     CaseNote,
+    Consent,
     CaseStatus,
     ConsentPurpose,
     Family,
@@ -253,3 +254,14 @@ class NoteFilterSet(RoleAwareFilterSet):
         model = CaseNote
         fields = ["case"]
         reveals = {"case": "case"}
+
+
+class ConsentFilterSet(RoleAwareFilterSet):
+    person = IdFilter(field_name="person_id")
+    agency = IdFilter(field_name="agency_id")
+    purpose = django_filters.ChoiceFilter(choices=ConsentPurpose.choices)
+
+    class Meta:
+        model = Consent
+        fields = ["person", "agency", "purpose"]
+        reveals = {"person": "person", "agency": "agency", "purpose": "purpose"}

@@ -19,6 +19,7 @@ from casework.models import (
     Agency,
     Case,
     CaseNote,
+    Consent,
     Family,
     FamilyMembership,
     Person,
@@ -362,6 +363,37 @@ class CaseNoteSerializer(RoleAwareSerializer):
 
     def persist(self, instance) -> None:
         services.case_note_add(note=instance, by=self.context["request"].user)
+
+
+CONSENT_WRITABLE = ("person", "agency", "purpose", "given_by", "guardian_name", "given_on", "expires_on")
+
+
+class ConsentSerializer(RoleAwareSerializer):
+    """A consent to share a person's case, for a purpose (and an agency, or any). A child's
+    consent is given by a parent or guardian, named (the model's rule). Withdrawn by the
+    ``withdraw`` action, never edited."""
+
+    class Meta:
+        model = Consent
+        fields = ["id", *CONSENT_WRITABLE, "withdrawn_on", "recorded_by", "recorded_at"]
+        read_only_fields = ["withdrawn_on", "recorded_by", "recorded_at"]
+        access = access_by_role(staff=Access(read=ALL, write=CONSENT_WRITABLE), partner=Access())
+
+    def create(self, validated_data):
+        return super().create({**validated_data, "recorded_by": self.context["request"].user})
+
+    def persist(self, instance) -> None:
+        services.consent_record(consent=instance, by=self.context["request"].user)
+
+
+class ConsentWithdrawSerializer(serializers.Serializer):
+    on = serializers.DateField(required=False, help_text="Day the consent was withdrawn; today by default.")
+
+
+class CaseAssignSerializer(serializers.Serializer):
+    caseworker = serializers.IntegerField(
+        allow_null=True, min_value=1, help_text="The new caseworker's user id (staff of the case's programmes)."
+    )
 
 
 # What staff send to refer a case (``POST /referrals/``); the rest is the service's.

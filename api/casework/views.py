@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -19,7 +21,10 @@ from api.casework.serializers import (
     NAME_LIST,
     SENSITIVE_VISIBLE,
     AgencySerializer,
+    CaseAssignSerializer,
     CaseNoteSerializer,
+    ConsentSerializer,
+    ConsentWithdrawSerializer,
     CaseSerializer,
     FamilySerializer,
     PersonSearchSerializer,
@@ -29,6 +34,7 @@ from api.casework.serializers import (
 from api.casework.filters import (
     AgencyFilterSet,
     CaseFilterSet,
+    ConsentFilterSet,
     FamilyFilterSet,
     NoteFilterSet,
     PersonFilterSet,
@@ -49,6 +55,7 @@ from api.base import (
     request_role,
 )
 from programmes import rules
+from programmes import services as programme_services
 from api.programmes.serializers import STAGE_SUMMARY_VALUES
 from programmes.models import OPEN_STAGE_STATUSES, Enrolment, EnrolmentStatus
 from programmes.selectors import stage_visible_to
@@ -314,6 +321,27 @@ class CaseViewSet(RequestClosureMixin, DetailsOnSerializeMixin, SyncFeedMixin, E
         attach_sensitive_case_details(rows, self.request)
         attach_current_stages(rows, self.request)
 
+    @extend_schema(request=CaseAssignSerializer, responses={status.HTTP_200_OK: CaseSerializer})
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        """Make another member of the case's programmes its caseworker (staff; 400 for anyone
+        else); its open stages and follow-ups move with it (``programmes.services.case_assign``)."""
+        if request_role(request) not in STAFF_ROLES:
+            raise exceptions.PermissionDenied()
+        case = self.get_object()
+        body = CaseAssignSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        caseworker_id = body.validated_data["caseworker"]
+        caseworker = None
+        if caseworker_id is not None:
+            caseworker = get_user_model().objects.filter(pk=caseworker_id, is_active=True).first()
+            if caseworker is None:
+                raise exceptions.ValidationError(
+                    {"caseworker": [_("The caseworker must work in one of the case's programmes.")]}
+                )
+        updated = programme_services.case_assign(case_id=case.pk, caseworker=caseworker, by=request.user)
+        return self.action_response(updated)
+
 
 class ReferralViewSet(CreateMixin, SyncFeedMixin, ScopedViewSet):
     """Referrals of the caller's cases (staff) or to the caller's agency while they grant access (partners).
@@ -366,7 +394,16 @@ class ReferralViewSet(CreateMixin, SyncFeedMixin, ScopedViewSet):
         return self._answer(request, services.referral_complete, staff_may=True)
 
 
-class NoteViewSet(CreateMixin, ScopedViewSet):
+class StaffCreateMixin(CreateMixin):
+    """POST for programme staff only: partners get 403."""
+
+    def create(self, request, *args, **kwargs):
+        if request_role(request) not in STAFF_ROLES:
+            raise exceptions.PermissionDenied()
+        return super().create(request, *args, **kwargs)
+
+
+class NoteViewSet(StaffCreateMixin, ScopedViewSet):
     """Case notes: programme staff read and add the notes of their cases (partners get
     403 for a new note and see none). Notes are added, never rewritten or deleted."""
 
@@ -375,10 +412,28 @@ class NoteViewSet(CreateMixin, ScopedViewSet):
     filterset_class = NoteFilterSet
     ordering_fields = ["created_at", "id"]
 
-    def create(self, request, *args, **kwargs):
+
+class ConsentViewSet(StaffCreateMixin, ScopedViewSet):
+    """Consents of the people of the caller's cases: programme staff record them (a
+    child's from a named parent or guardian) and withdraw them; partners get 403 and
+    see none. A withdrawal ends the referrals resting on it and tells their agencies."""
+
+    visible_to = selectors.consent_visible_to
+    serializer_class = ConsentSerializer
+    filterset_class = ConsentFilterSet
+    ordering_fields = ["given_on", "id"]
+
+    @extend_schema(request=ConsentWithdrawSerializer, responses={status.HTTP_200_OK: ConsentSerializer})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        """The person (or guardian) takes the consent back; 409 if already withdrawn."""
         if request_role(request) not in STAFF_ROLES:
             raise exceptions.PermissionDenied()
-        return super().create(request, *args, **kwargs)
+        consent = self.get_object()
+        body = ConsentWithdrawSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        updated = services.consent_withdraw(consent_id=consent.pk, by=request.user, **body.validated_data)
+        return self.action_response(updated)
 
 
 class AgencyViewSet(CatalogueViewSet):

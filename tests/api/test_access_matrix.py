@@ -154,6 +154,12 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("court-hearing-detail", "PATCH"): LEGAL_EDIT,
     ("court-hearing-detail", "PUT"): LEGAL_EDIT,
     **_detail_matrix(),
+    # Consents and reassignment are programme staff's.
+    ("consent-list", "GET"): LIST,
+    ("consent-list", "POST"): row("401 400 403 403 403 201 201 201"),
+    ("consent-detail", "GET"): SEEN_BY_STAFF,
+    ("consent-withdraw", "POST"): row("401 404 403 403 403 200 200 200"),
+    ("case-assign", "POST"): row("401 404 403 403 403 200 200 200"),
     # Notes are programme staff's: partners see none and may not add one.
     ("note-list", "GET"): LIST,
     ("note-list", "POST"): row("401 400 403 403 403 201 201 201"),
@@ -201,6 +207,7 @@ def _target(world, name: str):
         **stage_details(world),
         "closure-request": closure_request(world),
         "note": world.case.notes.get(),
+        "consent": world.referral.consent,
     }
     resource = max((key for key in targets if name.startswith(key + "-")), key=len)
     return targets[resource]
@@ -375,6 +382,14 @@ def _body(world, name: str, method: str) -> dict | None:
             "is_active": True,
         },
     }
+    bodies[("consent-list", "POST")] = {
+        "person": world.person.pk,
+        "agency": world.agency.pk,
+        "purpose": "documents",
+        "given_on": str(datetime.date.today() - datetime.timedelta(days=1)),
+    }
+    bodies[("consent-withdraw", "POST")] = {}
+    bodies[("case-assign", "POST")] = {"caseworker": world.users["supervisor"].pk}
     bodies[("note-list", "POST")] = {"case": world.case.pk, "body": "Called the school (test)"}
     bodies[("case-request-closure", "POST")] = {"reason": "Work done (test)"}
     bodies[("closure-request-approve", "POST")] = {"comment": "Agreed (test)"}
