@@ -547,10 +547,8 @@ class EditableScopedViewSet(mixins.UpdateModelMixin, ScopedViewSet):
         return self.action_response(instance)
 
 
-class CatalogueViewSet(mixins.CreateModelMixin, EditableScopedViewSet):
-    """Read by every role that may see the rows, created and edited by administrators."""
-
-    permission_classes = [permissions.IsAuthenticated, IsAdministratorOrReadOnly]
+class CreateMixin(mixins.CreateModelMixin):
+    """POST on the list: 201 with the new row as the caller now reads it, and its ETag."""
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -560,6 +558,16 @@ class CatalogueViewSet(mixins.CreateModelMixin, EditableScopedViewSet):
         response = self.action_response(instance)
         response.status_code = status.HTTP_201_CREATED
         return response
+
+
+class WritableScopedViewSet(CreateMixin, EditableScopedViewSet):
+    """Listed, read, created and edited (PUT/PATCH with If-Match)."""
+
+
+class CatalogueViewSet(WritableScopedViewSet):
+    """Read by every role that may see the rows, created and edited by administrators."""
+
+    permission_classes = [permissions.IsAuthenticated, IsAdministratorOrReadOnly]
 
 
 class SyncFeedMixin:

@@ -2,10 +2,27 @@
 
 from rest_framework.routers import DefaultRouter
 
-from api.casework.views import AgencyViewSet, CaseViewSet, FamilyViewSet, PersonViewSet, ReferralViewSet
+from api.casework.views import (
+    AgencyViewSet,
+    CaseViewSet,
+    ConsentViewSet,
+    FamilyViewSet,
+    NoteViewSet,
+    PersonViewSet,
+    ReferralViewSet,
+)
 from api.base import ApiViewMixin
 from api.justice.views import CourtHearingViewSet, LegalProceedingViewSet
+from api.lifecycle.closure import ClosureRequestViewSet
 from api.lifecycle.views import ArrivalViewSet
+from api.programmes.details import (
+    AccommodationStayViewSet,
+    DocumentRequestViewSet,
+    EmploymentPlacementViewSet,
+    HousingPlacementViewSet,
+    PsychologicalSessionViewSet,
+    SchoolPlacementViewSet,
+)
 from api.programmes.views import (
     EnrolmentViewSet,
     FollowUpViewSet,
@@ -34,3 +51,12 @@ router.register("agencies", AgencyViewSet, basename="agency")
 router.register("arrivals", ArrivalViewSet, basename="arrival")
 router.register("legal-proceedings", LegalProceedingViewSet, basename="legal-proceeding")
 router.register("court-hearings", CourtHearingViewSet, basename="court-hearing")
+router.register("accommodation-stays", AccommodationStayViewSet, basename="accommodation-stay")
+router.register("psychological-sessions", PsychologicalSessionViewSet, basename="psychological-session")
+router.register("school-placements", SchoolPlacementViewSet, basename="school-placement")
+router.register("document-requests", DocumentRequestViewSet, basename="document-request")
+router.register("housing-placements", HousingPlacementViewSet, basename="housing-placement")
+router.register("employment-placements", EmploymentPlacementViewSet, basename="employment-placement")
+router.register("closure-requests", ClosureRequestViewSet, basename="closure-request")
+router.register("notes", NoteViewSet, basename="note")
+router.register("consents", ConsentViewSet, basename="consent")

@@ -9,7 +9,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from casework.models import ACTIVE_REFERRAL_STATUSES, Agency, Case, Family, Person, Referral
+from casework.models import ACTIVE_REFERRAL_STATUSES, Agency, Case, CaseNote, Consent, Family, Person, Referral
 from core.roles import (
     SUPERVISOR,
     agency_ids_for,
@@ -252,6 +252,27 @@ def referral_visible_to(user) -> QuerySet[Referral]:
     if agency_ids:
         allowed |= Q(id__in=referrals_granting_access(agency_ids=agency_ids).values("id"))
     return Referral.objects.filter(allowed)
+
+
+def note_visible_to(user) -> QuerySet[CaseNote]:
+    """Case notes are for programme staff: the notes of the cases they see; partners none."""
+    if is_administrator(user):
+        return CaseNote.objects.all()
+    staff_cases = staff_cases_of(user)
+    if staff_cases is None:
+        return CaseNote.objects.none()
+    return CaseNote.objects.filter(case_id__in=staff_cases.values("id"))
+
+
+def consent_visible_to(user) -> QuerySet[Consent]:
+    """Consents as programme staff work with them: those of the people of their cases;
+    partners none (they read what a referral lets them, not the consent behind it)."""
+    if is_administrator(user):
+        return Consent.objects.all()
+    staff_cases = staff_cases_of(user)
+    if staff_cases is None:
+        return Consent.objects.none()
+    return Consent.objects.filter(person_id__in=staff_cases.values("person_id"))
 
 
 def agency_visible_to(user) -> QuerySet[Agency]:

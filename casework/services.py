@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from audit.context import acting_as
 from core.errors import TransitionNotAllowed
 from core.roles import is_administrator
+from casework import referral_emails
 from casework.models import Case, CaseStatus, Consent, Referral, ReferralStatus
 from core.visibility import require_visible
 
@@ -90,6 +91,7 @@ def consent_withdraw(*, consent_id: int, by, on: datetime.date | None = None) ->
         consent.full_clean()
         with acting_as(by):
             consent.save(update_fields=["withdrawn_on"])
+        referral_emails.referrals_ended_by_withdrawal(consent)
     return consent
 
 
@@ -151,7 +153,20 @@ def referral_create(*, referral: Referral, by) -> Referral:
         if Case.objects.select_for_update().filter(pk=referral.case_id, status=CaseStatus.CLOSED).exists():
             raise TransitionNotAllowed(_("A closed case is not referred; reopen it first."))
         referral.save()
+        referral_emails.agency_members_notify(referral, referral_emails.REFERRAL_NEW)
     return referral
+
+
+def case_note_add(*, note, by):
+    """Add a note to a case the user acts on as staff; notes are added, never rewritten.
+    The author is the user."""
+    require_visible(by, note.case)
+    if by is not None:
+        note.author = by
+    note.full_clean()
+    with transaction.atomic(), acting_as(by):
+        note.save()
+    return note
 
 
 def family_membership_save(*, membership, by):

@@ -19,6 +19,12 @@ class ProgrammesConfig(AppConfig):
                 "programmes.Enrolment": selectors.enrolment_visible_to,
                 "programmes.StageRecord": selectors.stage_visible_to,
                 "programmes.FollowUp": selectors.follow_up_visible_to,
+                "programmes.AccommodationStay": selectors.accommodation_stay_visible_to,
+                "programmes.PsychologicalSession": selectors.psychological_session_visible_to,
+                "programmes.SchoolPlacement": selectors.school_placement_visible_to,
+                "programmes.DocumentRequest": selectors.document_request_visible_to,
+                "programmes.HousingPlacement": selectors.housing_placement_visible_to,
+                "programmes.EmploymentPlacement": selectors.employment_placement_visible_to,
             }
         )
         # Staff see the cases enrolled in their programmes: casework asks this app.

@@ -21,6 +21,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from encrypted_model_fields.fields import EncryptedCharField
 
 from casework.models import ConsentPurpose, validate_printable_text
 from core import roles
@@ -133,14 +134,37 @@ DEFAULT_REFERRAL_PURPOSES = {
 }
 
 
-def validate_referral_purposes(value) -> None:
+def _validate_list_of(value, allowed, *, shape: str, unknown: str, unknown_param: str, repeated: str) -> None:
+    """A JSON list of distinct strings, each one of ``allowed``."""
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValidationError(_('List the referral purposes, e.g. ["general", "schooling"].'))
-    unknown = sorted(set(value) - set(ConsentPurpose.values))
-    if unknown:
-        raise ValidationError(_("Unknown referral purpose: %(purposes)s."), params={"purposes": ", ".join(unknown)})
+        raise ValidationError(shape)
+    strangers = sorted(set(value) - set(allowed))
+    if strangers:
+        raise ValidationError(unknown, params={unknown_param: ", ".join(strangers)})
     if len(set(value)) != len(value):
-        raise ValidationError(_("Each referral purpose is listed once."))
+        raise ValidationError(repeated)
+
+
+def validate_referral_purposes(value) -> None:
+    _validate_list_of(
+        value,
+        ConsentPurpose.values,
+        shape=_('List the referral purposes, e.g. ["general", "schooling"].'),
+        unknown=_("Unknown referral purpose: %(purposes)s."),
+        unknown_param="purposes",
+        repeated=_("Each referral purpose is listed once."),
+    )
+
+
+def validate_required_documents(value) -> None:
+    _validate_list_of(
+        value,
+        DocumentType.values,
+        shape=_('List the document types, e.g. ["passport", "birth_certificate"].'),
+        unknown=_("Unknown document type: %(types)s."),
+        unknown_param="types",
+        repeated=_("Each document type is listed once."),
+    )
 
 
 class AppliesTo(models.TextChoices):
@@ -198,6 +222,15 @@ class StageType(models.Model):
         help_text=_(
             "The referral purposes that cover this stage: a partner agency referred for one of them "
             "sees and works on this stage, once it has accepted the referral. Empty: no partner does."
+        ),
+    )
+    required_documents = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_required_documents],
+        help_text=_(
+            "Documents stages: the documents whose issue completes the stage, e.g. "
+            '["passport", "birth_certificate"]. Empty: the stage is completed by hand.'
         ),
     )
 
@@ -383,6 +416,7 @@ class AccommodationStay(models.Model):
     centre = models.CharField(max_length=200)
     arrived_on = models.DateField()
     exited_on = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["stage", "arrived_on"]
@@ -428,6 +462,7 @@ class PsychologicalSession(models.Model):
         max_length=50, blank=True, help_text=_("For assessments: the instrument, e.g. SDQ, CRIES-8, PHQ-9.")
     )
     score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["stage", "held_on"]
@@ -461,6 +496,10 @@ class SchoolPlacement(models.Model):
     language_support = models.BooleanField(default=False, help_text=_("Receives help with the teaching language."))
     enrolled_on = models.DateField()
     left_on = models.DateField(null=True, blank=True)
+    left_reason = models.CharField(
+        max_length=300, blank=True, help_text=_("Why the child left the school; no sensitive details.")
+    )
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["stage", "enrolled_on"]
@@ -481,6 +520,11 @@ class SchoolPlacement(models.Model):
                 violation_error_message=_("The leaving date cannot be before the enrolment date."),
             ),
         ]
+
+    def clean(self) -> None:
+        super().clean()
+        if self.left_on is not None and not (self.left_reason or "").strip():
+            raise ValidationError({"left_reason": _("Say why the child left the school.")})
 
     def __str__(self) -> str:
         return f"{self.institution} ({self.get_level_display()})"
@@ -511,8 +555,11 @@ class DocumentRequest(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
     requested_on = models.DateField()
     issued_on = models.DateField(null=True, blank=True)
-    number = models.CharField(max_length=100, blank=True, help_text=_("Sensitive: shown only to staff who need it."))
+    number = EncryptedCharField(
+        max_length=100, blank=True, help_text=_("Sensitive, stored encrypted: shown only to staff who need it.")
+    )
     note = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["stage", "requested_on"]
@@ -573,6 +620,7 @@ class HousingPlacement(models.Model):
     relatives_refusing_contact = models.PositiveSmallIntegerField(default=0)
     moved_in_on = models.DateField()
     moved_out_on = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["stage", "moved_in_on"]
@@ -621,6 +669,7 @@ class EmploymentPlacement(models.Model):
     started_on = models.DateField()
     ended_on = models.DateField(null=True, blank=True)
     outcome = models.CharField(max_length=15, choices=Outcome.choices, default=Outcome.ONGOING)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["stage", "started_on"]

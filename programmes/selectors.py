@@ -9,7 +9,20 @@ from django.db.models import F, Q, QuerySet
 from casework.models import AgencyKind, ReferralStatus
 from core.roles import is_administrator, programme_ids_for
 from casework.selectors import partner_agencies_of, referrals_granting_access, staff_enrolled_condition
-from programmes.models import Enrolment, FollowUp, Programme, StageKind, StageRecord, StageType
+from programmes.models import (
+    AccommodationStay,
+    DocumentRequest,
+    EmploymentPlacement,
+    Enrolment,
+    FollowUp,
+    HousingPlacement,
+    Programme,
+    PsychologicalSession,
+    SchoolPlacement,
+    StageKind,
+    StageRecord,
+    StageType,
+)
 
 # What a specialised agency works on: a school sees schooling, not psychology, even
 # under a referral for "all rehabilitation services". Agencies of other kinds (UN
@@ -145,6 +158,44 @@ def follow_up_visible_to(user) -> QuerySet[FollowUp]:
             _partner_condition(user, lambda agencies: Q(stage_id__in=_partner_stages(agencies).values("id"))),
         )
     )
+
+
+def _details_visible_to(model):
+    """The details of the stages a user may see (``stage_visible_to``): staff by their
+    programmes' cases, joined to the case directly, a partner by the stages its accepted
+    referrals' purposes cover."""
+
+    def visible_to(user) -> QuerySet:
+        if is_administrator(user):
+            return model.objects.all()
+        return model.objects.filter(
+            _either(
+                staff_enrolled_condition(user, case_path="stage__enrolment__case"),
+                _partner_condition(user, lambda agencies: Q(stage_id__in=_partner_stages(agencies).values("id"))),
+            )
+        )
+
+    visible_to.__name__ = f"{model._meta.model_name}_visible_to"
+    return visible_to
+
+
+accommodation_stay_visible_to = _details_visible_to(AccommodationStay)
+psychological_session_visible_to = _details_visible_to(PsychologicalSession)
+school_placement_visible_to = _details_visible_to(SchoolPlacement)
+document_request_visible_to = _details_visible_to(DocumentRequest)
+housing_placement_visible_to = _details_visible_to(HousingPlacement)
+employment_placement_visible_to = _details_visible_to(EmploymentPlacement)
+
+
+def case_ids_referred_for(user, purpose: str) -> set[int]:
+    """The cases a partner's agencies hold an accepted referral for this purpose for (with
+    a current consent): who may read a detail's sensitive field (a housing address, a
+    document's number). Empty for a user of no agency."""
+    agencies = partner_agencies_of(user)
+    if not agencies:
+        return set()
+    referrals = referrals_granting_access(agency_ids=[agency_id for agency_id, _kind in agencies])
+    return set(referrals.filter(status=ReferralStatus.ACCEPTED, purpose=purpose).values_list("case_id", flat=True))
 
 
 def enrolled_case_ids(*, programme_ids=None, caseworker=None) -> QuerySet:

@@ -12,7 +12,7 @@ these same functions before they mark the case or the enrolment ended.
 
 The day an action happened (a start, a completion, a follow-up's ``done_on``;
 today by default) must fall within a window around the programme's today,
-checked in one place (``_action_day``) for every service here that takes a
+checked in one place (``action_day``) for every service here that takes a
 day (block, unblock, discontinue and reopen act on today):
 
 - not after the programme's today. A transition records what has happened;
@@ -111,7 +111,8 @@ def allowed_actions(stage: StageRecord) -> list[str]:
     return [name for name, t in TRANSITIONS.items() if stage.status in t.sources]
 
 
-def _lock(stage_id: int, expected_version: int | None) -> StageRecord:
+def stage_lock(stage_id: int, expected_version: int | None = None) -> StageRecord:
+    """The stage, locked after its case (closure's order); 412 on a stale version, 409 if it is frozen."""
     # The case row first, then the stage: closure locks them in the same order, so a
     # transition racing a closure waits for it and then sees the case closed.
     case_id = StageRecord.objects.filter(pk=stage_id).values_list("enrolment__case_id", flat=True).get()
@@ -174,7 +175,7 @@ def _today(stage: StageRecord) -> datetime.date:
 RECORDING_WINDOW_DAYS = 366
 
 
-def _action_day(stage: StageRecord, on: datetime.date | None, *, field: str = "on") -> datetime.date:
+def action_day(stage: StageRecord, on: datetime.date | None, *, field: str = "on") -> datetime.date:
     """The day an action happened: ``on``, or the programme's today; refused outside the window."""
     today = _today(stage)
     if on is None:
@@ -224,9 +225,9 @@ def follow_ups_cancel(*, stage: StageRecord, on: datetime.date, by) -> int:
 def stage_start(
     *, stage_id: int, by, on: datetime.date | None = None, expected_version: int | None = None
 ) -> StageRecord:
-    stage = _lock(stage_id, expected_version)
+    stage = stage_lock(stage_id, expected_version)
     _check(stage, "start", "")
-    on = _action_day(stage, on)
+    on = action_day(stage, on)
     stage.started_on = on
     _record(stage, action="start", to_status=S.ACTIVE, by=by)
     follow_up_schedule(stage=stage, after=on)
@@ -237,9 +238,9 @@ def stage_start(
 def stage_complete(
     *, stage_id: int, by, outcome: str, on: datetime.date | None = None, expected_version: int | None = None
 ) -> StageRecord:
-    stage = _lock(stage_id, expected_version)
+    stage = stage_lock(stage_id, expected_version)
     _check(stage, "complete", outcome)
-    on = _action_day(stage, on)
+    on = action_day(stage, on)
     if on < stage.started_on:
         raise ValidationError({"on": _("A stage cannot be completed before it started.")})
     stage.completed_on = on
@@ -265,7 +266,7 @@ def _start_housing_after_centre(stage: StageRecord, *, by, on: datetime.date) ->
 
 @transaction.atomic
 def stage_block(*, stage_id: int, by, reason: str, expected_version: int | None = None) -> StageRecord:
-    stage = _lock(stage_id, expected_version)
+    stage = stage_lock(stage_id, expected_version)
     _check(stage, "block", reason)
     stage.status_reason = reason.strip()[:300]
     return _record(stage, action="block", to_status=S.BLOCKED, by=by, note=stage.status_reason)
@@ -273,7 +274,7 @@ def stage_block(*, stage_id: int, by, reason: str, expected_version: int | None 
 
 @transaction.atomic
 def stage_unblock(*, stage_id: int, by, expected_version: int | None = None) -> StageRecord:
-    stage = _lock(stage_id, expected_version)
+    stage = stage_lock(stage_id, expected_version)
     _check(stage, "unblock", "")
     stage.status_reason = ""
     target = S.ACTIVE if stage.started_on else S.PLANNED
@@ -284,7 +285,7 @@ def stage_unblock(*, stage_id: int, by, expected_version: int | None = None) -> 
 
 @transaction.atomic
 def stage_discontinue(*, stage_id: int, by, reason: str, expected_version: int | None = None) -> StageRecord:
-    stage = _lock(stage_id, expected_version)
+    stage = stage_lock(stage_id, expected_version)
     _check(stage, "discontinue", reason)
     stage.status_reason = reason.strip()[:300]
     _record(stage, action="discontinue", to_status=S.DISCONTINUED, by=by, note=stage.status_reason)
@@ -294,7 +295,7 @@ def stage_discontinue(*, stage_id: int, by, reason: str, expected_version: int |
 
 @transaction.atomic
 def stage_reopen(*, stage_id: int, by, reason: str, expected_version: int | None = None) -> StageRecord:
-    stage = _lock(stage_id, expected_version)
+    stage = stage_lock(stage_id, expected_version)
     _check(stage, "reopen", reason)
     today = _today(stage)
     stage.completed_on = None
@@ -331,7 +332,7 @@ def follow_up_record(*, follow_up_id: int, by, outcome: str, done_on: datetime.d
     if not (outcome or "").strip():
         raise ValidationError({"outcome": _("This field is required.")})
     stage = follow_up.stage
-    done_on = _action_day(stage, done_on, field="done_on")
+    done_on = action_day(stage, done_on, field="done_on")
     follow_up.done_on = done_on
     follow_up.outcome = outcome.strip()
     follow_up.full_clean()

@@ -48,6 +48,8 @@ def test_every_producer_registered_its_kinds_at_start_up():
         "closure_decided",
         "hearing_soon",
         "release_soon",
+        "referral_new",
+        "referral_ended",
     }
 
 

@@ -154,13 +154,14 @@ def test_enrolment_withdrawn_in_the_admin_ends_its_stages_and_follow_ups(client,
 
 @pytest.fixture
 def closed_case(client, caseworker, supervisor, case):
-    """The case with an active psychological stage, closed by its supervisor in the admin."""
+    """The case with an active psychological stage, closed by its supervisor on the
+    admin's decision page (which shows the open work the approval ends)."""
     stage = started(case, "psychological")
     request = closure.case_closure_request(case_id=case.pk, by=caseworker, reason="Programme finished (test).")
     login(client, supervisor, "Supervisors")
     response = client.post(
-        reverse("admin:casework_closurerequest_changelist"),
-        {"action": "closure_approve", "_selected_action": [request.pk]},
+        reverse("admin:casework_closurerequest_change", args=[request.pk]),
+        {"approve": "1", "comment": "Agreed (test)."},
         follow=True,
     )
     assert response.status_code == 200

@@ -27,6 +27,8 @@ from casework.models import (
     Agency,
     AgencyKind,
     Case,
+    CaseNote,
+    Consent,
     CaseStatus,
     ConsentPurpose,
     Family,
@@ -243,3 +245,23 @@ class AgencyFilterSet(RoleAwareFilterSet):
         model = Agency
         fields = ["kind", "is_active"]
         reveals = {"kind": "kind", "is_active": "is_active"}
+
+
+class NoteFilterSet(RoleAwareFilterSet):
+    case = IdFilter(field_name="case_id")
+
+    class Meta:
+        model = CaseNote
+        fields = ["case"]
+        reveals = {"case": "case"}
+
+
+class ConsentFilterSet(RoleAwareFilterSet):
+    person = IdFilter(field_name="person_id")
+    agency = IdFilter(field_name="agency_id")
+    purpose = django_filters.ChoiceFilter(choices=ConsentPurpose.choices)
+
+    class Meta:
+        model = Consent
+        fields = ["person", "agency", "purpose"]
+        reveals = {"person": "person", "agency": "agency", "purpose": "purpose"}

@@ -13,10 +13,13 @@ from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
+from casework import services
 from casework.models import (
     SENSITIVE_NAME_KINDS,
     Agency,
     Case,
+    CaseNote,
+    Consent,
     Family,
     FamilyMembership,
     Person,
@@ -346,8 +349,67 @@ class CaseSerializer(DirectColumnsMixin, RoleAwareSerializer):
         return [stage_summary(row) for row in getattr(case, CURRENT_STAGE_LIST)]
 
 
+class CaseNoteSerializer(RoleAwareSerializer):
+    """A note on a case: programme staff only; added, never rewritten."""
+
+    class Meta:
+        model = CaseNote
+        fields = ["id", "case", "author", "body", "created_at"]
+        read_only_fields = ["author", "created_at"]
+        access = access_by_role(staff=Access(read=ALL, write=("case", "body")), partner=Access())
+
+    def create(self, validated_data):
+        return super().create({**validated_data, "author": self.context["request"].user})
+
+    def persist(self, instance) -> None:
+        services.case_note_add(note=instance, by=self.context["request"].user)
+
+
+CONSENT_WRITABLE = ("person", "agency", "purpose", "given_by", "guardian_name", "given_on", "expires_on")
+
+
+class ConsentSerializer(RoleAwareSerializer):
+    """A consent to share a person's case, for a purpose (and an agency, or any). A child's
+    consent is given by a parent or guardian, named (the model's rule). Withdrawn by the
+    ``withdraw`` action, never edited."""
+
+    class Meta:
+        model = Consent
+        fields = ["id", *CONSENT_WRITABLE, "withdrawn_on", "recorded_by", "recorded_at"]
+        read_only_fields = ["withdrawn_on", "recorded_by", "recorded_at"]
+        access = access_by_role(staff=Access(read=ALL, write=CONSENT_WRITABLE), partner=Access())
+
+    def create(self, validated_data):
+        return super().create({**validated_data, "recorded_by": self.context["request"].user})
+
+    def persist(self, instance) -> None:
+        services.consent_record(consent=instance, by=self.context["request"].user)
+
+
+class ConsentWithdrawSerializer(serializers.Serializer):
+    on = serializers.DateField(required=False, help_text="Day the consent was withdrawn; today by default.")
+
+
+class CaseAssignSerializer(serializers.Serializer):
+    caseworker = serializers.IntegerField(
+        allow_null=True, min_value=1, help_text="The new caseworker's user id (staff of the case's programmes)."
+    )
+
+
+# What staff send to refer a case (``POST /referrals/``); the rest is the service's.
+REFERRAL_WRITABLE = ("case", "agency", "stage", "purpose", "consent", "note")
+
+
 class ReferralSerializer(RoleAwareSerializer):
-    """A case, or one of its stages, handed to a partner agency."""
+    """A case, or one of its stages, handed to a partner agency. Staff make one under a
+    current consent of the case's person that covers the agency and the purpose."""
+
+    def create(self, validated_data):
+        # The referring user is the caller (the service records it too).
+        return super().create({**validated_data, "referred_by": self.context["request"].user})
+
+    def persist(self, instance) -> None:
+        services.referral_create(referral=instance, by=self.context["request"].user)
 
     case_reference = serializers.CharField(source="case.reference", read_only=True)
 
@@ -368,9 +430,9 @@ class ReferralSerializer(RoleAwareSerializer):
             "note",
             "updated_at",
         ]
-        read_only_fields = fields
+        read_only_fields = ["status", "referred_by", "referred_on", "responded_on"]
         access = access_by_role(
-            staff=Access(read=ALL),
+            staff=Access(read=ALL, write=REFERRAL_WRITABLE),
             partner=Access(
                 read=(
                     "id",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -19,27 +21,42 @@ from api.casework.serializers import (
     NAME_LIST,
     SENSITIVE_VISIBLE,
     AgencySerializer,
+    CaseAssignSerializer,
+    CaseNoteSerializer,
+    ConsentSerializer,
+    ConsentWithdrawSerializer,
     CaseSerializer,
     FamilySerializer,
     PersonSearchSerializer,
     PersonSerializer,
     ReferralSerializer,
 )
-from api.casework.filters import AgencyFilterSet, CaseFilterSet, FamilyFilterSet, PersonFilterSet, ReferralFilterSet
+from api.casework.filters import (
+    AgencyFilterSet,
+    CaseFilterSet,
+    ConsentFilterSet,
+    FamilyFilterSet,
+    NoteFilterSet,
+    PersonFilterSet,
+    ReferralFilterSet,
+)
 from core.roles import agency_ids_for
 from casework.names import name_search_condition
 from casework.models import SENSITIVE_NAME_KINDS, Case, FamilyMembership, PersonIdentifier, PersonName
+from api.lifecycle.closure import RequestClosureMixin
 from lifecycle.subject_access import person_export
 from api.base import (
     STAFF_ROLES,
     ApiRole,
     CatalogueViewSet,
+    CreateMixin,
     EditableScopedViewSet,
     ScopedViewSet,
     SyncFeedMixin,
     request_role,
 )
 from programmes import rules
+from programmes import services as programme_services
 from api.programmes.serializers import STAGE_SUMMARY_VALUES
 from programmes.models import OPEN_STAGE_STATUSES, Enrolment, EnrolmentStatus
 from programmes.selectors import stage_of_visible_case_visible_to
@@ -281,7 +298,7 @@ class FamilyViewSet(SyncFeedMixin, ScopedViewSet):
         )
 
 
-class CaseViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet):
+class CaseViewSet(RequestClosureMixin, DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet):
     """Cases with their person, family and open stages in one answer."""
 
     visible_to = selectors.case_visible_to
@@ -307,8 +324,29 @@ class CaseViewSet(DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet)
         attach_sensitive_case_details(rows, self.request)
         attach_current_stages(rows, self.request)
 
+    @extend_schema(request=CaseAssignSerializer, responses={status.HTTP_200_OK: CaseSerializer})
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        """Make another member of the case's programmes its caseworker (staff; 400 for anyone
+        else); its open stages and follow-ups move with it (``programmes.services.case_assign``)."""
+        if request_role(request) not in STAFF_ROLES:
+            raise exceptions.PermissionDenied()
+        case = self.get_object()
+        body = CaseAssignSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        caseworker_id = body.validated_data["caseworker"]
+        caseworker = None
+        if caseworker_id is not None:
+            caseworker = get_user_model().objects.filter(pk=caseworker_id, is_active=True).first()
+            if caseworker is None:
+                raise exceptions.ValidationError(
+                    {"caseworker": [_("The caseworker must work in one of the case's programmes.")]}
+                )
+        updated = programme_services.case_assign(case_id=case.pk, caseworker=caseworker, by=request.user)
+        return self.action_response(updated)
 
-class ReferralViewSet(SyncFeedMixin, ScopedViewSet):
+
+class ReferralViewSet(CreateMixin, SyncFeedMixin, ScopedViewSet):
     """Referrals of the caller's cases (staff) or to the caller's agency while they grant access (partners).
 
     The agency answers with ``accept``, ``decline`` and ``complete``; staff may
@@ -322,6 +360,15 @@ class ReferralViewSet(SyncFeedMixin, ScopedViewSet):
 
     def optimise(self, queryset):
         return queryset.select_related("case")
+
+    @extend_schema(request=ReferralSerializer, responses={status.HTTP_201_CREATED: ReferralSerializer})
+    def create(self, request, *args, **kwargs):
+        """Refer a case (or one of its stages) to an agency. Programme staff only (403 for
+        partners); 400 unless a current consent of the person covers the agency and the
+        purpose. The agency's members are e-mailed a link and a reference, no name."""
+        if request_role(request) not in STAFF_ROLES:
+            raise exceptions.PermissionDenied()
+        return super().create(request, *args, **kwargs)
 
     def _answer(self, request, service, *, staff_may: bool):
         referral = self.get_object()
@@ -348,6 +395,48 @@ class ReferralViewSet(SyncFeedMixin, ScopedViewSet):
     def complete(self, request, pk=None):
         """The work is done (accepted → completed); the agency loses access to the case."""
         return self._answer(request, services.referral_complete, staff_may=True)
+
+
+class StaffCreateMixin(CreateMixin):
+    """POST for programme staff only: partners get 403."""
+
+    def create(self, request, *args, **kwargs):
+        if request_role(request) not in STAFF_ROLES:
+            raise exceptions.PermissionDenied()
+        return super().create(request, *args, **kwargs)
+
+
+class NoteViewSet(StaffCreateMixin, ScopedViewSet):
+    """Case notes: programme staff read and add the notes of their cases (partners get
+    403 for a new note and see none). Notes are added, never rewritten or deleted."""
+
+    visible_to = selectors.note_visible_to
+    serializer_class = CaseNoteSerializer
+    filterset_class = NoteFilterSet
+    ordering_fields = ["created_at", "id"]
+
+
+class ConsentViewSet(StaffCreateMixin, ScopedViewSet):
+    """Consents of the people of the caller's cases: programme staff record them (a
+    child's from a named parent or guardian) and withdraw them; partners get 403 and
+    see none. A withdrawal ends the referrals resting on it and tells their agencies."""
+
+    visible_to = selectors.consent_visible_to
+    serializer_class = ConsentSerializer
+    filterset_class = ConsentFilterSet
+    ordering_fields = ["given_on", "id"]
+
+    @extend_schema(request=ConsentWithdrawSerializer, responses={status.HTTP_200_OK: ConsentSerializer})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        """The person (or guardian) takes the consent back; 409 if already withdrawn."""
+        if request_role(request) not in STAFF_ROLES:
+            raise exceptions.PermissionDenied()
+        consent = self.get_object()
+        body = ConsentWithdrawSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        updated = services.consent_withdraw(consent_id=consent.pk, by=request.user, **body.validated_data)
+        return self.action_response(updated)
 
 
 class AgencyViewSet(CatalogueViewSet):

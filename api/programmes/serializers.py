@@ -55,24 +55,11 @@ class ProgrammeSerializer(RoleAwareSerializer):
             administrator=Access(read=ALL, write=("code", "name", "country", "time_zone", "is_active")),
         )
 
-    def _clean_and_save(self, instance, validated_data):
-        """As every role-aware serializer (validated, then the view's If-Match, an edit that
-        changes nothing writing nothing), but saved by ``programme_save``, the admin's
-        service too, which installs the programme's report schedule."""
-        unchanged = instance.pk is not None and all(
-            getattr(instance, field) == value for field, value in validated_data.items()
-        )
-        if not unchanged:
-            for field, value in validated_data.items():
-                setattr(instance, field, value)
-            instance.full_clean()
-        before_write = self.context.get("before_write")
-        if before_write is not None:
-            before_write()
-        if unchanged:
-            return instance
+    def persist(self, instance) -> None:
+        """Saved by ``programme_save``, the admin's service too, which installs the
+        programme's report schedule."""
         request = self.context.get("request")
-        return services.programme_save(programme=instance, by=getattr(request, "user", None))
+        services.programme_save(programme=instance, by=getattr(request, "user", None))
 
 
 class EnrolmentSerializer(RoleAwareSerializer):

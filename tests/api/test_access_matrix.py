@@ -13,6 +13,16 @@ from django.db import transaction
 from django.urls import reverse
 
 from api.urls import router
+from lifecycle import closure
+from programmes.models import (
+    AccommodationStay,
+    DocumentRequest,
+    EmploymentPlacement,
+    HousingPlacement,
+    PsychologicalSession,
+    SchoolPlacement,
+)
+from tests import factories as f
 from tests.api.conftest import PARTNER_ROLES, ROLES, SENTINELS, all_keys
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +52,38 @@ STAFF_ONLY_CREATE = row("401 404 403 403 403 201 201 201")
 SEEN_BY_LEGAL = row("401 404 404 404 404 200 200 404")
 LEGAL_CREATE = row("401 403 403 403 403 201 201 403")
 LEGAL_EDIT = row("401 403 403 403 403 200 200 403")
+
+# Stage details: the partner's referral covers the psychological stage, so it works on
+# psychological sessions and sees no other kind of detail; a body naming a stage the
+# caller may not pick answers 400 on that field.
+DETAIL_CREATE = row("401 400 400 400 201 201 201 201")
+DETAIL_CREATE_STAFF = row("401 400 400 400 400 201 201 201")
+STAFF_ACTION = row("401 404 404 404 404 200 200 200")
+PARTNER_AND_STAFF_ACTION = row("401 404 404 404 200 200 200 200")
+DETAIL_ROUTES = {
+    "accommodation-stay": False,
+    "psychological-session": True,
+    "school-placement": False,
+    "document-request": False,
+    "housing-placement": False,
+    "employment-placement": False,
+}
+
+
+def _detail_matrix() -> dict:
+    entries = {}
+    for name, partner_works_on_it in DETAIL_ROUTES.items():
+        entries[(f"{name}-list", "GET")] = LIST
+        entries[(f"{name}-changes", "GET")] = LIST
+        entries[(f"{name}-list", "POST")] = DETAIL_CREATE if partner_works_on_it else DETAIL_CREATE_STAFF
+        entries[(f"{name}-detail", "GET")] = SEEN_BY_PARTNER_AND_STAFF if partner_works_on_it else SEEN_BY_STAFF
+        for method in ("PATCH", "PUT"):
+            entries[(f"{name}-detail", method)] = PARTNER_AND_STAFF_ACTION if partner_works_on_it else STAFF_ACTION
+    for action in ("document-request-submit", "document-request-issue", "document-request-refuse"):
+        entries[(action, "POST")] = STAFF_ACTION
+    entries[("school-placement-end", "POST")] = STAFF_ACTION
+    return entries
+
 
 # (route name, method) -> expected status by role, and the request body if any.
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
@@ -77,6 +119,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("follow-up-changes", "GET"): LIST,
     ("follow-up-record-outcome", "POST"): SEEN_BY_PARTNER_AND_STAFF,
     ("referral-list", "GET"): LIST,
+    # Staff refer under a consent; another programme's caseworker may not pick the case (400).
+    ("referral-list", "POST"): row("401 400 403 403 403 201 201 201"),
     ("referral-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
     ("referral-changes", "GET"): LIST,
     # The world's referral is accepted: it can be completed, no longer answered.
@@ -109,6 +153,24 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("court-hearing-detail", "GET"): SEEN_BY_LEGAL,
     ("court-hearing-detail", "PATCH"): LEGAL_EDIT,
     ("court-hearing-detail", "PUT"): LEGAL_EDIT,
+    **_detail_matrix(),
+    # Consents and reassignment are programme staff's.
+    ("consent-list", "GET"): LIST,
+    ("consent-list", "POST"): row("401 400 403 403 403 201 201 201"),
+    ("consent-detail", "GET"): SEEN_BY_STAFF,
+    ("consent-withdraw", "POST"): row("401 404 403 403 403 200 200 200"),
+    ("case-assign", "POST"): row("401 404 403 403 403 200 200 200"),
+    # Notes are programme staff's: partners see none and may not add one.
+    ("note-list", "GET"): LIST,
+    ("note-list", "POST"): row("401 400 403 403 403 201 201 201"),
+    ("note-detail", "GET"): SEEN_BY_STAFF,
+    # Closure: staff ask; a supervisor of the programme (or an administrator) decides, and
+    # the caseworker who asked may not (409, the closure service's rule).
+    ("case-request-closure", "POST"): row("401 404 403 403 403 201 201 201"),
+    ("closure-request-list", "GET"): LIST,
+    ("closure-request-detail", "GET"): SEEN_BY_STAFF,
+    ("closure-request-approve", "POST"): row("401 404 403 403 403 200 200 409"),
+    ("closure-request-reject", "POST"): row("401 404 403 403 403 200 200 409"),
 }
 
 
@@ -142,9 +204,78 @@ def _target(world, name: str):
         "agency": world.agency,
         "legal-proceeding": world.proceeding,
         "court-hearing": world.hearing,
+        **stage_details(world),
+        "closure-request": closure_request(world),
+        "note": world.case.notes.get(),
+        "consent": world.referral.consent,
     }
     resource = max((key for key in targets if name.startswith(key + "-")), key=len)
     return targets[resource]
+
+
+def closure_request(world):
+    """The caseworker's pending request to close the world's case, made once."""
+    if not hasattr(world, "closure_request"):
+        world.closure_request = closure.case_closure_request(
+            case_id=world.case.pk, by=world.users["caseworker"], reason="Work done (test)"
+        )
+    return world.closure_request
+
+
+def stage_details(world) -> dict:
+    """One detail of each kind on the world's case (a school placement on a child's), made once."""
+    if not hasattr(world, "details"):
+        case = world.case
+        stages = {stage.stage_type.kind: stage for stage in case.enrolments.get().stages.select_related("stage_type")}
+        child = f.CaseFactory(
+            person=f.PersonFactory(date_of_birth=f.born_years_ago(9)), caseworker=case.caseworker, reference="N-0002"
+        )
+        f.enrol(child, world.programme)
+        school = child.enrolments.get().stages.get(stage_type__kind="schooling")
+        day = datetime.date.today() - datetime.timedelta(days=3)
+        world.details = {
+            "accommodation-stay": AccommodationStay.objects.create(
+                stage=stages["accommodation"], centre="Centre (test)", arrived_on=day
+            ),
+            "psychological-session": PsychologicalSession.objects.create(stage=stages["psychological"], held_on=day),
+            "school-placement": SchoolPlacement.objects.create(
+                stage=school, institution="School (test)", level="school", enrolled_on=day
+            ),
+            "document-request": DocumentRequest.objects.create(
+                stage=stages["documents"], document_type="passport", requested_on=day
+            ),
+            "housing-placement": HousingPlacement.objects.create(
+                stage=stages["housing"], address="1 Test Street", living_with="relatives", moved_in_on=day
+            ),
+            "employment-placement": EmploymentPlacement.objects.create(
+                stage=stages["employment"], kind="job", organisation="Bakery (test)", started_on=day
+            ),
+        }
+    return world.details
+
+
+def _detail_bodies(world) -> dict:
+    details = stage_details(world)
+    day = str(datetime.date.today() - datetime.timedelta(days=1))
+    full = {
+        "accommodation-stay": {"centre": "Centre two (test)", "arrived_on": day},
+        "psychological-session": {"kind": "session", "mode": "group", "held_on": day},
+        "school-placement": {"institution": "School two (test)", "level": "school", "grade": 2, "enrolled_on": day},
+        "document-request": {"document_type": "national_id", "requested_on": day},
+        "housing-placement": {"address": "2 Test Street", "living_with": "own_home", "moved_in_on": day},
+        "employment-placement": {"kind": "training", "organisation": "Course (test)", "started_on": day},
+    }
+    bodies = {
+        ("document-request-issue", "POST"): {"issued_on": day, "number": "N-1"},
+        ("document-request-refuse", "POST"): {"reason": "Refused (test)"},
+        ("school-placement-end", "POST"): {"left_on": day, "reason": "Moved (test)"},
+    }
+    for name, body in full.items():
+        stage = details[name].stage_id
+        bodies[(f"{name}-list", "POST")] = {"stage": stage, **body}
+        bodies[(f"{name}-detail", "PUT")] = {"stage": stage, **body}
+        bodies[(f"{name}-detail", "PATCH")] = {key: value for key, value in body.items() if key != "document_type"}
+    return bodies
 
 
 def _body(world, name: str, method: str) -> dict | None:
@@ -251,6 +382,28 @@ def _body(world, name: str, method: str) -> dict | None:
             "is_active": True,
         },
     }
+    bodies[("consent-list", "POST")] = {
+        "person": world.person.pk,
+        "agency": world.agency.pk,
+        "purpose": "documents",
+        "given_on": str(datetime.date.today() - datetime.timedelta(days=1)),
+    }
+    bodies[("consent-withdraw", "POST")] = {}
+    bodies[("case-assign", "POST")] = {"caseworker": world.users["supervisor"].pk}
+    bodies[("note-list", "POST")] = {"case": world.case.pk, "body": "Called the school (test)"}
+    bodies[("case-request-closure", "POST")] = {"reason": "Work done (test)"}
+    bodies[("closure-request-approve", "POST")] = {"comment": "Agreed (test)"}
+    bodies[("closure-request-reject", "POST")] = {"comment": "Not yet (test)"}
+    if (name, method) == ("referral-list", "POST"):
+        consent = f.ConsentFactory(person=world.person, agency=world.agency, purpose="documents")
+        bodies[(name, method)] = {
+            "case": world.case.pk,
+            "agency": world.agency.pk,
+            "purpose": "documents",
+            "consent": consent.pk,
+        }
+    if name.split("-")[0] in {"accommodation", "psychological", "school", "document", "housing", "employment"}:
+        bodies.update(_detail_bodies(world))
     return bodies.get((name, method))
 
 
@@ -283,6 +436,11 @@ def _call(world, role, name, method):
 @pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[1]} {r[0]}")
 def test_route_for_every_role(world, route):
     name, method = route
+    # Made outside the rolled-back calls below.
+    if any(name.startswith(f"{detail}-") for detail in DETAIL_ROUTES):
+        stage_details(world)
+    if name.startswith("closure-request-"):
+        closure_request(world)
     failures = []
     for role in ROLES:
         with transaction.atomic():

@@ -283,6 +283,8 @@ LIST_ROUTES = [
     "programme-list",
     "stage-type-list",
     "agency-list",
+    "note-list",
+    "closure-request-list",
 ]
 
 
@@ -303,6 +305,8 @@ def many_cases(world, programme, caseworker, agency):
                 stage=stage, kind="visit", due_date=timezone.localdate() + datetime.timedelta(days=day)
             )
         f.ReferralFactory(case=case, agency=agency, referred_by=caseworker)
+        f.cw.CaseNote.objects.create(case=case, author=caseworker, body=f"Note {n} (test)")
+        f.cw.ClosureRequest.objects.create(case=case, requested_by=caseworker, reason=f"Reason {n} (test)")
         f.AgencyFactory()
         f.ProgrammeFactory(catalogue=n < 3)
     return world
