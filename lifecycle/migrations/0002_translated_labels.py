@@ -9,9 +9,9 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("casework", "0014_translated_labels"),
+        ("casework", "0015_translated_labels"),
         ("lifecycle", "0001_cohort_import"),
-        ("programmes", "0009_translated_labels"),
+        ("programmes", "0010_translated_labels"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -10,8 +10,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("casework", "0013_legal_aid_purpose"),
-        ("programmes", "0008_legal_officer_and_stage_tracks"),
+        ("casework", "0014_list_order_indexes"),
+        ("programmes", "0009_list_order_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -11,8 +11,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("casework", "0014_translated_labels"),
-        ("programmes", "0008_legal_officer_and_stage_tracks"),
+        ("casework", "0015_translated_labels"),
+        ("programmes", "0009_list_order_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
