@@ -86,7 +86,7 @@ class PersonFamilyInline(ScopedInlineMixin, admin.TabularInline):
     fk_name = "person"
     extra = 0
     autocomplete_fields = ["family"]
-    verbose_name_plural = "families"
+    verbose_name_plural = _("families")
 
 
 class CrossScriptSearchMixin:
@@ -458,7 +458,7 @@ class CaseStatusChangeInline(ScopedInlineMixin, admin.TabularInline):
     fields = ["at", "from_status", "to_status", "by", "note"]
     readonly_fields = fields
     can_delete = False
-    verbose_name_plural = "status history"
+    verbose_name_plural = _("status history")
 
     def has_add_permission(self, request, obj=None):
         return False

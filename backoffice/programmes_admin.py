@@ -345,7 +345,7 @@ class StageTransitionInline(ScopedInlineMixin, admin.TabularInline):
     fields = ["at", "action", "from_status", "to_status", "by", "note"]
     readonly_fields = fields
     can_delete = False
-    verbose_name_plural = "history"
+    verbose_name_plural = _("history")
 
     def has_add_permission(self, request, obj=None):
         return False
