@@ -86,7 +86,7 @@ class PersonFamilyInline(ScopedInlineMixin, admin.TabularInline):
     fk_name = "person"
     extra = 0
     autocomplete_fields = ["family"]
-    verbose_name_plural = "families"
+    verbose_name_plural = _("families")
 
 
 class CrossScriptSearchMixin:
@@ -143,7 +143,7 @@ class PersonIntakeForm(forms.ModelForm):
     ``clean`` and a possible duplicate must be confirmed as a different person."""
 
     confirm_different_person = forms.BooleanField(
-        label="This is a different person",
+        label=_("This is a different person"),
         required=False,
         help_text="Tick after checking the possible duplicates listed above.",
     )
@@ -219,7 +219,7 @@ class PersonAdmin(
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("cases")
 
-    @admin.display(description="cases")
+    @admin.display(description=_("cases"))
     def case_links(self, obj):
         return format_html_join(
             ", ",
@@ -237,19 +237,19 @@ class PersonAdmin(
         # Administrators and supervisors; the service checks that they see both people and their cases.
         return may_merge(request.user)
 
-    @admin.action(description="Merge two selected people", permissions=["merge"])
+    @admin.action(description=_("Merge two selected people"), permissions=["merge"])
     def merge_people(self, request, queryset):
         """Ask which of two records to keep, side by side; then merge the other into it
         (``lifecycle.merge``). Refusals are messages; the success names ids and references only."""
         people = list(queryset.order_by("pk")[:3])
         if len(people) != 2:
-            self.message_user(request, "Select exactly two people to merge.", messages.ERROR)
+            self.message_user(request, _("Select exactly two people to merge."), messages.ERROR)
             return None
         ids = {str(person.pk) for person in people}
         keep = request.POST.get("keep", "")
         if "apply" not in request.POST or keep not in ids:
             if "apply" in request.POST:
-                self.message_user(request, "Choose the record to keep.", messages.ERROR)
+                self.message_user(request, _("Choose the record to keep."), messages.ERROR)
             return TemplateResponse(
                 request,
                 "admin/casework/person/merge_confirmation.html",
@@ -266,7 +266,7 @@ class PersonAdmin(
             kept = persons_merge(keep_id=int(keep), merge_id=int(merge), by=request.user)
         except (DomainError, ValidationError) as exc:
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            self.message_user(request, f"Nothing merged: {text}", messages.ERROR)
+            self.message_user(request, _("Nothing merged: %(reason)s") % {"reason": text}, messages.ERROR)
             return None
         references = ", ".join(kept.cases.order_by("reference").values_list("reference", flat=True))
         self.message_user(
@@ -403,7 +403,7 @@ class FamilyAdmin(
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("memberships"))
 
-    @admin.display(ordering="member_count", description="members")
+    @admin.display(ordering="member_count", description=_("members"))
     def member_count(self, obj):
         return obj.member_count
 
@@ -458,7 +458,7 @@ class CaseStatusChangeInline(ScopedInlineMixin, admin.TabularInline):
     fields = ["at", "from_status", "to_status", "by", "note"]
     readonly_fields = fields
     can_delete = False
-    verbose_name_plural = "status history"
+    verbose_name_plural = _("status history")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -470,7 +470,7 @@ class CaseStatusChangeInline(ScopedInlineMixin, admin.TabularInline):
 class MyCasesFilter(admin.SimpleListFilter):
     """A caseworker's list opens on their own cases."""
 
-    title = "assigned"
+    title = _("assigned")
     parameter_name = "mine"
 
     def lookups(self, request, model_admin):
@@ -493,7 +493,7 @@ class MyCasesFilter(admin.SimpleListFilter):
 class ProgrammeFilter(admin.SimpleListFilter):
     """Cases enrolled in the programme, now or before: the API's ``programme`` filter (``programmes.rules``)."""
 
-    title = "programme"
+    title = _("programme")
     parameter_name = "programme"
 
     def lookups(self, request, model_admin):
@@ -509,7 +509,7 @@ class ProgrammeFilter(admin.SimpleListFilter):
 class StageFilter(admin.SimpleListFilter):
     """Cases with a stage of this kind in a given status: "stage=schooling:blocked"."""
 
-    title = "stage"
+    title = _("stage")
     parameter_name = "stage"
 
     def lookups(self, request, model_admin):
@@ -536,7 +536,7 @@ class OverdueFilter(admin.SimpleListFilter):
     """Cases with an overdue stage (the API's ``overdue=true``), or with an overdue follow-up:
     ``programmes.rules``' definitions, over the stages and follow-ups the user may see."""
 
-    title = "overdue"
+    title = _("overdue")
     parameter_name = "overdue"
 
     def lookups(self, request, model_admin):
@@ -554,7 +554,7 @@ class AgeBandFilter(admin.SimpleListFilter):
     """The API's age bands (``programmes.rules.AGE_BANDS``); the former values (``0-5``,
     ``6-17``, ``18+``) still work in links and bookmarks."""
 
-    title = "age band"
+    title = _("age band")
     parameter_name = "age"
 
     def lookups(self, request, model_admin):
@@ -626,7 +626,7 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ExportMixin, Scop
                 programme_services.case_assign(case_id=obj.pk, caseworker=caseworker, by=request.user)
             except (DomainError, ValidationError) as exc:
                 text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-                self.message_user(request, f"Caseworker not changed: {text}", messages.ERROR)
+                self.message_user(request, _("Caseworker not changed: %(reason)s") % {"reason": text}, messages.ERROR)
             obj.refresh_from_db()
             return
         super().save_model(request, obj, form, change)
@@ -635,12 +635,14 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ExportMixin, Scop
         # Cases are archived by administrators (audited), never deleted.
         return False
 
-    @admin.action(description="Archive selected cases (administrators; replaces deletion)", permissions=["archive"])
+    @admin.action(description=_("Archive selected cases (administrators; replaces deletion)"), permissions=["archive"])
     def archive_cases(self, request, queryset):
         for case in queryset:
             try:
                 services.case_archive(case_id=case.pk, by=request.user)
-                self.message_user(request, f"{case.reference}: archived.", messages.SUCCESS)
+                self.message_user(
+                    request, _("%(reference)s: archived.") % {"reference": case.reference}, messages.SUCCESS
+                )
             except (DomainError, PermissionError) as exc:
                 self.message_user(request, f"{case.reference}: {exc}", messages.ERROR)
 
@@ -741,7 +743,7 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ExportMixin, Scop
         return HttpResponseRedirect(case_url)
 
     @admin.action(
-        description="Record the centre exit today for the whole family of each selected case", permissions=["change"]
+        description=_("Record the centre exit today for the whole family of each selected case"), permissions=["change"]
     )
     def record_family_centre_exit(self, request, queryset):
         """All of the families or none (``programmes.services.centre_exit_record``): a blocked
@@ -754,14 +756,14 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ExportMixin, Scop
             )
         except (DomainError, ValidationError) as exc:
             text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            self.message_user(request, f"Nothing recorded: {text}", messages.ERROR)
+            self.message_user(request, _("Nothing recorded: %(reason)s") % {"reason": text}, messages.ERROR)
             return
         if done:
             self.message_user(
                 request, f"Centre exit recorded for {len(done)} case(s): {', '.join(sorted(done))}.", messages.SUCCESS
             )
         else:
-            self.message_user(request, "No one in these families is in the centre.", messages.WARNING)
+            self.message_user(request, _("No one in these families is in the centre."), messages.WARNING)
 
     def save_formset(self, request, form, formset, change):
         instances = formset.save(commit=False)
@@ -800,13 +802,14 @@ class ConsentAdmin(CrossScriptSearchMixin, ScopedModelAdmin, admin.ModelAdmin):
         services.consent_record(consent=obj, by=request.user)
 
     @admin.action(
-        description="Withdraw the selected consents today (ends the agencies' access at once)", permissions=["change"]
+        description=_("Withdraw the selected consents today (ends the agencies' access at once)"),
+        permissions=["change"],
     )
     def withdraw_consent(self, request, queryset):
         for consent in queryset:
             try:
                 services.consent_withdraw(consent_id=consent.pk, by=request.user)
-                self.message_user(request, f"{consent}: withdrawn.", messages.SUCCESS)
+                self.message_user(request, _("%(consent)s: withdrawn.") % {"consent": consent}, messages.SUCCESS)
             except (DomainError, ValidationError) as exc:
                 text = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
                 self.message_user(request, f"{consent}: {' '.join(text)}", messages.ERROR)
@@ -855,7 +858,9 @@ def closure_approve(modeladmin, request, queryset):
             closure.case_closure_decide(
                 request_id=closure_request.pk, by=request.user, approve=True, open_work_acknowledged=False
             )
-            modeladmin.message_user(request, f"{closure_request.case.reference}: approved.", messages.SUCCESS)
+            modeladmin.message_user(
+                request, _("%(reference)s: approved.") % {"reference": closure_request.case.reference}, messages.SUCCESS
+            )
         except (DomainError, ValidationError) as exc:
             text = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
             modeladmin.message_user(request, f"{closure_request.case.reference}: {' '.join(text)}", messages.ERROR)

@@ -97,7 +97,7 @@ class ProgrammeAdmin(ScopedModelAdmin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    @admin.display(description="report")
+    @admin.display(description=_("report"))
     def report_links(self, obj):
         url = reverse("admin:programmes_programme_report_preview", args=[obj.pk])
         return format_html('<a href="{}">Preview</a>', url)
@@ -164,7 +164,7 @@ class ProgrammeAdmin(ScopedModelAdmin, admin.ModelAdmin):
             .exists()
         )
 
-    @admin.action(description="Send the last complete period's report now", permissions=["report"])
+    @admin.action(description=_("Send the last complete period's report now"), permissions=["report"])
     def send_report_now(self, request, queryset):
         for programme in queryset:
             if not _may_see_reports(request.user, programme):
@@ -183,11 +183,13 @@ class ProgrammeAdmin(ScopedModelAdmin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         services.programme_save(programme=obj, by=request.user)
 
-    @admin.action(description="Install or update the standard stage catalogue", permissions=["change"])
+    @admin.action(description=_("Install or update the standard stage catalogue"), permissions=["change"])
     def install_standard_catalogue(self, request, queryset):
         for programme in queryset:
             services.stage_catalogue_install(programme=programme)
-        self.message_user(request, f"Standard catalogue installed in {queryset.count()} programme(s).")
+        self.message_user(
+            request, _("Standard catalogue installed in %(count)s programme(s).") % {"count": queryset.count()}
+        )
 
 
 @admin.register(StageType)
@@ -239,18 +241,18 @@ class EnrolmentAdmin(ScopedModelAdmin, admin.ModelAdmin):
                 self.message_user(request, f"{enrolment.case.reference}: {done}.", messages.SUCCESS)
 
     @admin.action(
-        description="Complete the selected enrolments today (open stages discontinued, follow-ups cancelled)",
+        description=_("Complete the selected enrolments today (open stages discontinued, follow-ups cancelled)"),
         permissions=["change"],
     )
     def enrolment_complete(self, request, queryset):
-        self._end(request, queryset, EnrolmentStatus.COMPLETED, "enrolment completed")
+        self._end(request, queryset, EnrolmentStatus.COMPLETED, _("enrolment completed"))
 
     @admin.action(
-        description="Withdraw the selected enrolments today (open stages discontinued, follow-ups cancelled)",
+        description=_("Withdraw the selected enrolments today (open stages discontinued, follow-ups cancelled)"),
         permissions=["change"],
     )
     def enrolment_withdraw(self, request, queryset):
-        self._end(request, queryset, EnrolmentStatus.WITHDRAWN, "enrolment withdrawn")
+        self._end(request, queryset, EnrolmentStatus.WITHDRAWN, _("enrolment withdrawn"))
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.pk:
@@ -343,7 +345,7 @@ class StageTransitionInline(ScopedInlineMixin, admin.TabularInline):
     fields = ["at", "action", "from_status", "to_status", "by", "note"]
     readonly_fields = fields
     can_delete = False
-    verbose_name_plural = "history"
+    verbose_name_plural = _("history")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -391,7 +393,9 @@ def _transition_action(action: str, label: str):
                     request, f"{stage.enrolment.case.reference} — {stage}: {' '.join(text)}", messages.ERROR
                 )
         if done:
-            modeladmin.message_user(request, f"{label}: {done} stage(s).", messages.SUCCESS)
+            modeladmin.message_user(
+                request, _("%(action)s: %(count)s stage(s).") % {"action": label, "count": done}, messages.SUCCESS
+            )
         return None
 
     run.__name__ = f"stage_{action}"
@@ -405,7 +409,7 @@ class MyWorkFilter(admin.SimpleListFilter):
     on its own programme's today (``programmes.rules``).
     """
 
-    title = "my work"
+    title = _("my work")
     parameter_name = "mine"
     work = ""  # the key of MY_WORK: "stages" or "follow_ups"
     options: dict[str, str] = {}
@@ -591,7 +595,7 @@ class StageReportAdmin(ScopedModelAdmin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    @admin.display(description="e-mail as sent")
+    @admin.display(description=_("e-mail as sent"))
     def view_link(self, obj):
         return format_html('<a href="{}">Open</a>', reverse("admin:programmes_stagereport_email", args=[obj.pk]))
 

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CaseworkConfig(AppConfig):
     name = "casework"
-    verbose_name = "Casework"
+    verbose_name = _("Casework")
 
     def ready(self):
         # Which rows of this app a user may pick, for every door (core.visibility).

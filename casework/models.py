@@ -98,14 +98,18 @@ class IdentifierKind(models.TextChoices):
 class RepatriationOperation(models.Model):
     """The transfer that brought a cohort home."""
 
-    code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=200, validators=[validate_printable_text])
-    operation_date = models.DateField()
-    origin_country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2 code, e.g. SY or IQ."))
-    origin_camp = models.CharField(max_length=200, blank=True, validators=[validate_printable_text])
-    route = models.CharField(max_length=300, blank=True)
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200, validators=[validate_printable_text])
+    operation_date = models.DateField(_("operation date"))
+    origin_country = models.CharField(
+        _("origin country"), max_length=2, help_text=_("ISO 3166-1 alpha-2 code, e.g. SY or IQ.")
+    )
+    origin_camp = models.CharField(_("origin camp"), max_length=200, blank=True, validators=[validate_printable_text])
+    route = models.CharField(_("route"), max_length=300, blank=True)
 
     class Meta:
+        verbose_name = _("repatriation operation")
+        verbose_name_plural = _("repatriation operations")
         ordering = ["-operation_date", "code"]
 
     def __str__(self) -> str:
@@ -129,17 +133,22 @@ class Agency(models.Model):
     Kind = AgencyKind
 
     # A slug: its own validator already allows nothing but ASCII letters, digits, "-" and "_".
-    code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=200, validators=[validate_printable_text])
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200, validators=[validate_printable_text])
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="agencies", help_text=_("Users who act for this agency.")
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="agencies",
+        help_text=_("Users who act for this agency."),
+        verbose_name=_("members"),
     )
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(_("is active"), default=True)
 
     class Meta:
+        verbose_name = _("agency")
         ordering = ["name"]
-        verbose_name_plural = "agencies"
+        verbose_name_plural = _("agencies")
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=AgencyKind.values), name="agency_kind_valid"),
         ]
@@ -154,19 +163,30 @@ class Person(models.Model):
     given_name = models.CharField(_("given name"), max_length=150, validators=[validate_printable_text])
     family_name = models.CharField(_("family name"), max_length=150, blank=True, validators=[validate_printable_text])
     patronymic = models.CharField(_("patronymic"), max_length=150, blank=True, validators=[validate_printable_text])
-    sex = models.CharField(max_length=10, choices=Sex.choices)
-    date_of_birth = models.DateField()
+    sex = models.CharField(_("sex"), max_length=10, choices=Sex.choices)
+    date_of_birth = models.DateField(_("date of birth"))
     date_of_birth_estimated = models.BooleanField(
-        default=False, help_text=_("Tick when the date of birth is an estimate (no document).")
+        _("date of birth estimated"),
+        default=False,
+        help_text=_("Tick when the date of birth is an estimate (no document)."),
     )
-    place_of_birth = models.CharField(max_length=200, blank=True, validators=[validate_printable_text])
-    nationality = models.CharField(max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2 code."))
+    place_of_birth = models.CharField(
+        _("place of birth"), max_length=200, blank=True, validators=[validate_printable_text]
+    )
+    nationality = models.CharField(_("nationality"), max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2 code."))
     languages = models.JSONField(
-        default=list, blank=True, help_text=_('Languages spoken, as ISO 639-1 codes, e.g. ["kk", "ru", "ar"].')
+        _("languages"),
+        default=list,
+        blank=True,
+        help_text=_('Languages spoken, as ISO 639-1 codes, e.g. ["kk", "ru", "ar"].'),
     )
-    search_key = models.CharField(max_length=500, blank=True, editable=False, db_index=True)
+    search_key = models.CharField(_("search key"), max_length=500, blank=True, editable=False, db_index=True)
     anonymised_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text=_("When retention erased this person's personal data.")
+        _("anonymised at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("When retention erased this person's personal data."),
     )
     # A duplicate merged into the record kept (lifecycle.merge): a pointer only, its
     # personal data erased; hidden from every list (casework.selectors.person_visible_to).
@@ -178,18 +198,25 @@ class Person(models.Model):
         editable=False,
         related_name="merged_from",
         help_text=_("The record this duplicate was merged into."),
+        verbose_name=_("merged into"),
     )
     # Who recorded the person: until the person has a case, the creator sees them
     # (casework.selectors.person_visible_to).
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, editable=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("person")
         ordering = ["family_name", "given_name", "id"]
-        verbose_name_plural = "persons"
+        verbose_name_plural = _("persons")
         indexes = [
             # Admin and API search by primary name.
             models.Index(Lower("family_name"), Lower("given_name"), name="person_name_lower_idx"),
@@ -234,13 +261,15 @@ class Person(models.Model):
 class PersonName(models.Model):
     """One name of a person in one script: spellings, former names and aliases."""
 
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="names")
-    full_name = models.CharField(max_length=300, validators=[validate_printable_text])
-    script = models.CharField(max_length=10, choices=Script.choices)
-    kind = models.CharField(max_length=10, choices=NameKind.choices, default=NameKind.SPELLING)
-    search_key = models.CharField(max_length=500, blank=True, editable=False, db_index=True)
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="names", verbose_name=_("person"))
+    full_name = models.CharField(_("full name"), max_length=300, validators=[validate_printable_text])
+    script = models.CharField(_("script"), max_length=10, choices=Script.choices)
+    kind = models.CharField(_("kind"), max_length=10, choices=NameKind.choices, default=NameKind.SPELLING)
+    search_key = models.CharField(_("search key"), max_length=500, blank=True, editable=False, db_index=True)
 
     class Meta:
+        verbose_name = _("person name")
+        verbose_name_plural = _("person names")
         ordering = ["person", "kind", "script", "id"]
         constraints = [
             models.UniqueConstraint(fields=["person", "full_name", "kind"], name="person_name_unique"),
@@ -284,13 +313,15 @@ class PersonIdentifier(models.Model):
     uniqueness use its keyed hash, since the ciphertext differs on every write.
     """
 
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="identifiers")
-    kind = models.CharField(max_length=20, choices=IdentifierKind.choices)
-    value = EncryptedCharField(max_length=100)
-    value_digest = models.CharField(max_length=64, editable=False, default="")
-    issuing_country = models.CharField(max_length=2, blank=True)
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="identifiers", verbose_name=_("person"))
+    kind = models.CharField(_("kind"), max_length=20, choices=IdentifierKind.choices)
+    value = EncryptedCharField(_("value"), max_length=100)
+    value_digest = models.CharField(_("value digest"), max_length=64, editable=False, default="")
+    issuing_country = models.CharField(_("issuing country"), max_length=2, blank=True)
 
     class Meta:
+        verbose_name = _("person identifier")
+        verbose_name_plural = _("person identifiers")
         ordering = ["person", "kind"]
         indexes = [
             # Exact search by identifier (admin search box, the API's identifier filter).
@@ -323,28 +354,42 @@ class PersonIdentifier(models.Model):
 class Family(models.Model):
     """A household: people who returned together and the relatives who receive them."""
 
-    reference = models.CharField(max_length=40, unique=True, validators=[validate_printable_text])
+    reference = models.CharField(_("reference"), max_length=40, unique=True, validators=[validate_printable_text])
     label = models.CharField(
+        _("label"),
         max_length=200,
         blank=True,
         help_text=_("A short label caseworkers recognise."),
         validators=[validate_printable_text],
     )
     operation = models.ForeignKey(
-        RepatriationOperation, on_delete=models.PROTECT, null=True, blank=True, related_name="families"
+        RepatriationOperation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="families",
+        verbose_name=_("operation"),
     )
-    persons = models.ManyToManyField(Person, through="FamilyMembership", related_name="families")
+    persons = models.ManyToManyField(
+        Person, through="FamilyMembership", related_name="families", verbose_name=_("persons")
+    )
     # Who recorded the family: until it has a case, the creator sees it
     # (casework.selectors.family_visible_to).
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, editable=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("family")
         ordering = ["reference"]
-        verbose_name_plural = "families"
+        verbose_name_plural = _("families")
 
     def __str__(self) -> str:
         return self.label or self.reference
@@ -372,14 +417,21 @@ class FamilyMembershipRole(models.TextChoices):
 class FamilyMembership(models.Model):
     Role = FamilyMembershipRole
 
-    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="memberships")
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="family_memberships")
-    relationship = models.CharField(
-        max_length=20, choices=Relationship.choices, help_text=_("Relationship to the head of the family.")
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("family"))
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="family_memberships", verbose_name=_("person")
     )
-    role = models.CharField(max_length=20, choices=Role.choices, default=Role.RETURNEE)
+    relationship = models.CharField(
+        _("relationship"),
+        max_length=20,
+        choices=Relationship.choices,
+        help_text=_("Relationship to the head of the family."),
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.RETURNEE)
 
     class Meta:
+        verbose_name = _("family membership")
+        verbose_name_plural = _("family memberships")
         ordering = ["family", "id"]
         constraints = [
             models.UniqueConstraint(fields=["family", "person"], name="family_membership_unique"),
@@ -404,14 +456,21 @@ class DistinctPersonPair(models.Model):
     Stored once per pair, the lower id first.
     """
 
-    person_a = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
-    person_b = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    person_a = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+", verbose_name=_("person a"))
+    person_b = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+", verbose_name=_("person b"))
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(_("decided at"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("distinct person pair")
+        verbose_name_plural = _("distinct person pairs")
         ordering = ["person_a", "person_b"]
         constraints = [
             models.UniqueConstraint(fields=["person_a", "person_b"], name="distinct_person_pair_unique"),
@@ -457,38 +516,69 @@ class Case(models.Model):
     """One returnee's file."""
 
     reference = models.CharField(
+        _("reference"),
         max_length=40,
         unique=True,
         help_text=_("Used in e-mails instead of the name."),
         validators=[validate_printable_text],
     )
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="cases")
-    family = models.ForeignKey(Family, on_delete=models.PROTECT, null=True, blank=True, related_name="cases")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="cases", verbose_name=_("person"))
+    family = models.ForeignKey(
+        Family, on_delete=models.PROTECT, null=True, blank=True, related_name="cases", verbose_name=_("family")
+    )
     operation = models.ForeignKey(
-        RepatriationOperation, on_delete=models.PROTECT, null=True, blank=True, related_name="cases"
+        RepatriationOperation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cases",
+        verbose_name=_("operation"),
     )
     caseworker = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_cases"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+        verbose_name=_("caseworker"),
     )
-    status = models.CharField(max_length=10, choices=CaseStatus.choices, default=CaseStatus.OPEN)
-    risk_level = models.CharField(max_length=10, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
-    legal_status = models.CharField(max_length=20, choices=LegalStatus.choices, default=LegalStatus.NONE)
-    arrival_date = models.DateField(help_text=_("Day the person arrived in the country."))
-    opened_on = models.DateField(default=timezone.localdate)
-    closed_on = models.DateField(null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=CaseStatus.choices, default=CaseStatus.OPEN)
+    risk_level = models.CharField(_("risk level"), max_length=10, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
+    legal_status = models.CharField(
+        _("legal status"), max_length=20, choices=LegalStatus.choices, default=LegalStatus.NONE
+    )
+    arrival_date = models.DateField(_("arrival date"), help_text=_("Day the person arrived in the country."))
+    opened_on = models.DateField(_("opened on"), default=timezone.localdate)
+    closed_on = models.DateField(_("closed on"), null=True, blank=True)
     archived_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text=_("Archived by an administrator: seen by administrators only.")
+        _("archived at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Archived by an administrator: seen by administrators only."),
     )
     archived_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("archived by"),
     )
     anonymised_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text=_("When retention erased the case's personal data.")
+        _("anonymised at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("When retention erased the case's personal data."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
         ordering = ["reference"]
         indexes = [
             models.Index(fields=["caseworker", "status"], name="case_caseworker_status_idx"),
@@ -526,12 +616,16 @@ class Case(models.Model):
 
 
 class CaseNote(models.Model):
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="case_notes")
-    body = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes", verbose_name=_("case"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="case_notes", verbose_name=_("author")
+    )
+    body = models.TextField(_("body"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("case note")
+        verbose_name_plural = _("case notes")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["case", "-created_at"], name="case_note_recent_idx")]
 
@@ -562,7 +656,7 @@ class Consent(models.Model):
 
     GivenBy = ConsentGivenBy
 
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="consents")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="consents", verbose_name=_("person"))
     agency = models.ForeignKey(
         Agency,
         on_delete=models.PROTECT,
@@ -570,17 +664,24 @@ class Consent(models.Model):
         blank=True,
         related_name="consents",
         help_text=_("Leave empty for consent that covers any partner agency."),
+        verbose_name=_("agency"),
     )
-    purpose = models.CharField(max_length=20, choices=ConsentPurpose.choices)
-    given_by = models.CharField(max_length=10, choices=GivenBy.choices, default=GivenBy.SUBJECT)
-    guardian_name = models.CharField(max_length=200, blank=True, validators=[validate_printable_text])
-    given_on = models.DateField()
-    expires_on = models.DateField(null=True, blank=True)
-    withdrawn_on = models.DateField(null=True, blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    purpose = models.CharField(_("purpose"), max_length=20, choices=ConsentPurpose.choices)
+    given_by = models.CharField(_("given by"), max_length=10, choices=GivenBy.choices, default=GivenBy.SUBJECT)
+    guardian_name = models.CharField(
+        _("guardian name"), max_length=200, blank=True, validators=[validate_printable_text]
+    )
+    given_on = models.DateField(_("given on"))
+    expires_on = models.DateField(_("expires on"), null=True, blank=True)
+    withdrawn_on = models.DateField(_("withdrawn on"), null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("recorded by")
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
         ordering = ["person", "-given_on"]
         constraints = [
             models.CheckConstraint(condition=Q(purpose__in=ConsentPurpose.values), name="consent_purpose_valid"),
@@ -634,21 +735,32 @@ ACTIVE_REFERRAL_STATUSES = (ReferralStatus.PENDING, ReferralStatus.ACCEPTED)
 class Referral(models.Model):
     """A case, or one of its stages, handed to a partner agency."""
 
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="referrals")
-    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="referrals")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("case"))
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("agency"))
     stage = models.ForeignKey(
-        "programmes.StageRecord", on_delete=models.PROTECT, null=True, blank=True, related_name="referrals"
+        "programmes.StageRecord",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("stage"),
     )
-    purpose = models.CharField(max_length=20, choices=ConsentPurpose.choices)
-    consent = models.ForeignKey(Consent, on_delete=models.PROTECT, related_name="referrals")
-    status = models.CharField(max_length=10, choices=ReferralStatus.choices, default=ReferralStatus.PENDING)
-    referred_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    referred_on = models.DateField(default=timezone.localdate)
-    responded_on = models.DateField(null=True, blank=True)
-    note = models.TextField(blank=True, help_text=_("What the agency is asked to do. No sensitive details."))
-    updated_at = models.DateTimeField(auto_now=True)
+    purpose = models.CharField(_("purpose"), max_length=20, choices=ConsentPurpose.choices)
+    consent = models.ForeignKey(Consent, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("consent"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=ReferralStatus.choices, default=ReferralStatus.PENDING
+    )
+    referred_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("referred by")
+    )
+    referred_on = models.DateField(_("referred on"), default=timezone.localdate)
+    responded_on = models.DateField(_("responded on"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True, help_text=_("What the agency is asked to do. No sensitive details."))
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
         ordering = ["-referred_on", "-id"]
         indexes = [
             # Partner scoping: the cases an agency may see now.
@@ -697,18 +809,29 @@ class ClosureRequestStatus(models.TextChoices):
 class ClosureRequest(models.Model):
     """A caseworker's request to close a case, decided by a supervisor of its programme."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="closure_requests")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(default=timezone.now)
-    reason = models.TextField()
-    status = models.CharField(max_length=10, choices=ClosureRequestStatus.choices, default=ClosureRequestStatus.PENDING)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="closure_requests", verbose_name=_("case"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    comment = models.TextField(blank=True, help_text=_("The supervisor's comment on the decision."))
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    reason = models.TextField(_("reason"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=ClosureRequestStatus.choices, default=ClosureRequestStatus.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    comment = models.TextField(_("comment"), blank=True, help_text=_("The supervisor's comment on the decision."))
 
     class Meta:
+        verbose_name = _("closure request")
+        verbose_name_plural = _("closure requests")
         ordering = ["-requested_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -737,17 +860,31 @@ class ClosureRequest(models.Model):
 class CaseStatusChange(models.Model):
     """The history of a case's status: opened, closed on approval, reopened."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="status_changes")
-    from_status = models.CharField(max_length=10, choices=CaseStatus.choices)
-    to_status = models.CharField(max_length=10, choices=CaseStatus.choices)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    at = models.DateTimeField(default=timezone.now)
-    note = models.TextField(blank=True)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("case"))
+    from_status = models.CharField(_("from status"), max_length=10, choices=CaseStatus.choices)
+    to_status = models.CharField(_("to status"), max_length=10, choices=CaseStatus.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    note = models.TextField(_("note"), blank=True)
     closure_request = models.ForeignKey(
-        ClosureRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="status_changes"
+        ClosureRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="status_changes",
+        verbose_name=_("closure request"),
     )
 
     class Meta:
+        verbose_name = _("case status change")
+        verbose_name_plural = _("case status changes")
         ordering = ["case", "at", "id"]
 
     def __str__(self) -> str:
@@ -761,16 +898,21 @@ class RetentionRun(models.Model):
     database constraint's name): never a value of the person.
     """
 
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField()
-    today = models.DateField(help_text=_("The day the run took as today."))
-    cases_anonymised = models.PositiveIntegerField(default=0)
-    persons_anonymised = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"))
+    today = models.DateField(_("today"), help_text=_("The day the run took as today."))
+    cases_anonymised = models.PositiveIntegerField(_("cases anonymised"), default=0)
+    persons_anonymised = models.PositiveIntegerField(_("persons anonymised"), default=0)
     failures = models.JSONField(
-        default=list, blank=True, help_text=_("One row per case that could not be anonymised; tried again next run.")
+        _("failures"),
+        default=list,
+        blank=True,
+        help_text=_("One row per case that could not be anonymised; tried again next run."),
     )
 
     class Meta:
+        verbose_name = _("retention run")
+        verbose_name_plural = _("retention runs")
         ordering = ["-started_at", "-id"]
         indexes = [
             # The admin's retention page: the latest run.

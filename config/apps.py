@@ -1,6 +1,7 @@
 """The project's own start-up wiring, which belongs to no domain app."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 from django.core.management import call_command
 from django.db.models.signals import post_migrate
 
@@ -15,7 +16,7 @@ def create_cache_tables(sender, using="default", **kwargs):
 class SiteConfig(AppConfig):
     name = "config"
     label = "site"
-    verbose_name = "Site"
+    verbose_name = _("Site")
 
     def ready(self):
         # Every app's post_migrate reaches this; the command returns at once when the table exists.

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class JusticeConfig(AppConfig):
     name = "justice"
-    verbose_name = "Justice track"
+    verbose_name = _("Justice track")
 
     def ready(self):
         from core import visibility

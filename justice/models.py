@@ -59,48 +59,81 @@ class LegalProceeding(models.Model):
 
     Stage = ProceedingStage
 
-    case = models.ForeignKey("casework.Case", on_delete=models.PROTECT, related_name="legal_proceedings")
-    stage = models.CharField(max_length=15, choices=ProceedingStage.choices, default=ProceedingStage.INVESTIGATION)
-    opened_on = models.DateField(help_text=_("Day the investigation was opened."))
+    case = models.ForeignKey(
+        "casework.Case", on_delete=models.PROTECT, related_name="legal_proceedings", verbose_name=_("case")
+    )
+    stage = models.CharField(
+        _("stage"), max_length=15, choices=ProceedingStage.choices, default=ProceedingStage.INVESTIGATION
+    )
+    opened_on = models.DateField(_("opened on"), help_text=_("Day the investigation was opened."))
     authority = models.CharField(
-        max_length=200, blank=True, validators=[validate_printable_text], help_text=_("Investigating authority.")
+        _("authority"),
+        max_length=200,
+        blank=True,
+        validators=[validate_printable_text],
+        help_text=_("Investigating authority."),
     )
     charges = EncryptedTextField(
-        blank=True, help_text=_("Sensitive: never shown to partner agencies nor written into e-mails.")
+        _("charges"), blank=True, help_text=_("Sensitive: never shown to partner agencies nor written into e-mails.")
     )
-    verdict = models.CharField(max_length=10, choices=Verdict.choices, default=Verdict.PENDING)
-    verdict_on = models.DateField(null=True, blank=True)
-    sentence_kind = models.CharField(max_length=20, choices=SentenceKind.choices, blank=True, default="")
-    sentence_months = models.PositiveSmallIntegerField(null=True, blank=True)
-    sentence_start = models.DateField(null=True, blank=True)
+    verdict = models.CharField(_("verdict"), max_length=10, choices=Verdict.choices, default=Verdict.PENDING)
+    verdict_on = models.DateField(_("verdict on"), null=True, blank=True)
+    sentence_kind = models.CharField(
+        _("sentence kind"), max_length=20, choices=SentenceKind.choices, blank=True, default=""
+    )
+    sentence_months = models.PositiveSmallIntegerField(_("sentence months"), null=True, blank=True)
+    sentence_start = models.DateField(_("sentence start"), null=True, blank=True)
     detained_since = models.DateField(
-        null=True, blank=True, help_text=_("First day in custody, before trial or under the sentence.")
+        _("detained since"),
+        null=True,
+        blank=True,
+        help_text=_("First day in custody, before trial or under the sentence."),
     )
-    detention_place = models.CharField(max_length=200, blank=True, validators=[validate_printable_text])
-    expected_release_on = models.DateField(null=True, blank=True)
+    detention_place = models.CharField(
+        _("detention place"), max_length=200, blank=True, validators=[validate_printable_text]
+    )
+    expected_release_on = models.DateField(_("expected release on"), null=True, blank=True)
     actual_release_on = models.DateField(
-        null=True, blank=True, help_text=_("Recorded through the release: it switches the plan to the community.")
+        _("actual release on"),
+        null=True,
+        blank=True,
+        help_text=_("Recorded through the release: it switches the plan to the community."),
     )
-    representation = models.CharField(max_length=20, choices=Representation.choices, default=Representation.NONE)
+    representation = models.CharField(
+        _("representation"), max_length=20, choices=Representation.choices, default=Representation.NONE
+    )
     representative = models.CharField(
-        max_length=200, blank=True, validators=[validate_printable_text], help_text=_("Lawyer or legal aid agency.")
+        _("representative"),
+        max_length=200,
+        blank=True,
+        validators=[validate_printable_text],
+        help_text=_("Lawyer or legal aid agency."),
     )
     reporting_duty = models.CharField(
+        _("reporting duty"),
         max_length=200,
         blank=True,
         validators=[validate_printable_text],
         help_text=_("After release: where and how often the person reports, e.g. weekly to the district police."),
     )
-    reporting_until = models.DateField(null=True, blank=True)
-    travel_ban = models.BooleanField(default=False)
-    travel_ban_until = models.DateField(null=True, blank=True)
+    reporting_until = models.DateField(_("reporting until"), null=True, blank=True)
+    travel_ban = models.BooleanField(_("travel ban"), default=False)
+    travel_ban_until = models.DateField(_("travel ban until"), null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("legal proceeding")
+        verbose_name_plural = _("legal proceedings")
         ordering = ["-opened_on", "-id"]
         indexes = [
             # Report and reminders: who is in custody, and whose release is near.
@@ -186,17 +219,23 @@ class CourtHearing(models.Model):
 
     Outcome = HearingOutcome
 
-    proceeding = models.ForeignKey(LegalProceeding, on_delete=models.CASCADE, related_name="hearings")
-    held_on = models.DateField(_("date"))
-    court = models.CharField(max_length=200, validators=[validate_printable_text])
-    outcome = models.CharField(max_length=10, choices=HearingOutcome.choices, default=HearingOutcome.SCHEDULED)
-    notes = EncryptedTextField(
-        blank=True, help_text=_("Sensitive: never shown to partner agencies nor written into e-mails.")
+    proceeding = models.ForeignKey(
+        LegalProceeding, on_delete=models.CASCADE, related_name="hearings", verbose_name=_("proceeding")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    held_on = models.DateField(_("date"))
+    court = models.CharField(_("court"), max_length=200, validators=[validate_printable_text])
+    outcome = models.CharField(
+        _("outcome"), max_length=10, choices=HearingOutcome.choices, default=HearingOutcome.SCHEDULED
+    )
+    notes = EncryptedTextField(
+        _("notes"), blank=True, help_text=_("Sensitive: never shown to partner agencies nor written into e-mails.")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("court hearing")
+        verbose_name_plural = _("court hearings")
         ordering = ["held_on", "id"]
         indexes = [models.Index(fields=["held_on"], name="hearing_held_on_idx")]
         constraints = [

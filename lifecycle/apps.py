@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class LifecycleConfig(AppConfig):
     name = "lifecycle"
-    verbose_name = "Case lifecycle"
+    verbose_name = _("Case lifecycle")
 
     def ready(self):
         from lifecycle import closure, visibility

@@ -306,7 +306,9 @@ def render_closure_email(notification):
 
 
 def render_closure_decision_email(notification):
-    """The caseworker's e-mail about a decided closure request: approved or rejected, with the comment."""
+    """The caseworker's e-mail about a decided closure request: approved or rejected, and
+    whether there is a comment; never the comment itself (free text stays in the system,
+    where retention reaches it)."""
     request = ClosureRequest.objects.select_related("case", "decided_by").filter(pk=notification.subject_id).first()
     if request is None or request.status == ClosureRequestStatus.PENDING:
         return None
@@ -315,7 +317,7 @@ def render_closure_decision_email(notification):
         "approved": request.status == ClosureRequestStatus.APPROVED,
         "decided_by": request.decided_by.get_username() if request.decided_by else "",
         "decided_at": request.decided_at,
-        "comment": request.comment,
+        "has_comment": bool((request.comment or "").strip()),
         "link": settings.SITE_URL.rstrip("/") + reverse("admin:casework_case_change", args=[request.case_id]),
     }
     return templated_message(notification, "lifecycle/emails/closure_decided", context)

@@ -23,21 +23,32 @@ class CohortImport(models.Model):
     """One run of the cohort import (``lifecycle.cohort_import``): the file, where it went,
     who ran it and what came of it. The file itself is not kept, only its SHA-256."""
 
-    file_name = models.CharField(max_length=255, validators=[validate_printable_text])
-    file_digest = models.CharField(max_length=64, help_text=_("SHA-256 of the file as uploaded."))
-    programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="cohort_imports")
-    operation = models.ForeignKey(RepatriationOperation, on_delete=models.PROTECT, related_name="cohort_imports")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    file_name = models.CharField(_("file name"), max_length=255, validators=[validate_printable_text])
+    file_digest = models.CharField(_("file digest"), max_length=64, help_text=_("SHA-256 of the file as uploaded."))
+    programme = models.ForeignKey(
+        Programme, on_delete=models.PROTECT, related_name="cohort_imports", verbose_name=_("programme")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    rows = models.PositiveIntegerField(default=0)
-    created_persons = models.PositiveIntegerField(default=0)
-    created_cases = models.PositiveIntegerField(default=0)
-    linked = models.PositiveIntegerField(default=0)
-    awaiting_review = models.PositiveIntegerField(default=0)
+    operation = models.ForeignKey(
+        RepatriationOperation, on_delete=models.PROTECT, related_name="cohort_imports", verbose_name=_("operation")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    created_persons = models.PositiveIntegerField(_("created persons"), default=0)
+    created_cases = models.PositiveIntegerField(_("created cases"), default=0)
+    linked = models.PositiveIntegerField(_("linked"), default=0)
+    awaiting_review = models.PositiveIntegerField(_("awaiting review"), default=0)
 
     class Meta:
+        verbose_name = _("cohort import")
+        verbose_name_plural = _("cohort imports")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -55,25 +66,41 @@ class CohortImportRow(models.Model):
 
     Status = CohortImportRowStatus
 
-    cohort_import = models.ForeignKey(CohortImport, on_delete=models.CASCADE, related_name="import_rows")
-    row_number = models.PositiveIntegerField()
-    household_key = models.CharField(max_length=100, validators=[validate_printable_text])
-    fingerprint = models.CharField(max_length=64, db_index=True)
-    data = models.JSONField(default=dict)
-    identifier_value = EncryptedCharField(max_length=100, blank=True, default="")
-    identifier_digest = models.CharField(max_length=64, blank=True, default="")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    cohort_import = models.ForeignKey(
+        CohortImport, on_delete=models.CASCADE, related_name="import_rows", verbose_name=_("cohort import")
+    )
+    row_number = models.PositiveIntegerField(_("row number"))
+    household_key = models.CharField(_("household key"), max_length=100, validators=[validate_printable_text])
+    fingerprint = models.CharField(_("fingerprint"), max_length=64, db_index=True)
+    data = models.JSONField(_("data"), default=dict)
+    identifier_value = EncryptedCharField(_("identifier value"), max_length=100, blank=True, default="")
+    identifier_digest = models.CharField(_("identifier digest"), max_length=64, blank=True, default="")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     candidates = models.JSONField(
-        default=list, blank=True, help_text=_("People who may be this person: [{person, score, reasons}], best first.")
+        _("candidates"),
+        default=list,
+        blank=True,
+        help_text=_("People who may be this person: [{person, score, reasons}], best first."),
     )
-    person = models.ForeignKey(Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    case = models.ForeignKey(Case, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    person = models.ForeignKey(
+        Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("person")
+    )
+    case = models.ForeignKey(
+        Case, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("case")
+    )
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("cohort import row")
+        verbose_name_plural = _("cohort import rows")
         ordering = ["cohort_import", "row_number"]
         constraints = [
             models.UniqueConstraint(fields=["cohort_import", "row_number"], name="cohort_import_row_unique"),

@@ -29,24 +29,30 @@ class NotificationStatus(models.TextChoices):
 
 class Notification(models.Model):
     # Which kinds exist, and what each is about, the producing apps say (notifications.kinds).
-    kind = models.CharField(max_length=20)
-    subject_type = models.CharField(max_length=20)
-    subject_id = models.BigIntegerField()
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")
-    due_on = models.DateField(help_text=_("The local calendar day the notification became due."))
-    status = models.CharField(max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    attempts = models.PositiveIntegerField(default=0)
-    resends = models.PositiveIntegerField(
-        default=0, help_text=_("Sends repeated after a send whose outcome was unknown (same Message-ID).")
+    kind = models.CharField(_("kind"), max_length=20)
+    subject_type = models.CharField(_("subject type"), max_length=20)
+    subject_id = models.BigIntegerField(_("subject id"))
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications", verbose_name=_("recipient")
     )
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sending_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    due_on = models.DateField(_("due on"), help_text=_("The local calendar day the notification became due."))
+    status = models.CharField(
+        _("status"), max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    resends = models.PositiveIntegerField(
+        _("resends"), default=0, help_text=_("Sends repeated after a send whose outcome was unknown (same Message-ID).")
+    )
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    sending_at = models.DateTimeField(_("sending at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(

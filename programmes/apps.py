@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ProgrammesConfig(AppConfig):
     name = "programmes"
-    verbose_name = "Programmes and stages"
+    verbose_name = _("Programmes and stages")
 
     def ready(self):
         from casework import selectors as case_selectors

@@ -37,15 +37,21 @@ def validate_time_zone(value: str) -> None:
 class Programme(models.Model):
     """A rehabilitation programme of one country or authority."""
 
-    code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=200, validators=[validate_printable_text])
-    country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2 code."))
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200, validators=[validate_printable_text])
+    country = models.CharField(_("country"), max_length=2, help_text=_("ISO 3166-1 alpha-2 code."))
     time_zone = models.CharField(
-        max_length=64, validators=[validate_time_zone], help_text=_("e.g. Asia/Almaty; reminders follow its calendar.")
+        _("time zone"),
+        max_length=64,
+        validators=[validate_time_zone],
+        help_text=_("e.g. Asia/Almaty; reminders follow its calendar."),
     )
-    staff = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ProgrammeMembership", related_name="programmes")
-    is_active = models.BooleanField(default=True)
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="ProgrammeMembership", related_name="programmes", verbose_name=_("staff")
+    )
+    is_active = models.BooleanField(_("is active"), default=True)
     report_frequency = models.CharField(
+        _("report frequency"),
         max_length=10,
         choices=[("weekly", _("Weekly")), ("monthly", _("Monthly"))],
         default="weekly",
@@ -62,6 +68,8 @@ class Programme(models.Model):
     )
 
     class Meta:
+        verbose_name = _("programme")
+        verbose_name_plural = _("programmes")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -88,14 +96,22 @@ class ProgrammeMembership(models.Model):
 
     Role = ProgrammeMembershipRole
 
-    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="programme_memberships")
-    role = models.CharField(max_length=20, choices=Role.choices)
+    programme = models.ForeignKey(
+        Programme, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("programme")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="programme_memberships", verbose_name=_("user")
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
     receives_reports = models.BooleanField(
-        default=True, help_text=_("Supervisors only: receive the programme's stage reports by e-mail.")
+        _("receives reports"),
+        default=True,
+        help_text=_("Supervisors only: receive the programme's stage reports by e-mail."),
     )
 
     class Meta:
+        verbose_name = _("programme membership")
+        verbose_name_plural = _("programme memberships")
         ordering = ["programme", "role", "user"]
         constraints = [
             models.UniqueConstraint(fields=["programme", "user", "role"], name="programme_membership_unique"),
@@ -185,37 +201,52 @@ class StageTrack(models.TextChoices):
 class StageType(models.Model):
     """One stage of a programme's catalogue."""
 
-    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="stage_types")
-    code = models.SlugField(max_length=40)
-    name = models.CharField(max_length=200, validators=[validate_printable_text])
-    kind = models.CharField(max_length=20, choices=StageKind.choices)
-    position = models.PositiveSmallIntegerField(default=0, help_text=_("Order in the stage plan."))
+    programme = models.ForeignKey(
+        Programme, on_delete=models.CASCADE, related_name="stage_types", verbose_name=_("programme")
+    )
+    code = models.SlugField(_("code"), max_length=40)
+    name = models.CharField(_("name"), max_length=200, validators=[validate_printable_text])
+    kind = models.CharField(_("kind"), max_length=20, choices=StageKind.choices)
+    position = models.PositiveSmallIntegerField(_("position"), default=0, help_text=_("Order in the stage plan."))
     start_offset_days = models.PositiveSmallIntegerField(
-        default=0, help_text=_("Days after arrival that the stage is planned to start.")
+        _("start offset days"), default=0, help_text=_("Days after arrival that the stage is planned to start.")
     )
     default_duration_days = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(1)], help_text=_("Days from the planned start to the due date.")
+        _("default duration days"),
+        validators=[MinValueValidator(1)],
+        help_text=_("Days from the planned start to the due date."),
     )
     follow_up_interval_days = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text=_("Days between follow-ups while the stage is active; empty for none.")
+        _("follow-up interval days"),
+        null=True,
+        blank=True,
+        help_text=_("Days between follow-ups while the stage is active; empty for none."),
     )
     remind_days_before = models.PositiveSmallIntegerField(
-        default=2, help_text=_("Days before a due date that the assignee is reminded.")
+        _("remind days before"), default=2, help_text=_("Days before a due date that the assignee is reminded.")
     )
     escalate_after_days = models.PositiveSmallIntegerField(
-        default=7, help_text=_("Days overdue after which the programme's supervisors are told.")
+        _("escalate after days"),
+        default=7,
+        help_text=_("Days overdue after which the programme's supervisors are told."),
     )
-    applies_to = models.CharField(max_length=10, choices=AppliesTo.choices, default=AppliesTo.EVERYONE)
+    applies_to = models.CharField(_("applies to"), max_length=10, choices=AppliesTo.choices, default=AppliesTo.EVERYONE)
     track = models.CharField(
+        _("track"),
         max_length=10,
         choices=StageTrack.choices,
         default=StageTrack.STANDARD,
         help_text=_("Standard stages are planned at enrolment; the others when custody begins or on release."),
     )
-    min_age_years = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("Inclusive, at arrival."))
-    max_age_years = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("Inclusive, at arrival."))
-    is_active = models.BooleanField(default=True)
+    min_age_years = models.PositiveSmallIntegerField(
+        _("min age years"), null=True, blank=True, help_text=_("Inclusive, at arrival.")
+    )
+    max_age_years = models.PositiveSmallIntegerField(
+        _("max age years"), null=True, blank=True, help_text=_("Inclusive, at arrival.")
+    )
+    is_active = models.BooleanField(_("is active"), default=True)
     referral_purposes = models.JSONField(
+        _("referral purposes"),
         default=list,
         blank=True,
         validators=[validate_referral_purposes],
@@ -225,6 +256,7 @@ class StageType(models.Model):
         ),
     )
     required_documents = models.JSONField(
+        _("required documents"),
         default=list,
         blank=True,
         validators=[validate_required_documents],
@@ -235,6 +267,8 @@ class StageType(models.Model):
     )
 
     class Meta:
+        verbose_name = _("stage type")
+        verbose_name_plural = _("stage types")
         ordering = ["programme", "position", "code"]
         constraints = [
             models.UniqueConstraint(fields=["programme", "code"], name="stage_type_code_unique"),
@@ -281,17 +315,28 @@ class EnrolmentStatus(models.TextChoices):
 class Enrolment(models.Model):
     Status = EnrolmentStatus
 
-    case = models.ForeignKey("casework.Case", on_delete=models.PROTECT, related_name="enrolments")
-    programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="enrolments")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
-    enrolled_on = models.DateField()
-    ended_on = models.DateField(null=True, blank=True)
-    enrolled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    case = models.ForeignKey(
+        "casework.Case", on_delete=models.PROTECT, related_name="enrolments", verbose_name=_("case")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    programme = models.ForeignKey(
+        Programme, on_delete=models.PROTECT, related_name="enrolments", verbose_name=_("programme")
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    enrolled_on = models.DateField(_("enrolled on"))
+    ended_on = models.DateField(_("ended on"), null=True, blank=True)
+    enrolled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("enrolled by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("enrolment")
+        verbose_name_plural = _("enrolments")
         ordering = ["-enrolled_on", "id"]
         indexes = [
             models.Index(fields=["programme", "status"], name="enrolment_programme_status_idx"),
@@ -333,25 +378,45 @@ OPEN_STAGE_STATUSES = (StageStatus.PLANNED, StageStatus.ACTIVE, StageStatus.BLOC
 class StageRecord(models.Model):
     """One stage of one person's plan."""
 
-    enrolment = models.ForeignKey(Enrolment, on_delete=models.CASCADE, related_name="stages")
-    stage_type = models.ForeignKey(StageType, on_delete=models.PROTECT, related_name="stage_records")
-    status = models.CharField(max_length=15, choices=StageStatus.choices, default=StageStatus.PLANNED)
-    planned_start = models.DateField()
-    due_date = models.DateField()
-    started_on = models.DateField(null=True, blank=True)
-    completed_on = models.DateField(null=True, blank=True)
+    enrolment = models.ForeignKey(
+        Enrolment, on_delete=models.CASCADE, related_name="stages", verbose_name=_("enrolment")
+    )
+    stage_type = models.ForeignKey(
+        StageType, on_delete=models.PROTECT, related_name="stage_records", verbose_name=_("stage type")
+    )
+    status = models.CharField(_("status"), max_length=15, choices=StageStatus.choices, default=StageStatus.PLANNED)
+    planned_start = models.DateField(_("planned start"))
+    due_date = models.DateField(_("due date"))
+    started_on = models.DateField(_("started on"), null=True, blank=True)
+    completed_on = models.DateField(_("completed on"), null=True, blank=True)
     responsible_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="responsible_stages"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="responsible_stages",
+        verbose_name=_("responsible user"),
     )
     responsible_agency = models.ForeignKey(
-        "casework.Agency", on_delete=models.PROTECT, null=True, blank=True, related_name="responsible_stages"
+        "casework.Agency",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="responsible_stages",
+        verbose_name=_("responsible agency"),
     )
-    outcome = models.TextField(blank=True)
-    status_reason = models.CharField(max_length=300, blank=True, help_text=_("Why it is blocked or discontinued."))
-    version = models.PositiveIntegerField(default=1, help_text=_("Bumped on every change; guards concurrent edits."))
-    updated_at = models.DateTimeField(auto_now=True)
+    outcome = models.TextField(_("outcome"), blank=True)
+    status_reason = models.CharField(
+        _("status reason"), max_length=300, blank=True, help_text=_("Why it is blocked or discontinued.")
+    )
+    version = models.PositiveIntegerField(
+        _("version"), default=1, help_text=_("Bumped on every change; guards concurrent edits.")
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("stage record")
+        verbose_name_plural = _("stage records")
         ordering = ["enrolment", "stage_type__position", "id"]
         indexes = [
             # Deadline sweeps and "overdue" filters: open stages by due date.
@@ -412,13 +477,17 @@ class StageRecord(models.Model):
 class AccommodationStay(models.Model):
     """A stay in a rehabilitation (adaptation) centre."""
 
-    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="accommodation_stays")
-    centre = models.CharField(max_length=200)
-    arrived_on = models.DateField()
-    exited_on = models.DateField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    stage = models.ForeignKey(
+        StageRecord, on_delete=models.CASCADE, related_name="accommodation_stays", verbose_name=_("stage")
+    )
+    centre = models.CharField(_("centre"), max_length=200)
+    arrived_on = models.DateField(_("arrived on"))
+    exited_on = models.DateField(_("exited on"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("accommodation stay")
+        verbose_name_plural = _("accommodation stays")
         ordering = ["stage", "arrived_on"]
         indexes = [
             # Report: people still in the centre (no exit yet).
@@ -453,18 +522,25 @@ class PsychologicalSession(models.Model):
     Kind = PsychologicalSessionKind
     Mode = PsychologicalSessionMode
 
-    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="psychological_sessions")
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SESSION)
-    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.INDIVIDUAL)
-    held_on = models.DateField()
-    practitioner = models.CharField(max_length=200, blank=True)
-    instrument = models.CharField(
-        max_length=50, blank=True, help_text=_("For assessments: the instrument, e.g. SDQ, CRIES-8, PHQ-9.")
+    stage = models.ForeignKey(
+        StageRecord, on_delete=models.CASCADE, related_name="psychological_sessions", verbose_name=_("stage")
     )
-    score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.SESSION)
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices, default=Mode.INDIVIDUAL)
+    held_on = models.DateField(_("held on"))
+    practitioner = models.CharField(_("practitioner"), max_length=200, blank=True)
+    instrument = models.CharField(
+        _("instrument"),
+        max_length=50,
+        blank=True,
+        help_text=_("For assessments: the instrument, e.g. SDQ, CRIES-8, PHQ-9."),
+    )
+    score = models.DecimalField(_("score"), max_digits=6, decimal_places=2, null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("psychological session")
+        verbose_name_plural = _("psychological sessions")
         ordering = ["stage", "held_on"]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=PsychologicalSessionKind.values), name="psych_kind_valid"),
@@ -487,21 +563,30 @@ class SchoolLevel(models.TextChoices):
 
 
 class SchoolPlacement(models.Model):
-    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="school_placements")
-    institution = models.CharField(max_length=200)
-    level = models.CharField(max_length=15, choices=SchoolLevel.choices)
+    stage = models.ForeignKey(
+        StageRecord, on_delete=models.CASCADE, related_name="school_placements", verbose_name=_("stage")
+    )
+    institution = models.CharField(_("institution"), max_length=200)
+    level = models.CharField(_("level"), max_length=15, choices=SchoolLevel.choices)
     grade = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(12)]
+        _("grade"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(12)]
     )
-    language_support = models.BooleanField(default=False, help_text=_("Receives help with the teaching language."))
-    enrolled_on = models.DateField()
-    left_on = models.DateField(null=True, blank=True)
+    language_support = models.BooleanField(
+        _("language support"), default=False, help_text=_("Receives help with the teaching language.")
+    )
+    enrolled_on = models.DateField(_("enrolled on"))
+    left_on = models.DateField(_("left on"), null=True, blank=True)
     left_reason = models.CharField(
-        max_length=300, blank=True, help_text=_("Why the child left the school; no sensitive details.")
+        _("reason for leaving"),
+        max_length=300,
+        blank=True,
+        help_text=_("Why the child left the school; no sensitive details."),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("school placement")
+        verbose_name_plural = _("school placements")
         ordering = ["stage", "enrolled_on"]
         indexes = [
             # Report: children currently at a school (no leaving date).
@@ -550,18 +635,25 @@ class DocumentRequest(models.Model):
 
     Status = DocumentRequestStatus
 
-    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="document_requests")
-    document_type = models.CharField(max_length=25, choices=DocumentType.choices)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
-    requested_on = models.DateField()
-    issued_on = models.DateField(null=True, blank=True)
-    number = EncryptedCharField(
-        max_length=100, blank=True, help_text=_("Sensitive, stored encrypted: shown only to staff who need it.")
+    stage = models.ForeignKey(
+        StageRecord, on_delete=models.CASCADE, related_name="document_requests", verbose_name=_("stage")
     )
-    note = models.CharField(max_length=300, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    document_type = models.CharField(_("document type"), max_length=25, choices=DocumentType.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_on = models.DateField(_("requested on"))
+    issued_on = models.DateField(_("issued on"), null=True, blank=True)
+    number = EncryptedCharField(
+        _("number"),
+        max_length=100,
+        blank=True,
+        help_text=_("Sensitive, stored encrypted: shown only to staff who need it."),
+    )
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("document request")
+        verbose_name_plural = _("document requests")
         ordering = ["stage", "requested_on"]
         indexes = [
             # Report: people without an issued passport / birth certificate.
@@ -612,17 +704,25 @@ class HousingPlacement(models.Model):
     LivingWith = HousingPlacementLivingWith
     Reunification = HousingPlacementReunification
 
-    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="housing_placements")
-    address = models.TextField(help_text=_("Sensitive: shown only to staff who need it."))
-    settlement = models.CharField(max_length=200, blank=True, help_text=_("Town or district, for statistics."))
-    living_with = models.CharField(max_length=15, choices=LivingWith.choices)
-    reunification = models.CharField(max_length=15, choices=Reunification.choices, default=Reunification.PENDING)
-    relatives_refusing_contact = models.PositiveSmallIntegerField(default=0)
-    moved_in_on = models.DateField()
-    moved_out_on = models.DateField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    stage = models.ForeignKey(
+        StageRecord, on_delete=models.CASCADE, related_name="housing_placements", verbose_name=_("stage")
+    )
+    address = models.TextField(_("address"), help_text=_("Sensitive: shown only to staff who need it."))
+    settlement = models.CharField(
+        _("settlement"), max_length=200, blank=True, help_text=_("Town or district, for statistics.")
+    )
+    living_with = models.CharField(_("living with"), max_length=15, choices=LivingWith.choices)
+    reunification = models.CharField(
+        _("reunification"), max_length=15, choices=Reunification.choices, default=Reunification.PENDING
+    )
+    relatives_refusing_contact = models.PositiveSmallIntegerField(_("relatives refusing contact"), default=0)
+    moved_in_on = models.DateField(_("moved in on"))
+    moved_out_on = models.DateField(_("moved out on"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("housing placement")
+        verbose_name_plural = _("housing placements")
         ordering = ["stage", "moved_in_on"]
         constraints = [
             models.CheckConstraint(
@@ -663,15 +763,19 @@ class EmploymentPlacement(models.Model):
     Kind = EmploymentPlacementKind
     Outcome = EmploymentPlacementOutcome
 
-    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="employment_placements")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    organisation = models.CharField(max_length=200, help_text=_("Training provider or employer."))
-    started_on = models.DateField()
-    ended_on = models.DateField(null=True, blank=True)
-    outcome = models.CharField(max_length=15, choices=Outcome.choices, default=Outcome.ONGOING)
-    updated_at = models.DateTimeField(auto_now=True)
+    stage = models.ForeignKey(
+        StageRecord, on_delete=models.CASCADE, related_name="employment_placements", verbose_name=_("stage")
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    organisation = models.CharField(_("organisation"), max_length=200, help_text=_("Training provider or employer."))
+    started_on = models.DateField(_("started on"))
+    ended_on = models.DateField(_("ended on"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=15, choices=Outcome.choices, default=Outcome.ONGOING)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("employment placement")
+        verbose_name_plural = _("employment placements")
         ordering = ["stage", "started_on"]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=EmploymentPlacementKind.values), name="employment_kind_valid"),
@@ -705,21 +809,28 @@ class FollowUp(models.Model):
 
     Kind = FollowUpKind
 
-    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="follow_ups")
-    kind = models.CharField(max_length=25, choices=Kind.choices)
-    due_date = models.DateField()
+    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="follow_ups", verbose_name=_("stage"))
+    kind = models.CharField(_("kind"), max_length=25, choices=Kind.choices)
+    due_date = models.DateField(_("due date"))
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="follow_ups"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="follow_ups",
+        verbose_name=_("assignee"),
     )
-    done_on = models.DateField(null=True, blank=True)
-    outcome = models.TextField(blank=True)
+    done_on = models.DateField(_("done on"), null=True, blank=True)
+    outcome = models.TextField(_("outcome"), blank=True)
     cancelled_on = models.DateField(
-        null=True, blank=True, help_text=_("Set when the stage ended before this follow-up was due.")
+        _("cancelled on"), null=True, blank=True, help_text=_("Set when the stage ended before this follow-up was due.")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("follow-up")
+        verbose_name_plural = _("follow-ups")
         ordering = ["due_date", "id"]
         indexes = [
             # Reminder sweep and "overdue" filters: open follow-ups by due date.
@@ -765,15 +876,26 @@ class FollowUp(models.Model):
 class StageTransition(models.Model):
     """One status change of a stage: who, when, from what to what, and why."""
 
-    stage = models.ForeignKey(StageRecord, on_delete=models.CASCADE, related_name="transitions")
-    action = models.CharField(max_length=20)
-    from_status = models.CharField(max_length=15, choices=StageStatus.choices)
-    to_status = models.CharField(max_length=15, choices=StageStatus.choices)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    at = models.DateTimeField(default=timezone.now)
-    note = models.TextField(blank=True, help_text=_("Outcome or reason given with the change."))
+    stage = models.ForeignKey(
+        StageRecord, on_delete=models.CASCADE, related_name="transitions", verbose_name=_("stage")
+    )
+    action = models.CharField(_("action"), max_length=20)
+    from_status = models.CharField(_("from status"), max_length=15, choices=StageStatus.choices)
+    to_status = models.CharField(_("to status"), max_length=15, choices=StageStatus.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    note = models.TextField(_("note"), blank=True, help_text=_("Outcome or reason given with the change."))
 
     class Meta:
+        verbose_name = _("stage transition")
+        verbose_name_plural = _("stage transitions")
         ordering = ["stage", "at", "id"]
         indexes = [models.Index(fields=["stage", "at"], name="stage_transition_stage_at_idx")]
 
@@ -789,20 +911,24 @@ class ReportPeriodKind(models.TextChoices):
 class StageReport(models.Model):
     """A stage report as it was computed and sent: the numbers and the rendered e-mail, kept for audit."""
 
-    programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="stage_reports")
-    period = models.CharField(max_length=10, help_text=_("e.g. 2026-W47 or 2026-11"))
-    period_kind = models.CharField(max_length=10, choices=ReportPeriodKind.choices)
-    period_start = models.DateField()
-    period_end = models.DateField()
-    numbers = models.JSONField()
-    subject = models.CharField(max_length=200)
-    text = models.TextField()
-    html = models.TextField()
-    csv = models.TextField()
-    chart_png = models.BinaryField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    programme = models.ForeignKey(
+        Programme, on_delete=models.PROTECT, related_name="stage_reports", verbose_name=_("programme")
+    )
+    period = models.CharField(_("period"), max_length=10, help_text=_("e.g. 2026-W47 or 2026-11"))
+    period_kind = models.CharField(_("period kind"), max_length=10, choices=ReportPeriodKind.choices)
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    numbers = models.JSONField(_("numbers"))
+    subject = models.CharField(_("subject"), max_length=200)
+    text = models.TextField(_("text"))
+    html = models.TextField(_("html"))
+    csv = models.TextField(_("csv"))
+    chart_png = models.BinaryField(_("chart png"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("stage report")
+        verbose_name_plural = _("stage reports")
         ordering = ["-period_start", "programme"]
         constraints = [
             models.UniqueConstraint(fields=["programme", "period"], name="stage_report_once_per_period"),

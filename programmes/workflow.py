@@ -40,6 +40,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit.context import acting_as
 from core.errors import StaleVersion, TransitionNotAllowed
@@ -144,12 +145,12 @@ def _check(stage: StageRecord, action: str, note: str) -> Transition:
 
 
 ACTION_PAST = {
-    "start": "started",
-    "complete": "completed",
-    "block": "blocked",
-    "unblock": "unblocked",
-    "discontinue": "discontinued",
-    "reopen": "reopened",
+    "start": gettext_lazy("started"),
+    "complete": gettext_lazy("completed"),
+    "block": gettext_lazy("blocked"),
+    "unblock": gettext_lazy("unblocked"),
+    "discontinue": gettext_lazy("discontinued"),
+    "reopen": gettext_lazy("reopened"),
 }
 
 

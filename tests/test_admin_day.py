@@ -210,7 +210,7 @@ def test_the_supervisor_decides_on_the_decision_page(client, caseworker, supervi
     assert "First the birth record (test)." in page and 'id="request-closure"' in page
 
 
-def test_the_decision_e_mail_tells_the_caseworker_why(caseworker, supervisor, household, mailoutbox):
+def test_the_decision_e_mail_tells_the_caseworker_where_the_comment_is(caseworker, supervisor, household, mailoutbox):
     from notifications import delivery
 
     request = closure.case_closure_request(case_id=household.pk, by=caseworker, reason="Settled (test).")
@@ -221,7 +221,11 @@ def test_the_decision_e_mail_tells_the_caseworker_why(caseworker, supervisor, ho
     (message,) = mailoutbox
     assert message.to == [caseworker.email]
     assert household.reference in message.subject and "rejected" in message.subject
-    assert "Not yet (test)." in message.body
+    # The comment is free text about the case: it stays on the case page, where retention
+    # reaches it, and the e-mail only says there is one.
+    assert "Not yet (test)." not in message.body
+    assert "Not yet (test)." not in message.alternatives[0][0]
+    assert "comment is on the case page" in message.body
 
 
 def test_approval_closes_the_case_and_tells_the_caseworker(client, caseworker, supervisor, household):
@@ -278,7 +282,7 @@ def test_the_supervisors_desk(client, caseworker, supervisor, household, program
     listed = client.get(
         reverse("admin:programmes_followup_changelist") + f"?caseworker={caseworker.pk}&overdue=yes"
     ).content.decode()
-    assert "Aisha Samplova" in listed and "1 follow up" in listed
+    assert "Aisha Samplova" in listed and "1 follow-up" in listed
     listed = client.get(
         reverse("admin:programmes_stagerecord_changelist") + f"?caseworker={caseworker.pk}&status__exact=blocked"
     ).content.decode()

@@ -2,10 +2,12 @@
 the case page on a phone, in a real browser."""
 
 import datetime
+import re
 
 import pytest
 from django.contrib.auth.models import Group
 
+from accounts.models import UserPreference
 from casework.models import CaseStatus, ClosureRequest, Family, FamilyMembership
 from core.roles import role_groups_sync
 from programmes.models import FollowUp
@@ -136,3 +138,21 @@ def test_the_supervisors_desk(page, live_server, household, caseworker, supervis
     page.goto(f"{live_server.url}/admin/")
     page.click("#supervisor-desk .stage-report >> text=Open")
     assert "403" not in page.title() and page.locator("body").inner_text().strip()
+
+
+def test_the_case_page_in_arabic(page, live_server, household, caseworker):
+    """Right to left: labels in Arabic, and every date whole, on one line, digits in order."""
+    UserPreference.objects.create(user=caseworker, language="ar")
+    login(page, live_server, "caseworker")
+    page.goto(f"{live_server.url}/admin/casework/case/{household.pk}/change/")
+    page.wait_for_selector("#case-overview")
+    assert page.get_attribute("html", "dir") == "rtl"
+    assert "مسؤول الحالة" in page.inner_text("#case-overview")
+    dates = page.locator("#case-overview .date").evaluate_all(
+        "els => els.map(e => [e.innerText, e.getClientRects().length, getComputedStyle(e).direction])"
+    )
+    assert dates
+    for text, lines, direction in dates:
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2})?", text), text
+        assert lines == 1 and direction == "ltr", text
+    screenshot(page, "admin-case-page-ar.png")
