@@ -146,3 +146,36 @@ def test_the_demo_has_a_cohort_import_waiting_for_review(settings):
     # --reset replaces the caseload, the import with it.
     call_command("seed_demo", "--size", "40", "--seed", "5", "--reset", stdout=StringIO(), verbosity=0)
     assert CohortImport.objects.count() == 1
+
+
+def test_the_demo_agencies_log_in_and_see_what_their_referrals_share(settings):
+    """The school, the civil registry and the psychological service each have a user who logs in
+    with the printed password, accepted and pending referrals on a current consent, and sees
+    only the stages of its own kind on the accepted ones."""
+    from casework.models import ReferralStatus
+    from casework.selectors import referral_visible_to
+    from programmes.models import StageKind
+    from programmes.selectors import stage_visible_to
+
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", "--size", "120", "--seed", "4", "--today", DAY.isoformat(), stdout=out, verbosity=0)
+    printed = dict(
+        line.split() for line in out.getvalue().splitlines() if line.startswith("  ") and len(line.split()) == 2
+    )
+    kinds = {"school": StageKind.SCHOOLING, "registry": StageKind.DOCUMENTS, "psychologist": StageKind.PSYCHOLOGICAL}
+    for username, kind in kinds.items():
+        assert printed[username] == f"{username}-demo-4"
+        user = authenticate(username=username, password=printed[username])
+        assert user is not None and not user.is_staff, username
+        referrals = list(referral_visible_to(user).select_related("consent", "case__person"))
+        statuses = {referral.status for referral in referrals}
+        assert statuses == {ReferralStatus.ACCEPTED, ReferralStatus.PENDING}, username
+        assert all(r.consent.agency_id == r.agency_id and r.consent.is_current(DAY) for r in referrals)
+        assert set(case_visible_to(user)) == {r.case for r in referrals}
+        seen_kinds = set(stage_visible_to(user).values_list("stage_type__kind", flat=True))
+        assert seen_kinds <= {kind}, username
+        if username == "school":
+            assert all(6 <= r.case.person.age_on(DAY) < ADULT_AGE for r in referrals)
+    # Each agency sees its own cases only.
+    assert not set(case_visible_to(get_user("school"))) & set(case_visible_to(get_user("registry")))

@@ -11,7 +11,8 @@ from accounts.two_factor import secret_base32
 from casework.models import Case
 from justice.demo import demo_justice_reset, demo_justice_seed
 from lifecycle.demo import demo_imports_reset, demo_pending_import
-from programmes.demo import DEMO_ACCOUNTS, demo_accounts_ensure, demo_data_reset, demo_seed, demo_totp_devices
+from lifecycle.demo_partners import demo_partners_seed
+from programmes.demo import demo_accounts_ensure, demo_data_reset, demo_seed, demo_totp_devices
 
 
 class Command(BaseCommand):
@@ -47,6 +48,7 @@ class Command(BaseCommand):
         ) as bar:
             result = demo_seed(size=size, seed=seed, today=today, progress=bar.update)
         result.counts.update(demo_justice_seed(seed=seed, today=today))
+        result.passwords.update(demo_partners_seed(seed=seed, today=today))
         for model, count in result.counts.items():
             self.stdout.write(f"  {model:<22} {count:>8}")
         pending = demo_pending_import()
@@ -59,7 +61,7 @@ class Command(BaseCommand):
 
     def print_accounts(self, passwords):
         self.stdout.write(self.style.SUCCESS("Demo accounts (demo data only; never reuse these passwords):"))
-        for username in DEMO_ACCOUNTS:
+        for username in passwords:
             self.stdout.write(f"  {username:<12} {passwords[username]}")
         self.stdout.write(
             self.style.SUCCESS(
