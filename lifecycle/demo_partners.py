@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from casework.models import ADULT_AGE, Agency, AgencyKind, Case, CaseStatus, Consent, ConsentPurpose, Referral
 from casework.services import consent_record, referral_accept, referral_create
 from programmes.demo import demo_password
+from programmes.models import StageKind, StageRecord, StageStatus
 
 #: School age, in years on the day of the seed.
 SCHOOL_AGE = (6, ADULT_AGE)
@@ -33,6 +35,7 @@ class DemoPartner:
     kind: str
     purpose: str
     note: str
+    stage_kind: str
     ages: tuple[int, int]
     accepted: int
     pending: int
@@ -46,6 +49,7 @@ DEMO_PARTNERS = [
         AgencyKind.SCHOOL,
         ConsentPurpose.SCHOOLING,
         "Enrolment in the class for the child's age, with language support (demo).",
+        StageKind.SCHOOLING,
         SCHOOL_AGE,
         accepted=4,
         pending=2,
@@ -57,6 +61,7 @@ DEMO_PARTNERS = [
         AgencyKind.CIVIL_REGISTRY,
         ConsentPurpose.DOCUMENTS,
         "Birth certificate to be issued in place of one from abroad (demo).",
+        StageKind.DOCUMENTS,
         (0, 200),
         accepted=4,
         pending=2,
@@ -68,6 +73,7 @@ DEMO_PARTNERS = [
         AgencyKind.HEALTH,
         ConsentPurpose.PSYCHOSOCIAL,
         "Sessions for a child after the return (demo).",
+        StageKind.PSYCHOLOGICAL,
         (3, ADULT_AGE),
         accepted=3,
         pending=2,
@@ -95,7 +101,9 @@ def demo_partners_seed(*, seed: int = 2026, today: datetime.date | None = None) 
     """Create the agencies, their users and their referrals; return the users' passwords.
 
     Cases are taken in a fixed order among open cases of the northern programme that no
-    agency has yet, so the same caseload gives the same referrals."""
+    agency has yet, those whose stage of the agency's kind is still ahead first (planned
+    ones before active ones, so the agency has something to record); the same caseload
+    gives the same referrals."""
     today = today or timezone.localdate()
     passwords = {}
     taken = set(Referral.objects.values_list("case_id", flat=True))
@@ -114,8 +122,12 @@ def demo_partners_seed(*, seed: int = 2026, today: datetime.date | None = None) 
                 )
                 .exclude(status=CaseStatus.CLOSED)
                 .exclude(pk__in=taken)
+                .annotate(
+                    planned=Exists(_open_stages(partner.stage_kind, (StageStatus.PLANNED,))),
+                    ahead=Exists(_open_stages(partner.stage_kind, (StageStatus.PLANNED, StageStatus.ACTIVE))),
+                )
                 .select_related("person")
-                .order_by("reference")
+                .order_by("-planned", "-ahead", "reference")
                 .distinct()
             )
             for case in cases.iterator():
@@ -127,6 +139,10 @@ def demo_partners_seed(*, seed: int = 2026, today: datetime.date | None = None) 
             for number, case in enumerate(chosen):
                 _demo_referral(case, agency=agency, partner=partner, accept=number < partner.accepted)
     return passwords
+
+
+def _open_stages(kind: str, statuses: tuple[str, ...]):
+    return StageRecord.objects.filter(enrolment__case=OuterRef("pk"), stage_type__kind=kind, status__in=statuses)
 
 
 def _demo_referral(case: Case, *, agency: Agency, partner: DemoPartner, accept: bool) -> Referral:
