@@ -14,6 +14,7 @@ from api.casework.views import (
 from api.base import ApiViewMixin
 from api.justice.views import CourtHearingViewSet, LegalProceedingViewSet
 from api.lifecycle.closure import ClosureRequestViewSet
+from api.lifecycle.transfer import TransferRequestViewSet
 from api.lifecycle.views import ArrivalViewSet
 from api.programmes.details import (
     AccommodationStayViewSet,
@@ -58,5 +59,6 @@ router.register("document-requests", DocumentRequestViewSet, basename="document-
 router.register("housing-placements", HousingPlacementViewSet, basename="housing-placement")
 router.register("employment-placements", EmploymentPlacementViewSet, basename="employment-placement")
 router.register("closure-requests", ClosureRequestViewSet, basename="closure-request")
+router.register("transfer-requests", TransferRequestViewSet, basename="transfer-request")
 router.register("notes", NoteViewSet, basename="note")
 router.register("consents", ConsentViewSet, basename="consent")

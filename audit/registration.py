@@ -54,6 +54,7 @@ AUDITED: dict[str, tuple[tuple[str, ...], str | None]] = {
     "casework.Referral": (("note",), "case__person_id"),
     "casework.ClosureRequest": (("reason", "comment"), "case__person_id"),
     "lifecycle.CohortImport": ((), None),
+    "lifecycle.TransferRequest": (("reason", "comment"), "case__person_id"),
     "lifecycle.CohortImportRow": (
         ("household_key", "data", "identifier_value", "identifier_digest", "candidates"),
         "person_id",

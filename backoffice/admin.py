@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from backoffice import casework_admin, programmes_admin, retention_admin  # noqa: F401
-from backoffice import import_admin, intake_admin, justice_admin  # noqa: F401
+from backoffice import import_admin, intake_admin, justice_admin, transfer_admin  # noqa: F401
 
 admin.site.site_header = _("Rehabilitation casework")
 admin.site.site_title = _("Rehabilitation casework")

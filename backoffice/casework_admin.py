@@ -22,7 +22,7 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from audit.reads import ReadAuditedAdminMixin
-from lifecycle import closure
+from lifecycle import closure, transfer
 from lifecycle.merge import may_merge, persons_merge
 from casework import selectors, services, visibility
 from backoffice.scoping import OpenCaseForm, ScopedInlineMixin, ScopedModelAdmin, staff_list_filter
@@ -674,6 +674,11 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ExportMixin, Scop
                 self.admin_site.admin_view(self.closure_request_view),
                 name="casework_case_closure_request",
             ),
+            path(
+                "<int:case_id>/transfer/",
+                self.admin_site.admin_view(self.transfer_request_view),
+                name="casework_case_transfer_request",
+            ),
             *super().get_urls(),
         ]
 
@@ -701,6 +706,33 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ExportMixin, Scop
             self.message_user(request, str(exc), messages.ERROR)
         else:
             self.message_user(request, _("Closure requested: the programme's supervisors decide."), messages.SUCCESS)
+        return HttpResponseRedirect(case_url)
+
+    def transfer_request_view(self, request, case_id):
+        """ "Request transfer" on the case page: the receiving programme and the reason."""
+        case_url = reverse("admin:casework_case_change", args=[case_id])
+        if request.method != "POST":
+            return HttpResponseRedirect(case_url)
+        if not self.get_queryset(request).filter(pk=case_id).exists():
+            raise Http404
+        to_programme = request.POST.get("to_programme", "")
+        try:
+            created = transfer.transfer_request_create(
+                case_id=case_id,
+                to_programme_id=int(to_programme) if to_programme.isdigit() else 0,
+                by=request.user,
+                reason=request.POST.get("reason", ""),
+            )
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        except DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                _("Transfer to %(programme)s requested: its supervisors decide.") % {"programme": created.to_programme},
+                messages.SUCCESS,
+            )
         return HttpResponseRedirect(case_url)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -24,6 +24,9 @@ from casework.models import (
     SENSITIVE_NAME_KINDS,
 )
 from lifecycle.closure import may_decide as closure_may_decide
+from lifecycle.models import TransferStatus
+from lifecycle.transfer import may_request as transfer_may_request
+from lifecycle.transfer import transfer_destinations
 from casework.visibility import rows_for_referrals
 from programmes import rules
 from programmes.models import FollowUp, Programme, StageRecord, StageStatus
@@ -68,6 +71,11 @@ class CaseOverview:
     pending_closure: ClosureRequest | None = None
     may_request_closure: bool = False
     may_decide_closure: bool = False
+    #: transfers between programmes (``lifecycle.transfer``): the history, the pending one,
+    #: and where the user may send the case
+    transfers: list = field(default_factory=list)
+    pending_transfer: object = None
+    transfer_destinations: list = field(default_factory=list)
 
 
 def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
@@ -151,6 +159,14 @@ def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
     overview.may_decide_closure = overview.pending_closure is not None and closure_may_decide(
         user, overview.pending_closure
     )
+    overview.transfers = list(
+        case.transfer_requests.select_related("from_programme", "to_programme", "requested_by", "decided_by")
+    )
+    overview.pending_transfer = next(
+        (row for row in overview.transfers if row.status == TransferStatus.PENDING), None
+    )
+    if overview.pending_transfer is None and transfer_may_request(user, case):
+        overview.transfer_destinations = list(transfer_destinations(case))
     return overview
 
 

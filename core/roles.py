@@ -183,6 +183,8 @@ _STAFF_MODELS = {
         "followup": "vac",
         "stagetransition": "v",
     },
+    # Asked for on the case page, decided on its own page (``lifecycle.transfer``).
+    "lifecycle": {"transferrequest": "vc"},
     # Which rows (none for a caseworker) the justice track's own rule decides.
     "justice": {
         "legalproceeding": "vac",

@@ -19,7 +19,7 @@ from casework.models import Case, ConsentPurpose, ReferralStatus
 from casework.selectors import referrals_granting_access
 from core.roles import LEGAL_OFFICER, SUPERVISOR, agency_ids_for, is_administrator, programme_ids_for
 from justice.models import CourtHearing, LegalProceeding
-from programmes.models import Enrolment
+from programmes.selectors import enrolments_giving_access
 
 
 def legal_programme_ids(user) -> list[int]:
@@ -39,7 +39,7 @@ def legal_cases_of(user) -> QuerySet[Case]:
     programme_ids = legal_programme_ids(user)
     if not programme_ids:
         return Case.objects.none()
-    enrolled = Enrolment.objects.filter(programme_id__in=programme_ids).values("case_id")
+    enrolled = enrolments_giving_access().filter(programme_id__in=programme_ids).values("case_id")
     return Case.objects.filter(id__in=enrolled, archived_at__isnull=True)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from encrypted_model_fields.fields import EncryptedCharField
 
@@ -115,3 +116,105 @@ class CohortImportRow(models.Model):
 
     def __str__(self) -> str:
         return f"Row {self.row_number} of cohort import {self.cohort_import_id}"
+
+
+class TransferStatus(models.TextChoices):
+    PENDING = "pending", _("Awaiting the receiving programme")
+    ACCEPTED = "accepted", _("Accepted")
+    REFUSED = "refused", _("Refused")
+
+
+class TransferCarryOver(models.TextChoices):
+    """How the receiving programme takes the stage plan over (``programmes.services``)."""
+
+    CARRY_OPEN = "carry_open", _("Carry over the open stages")
+    RESTART = "restart", _("Close the open stages and start the receiving plan")
+
+
+class TransferRequest(models.Model):
+    """A case handed over to another programme (another region's, or another country's running
+    this software): asked by the case's caseworker or a supervisor of the sending programme,
+    decided by a supervisor of the receiving programme (``lifecycle.transfer``).
+
+    Once accepted, ``handed_over`` is the sending programme's read-only record of what it
+    handed over and when: its staff see this row, and no longer the case.
+    """
+
+    Status = TransferStatus
+    CarryOver = TransferCarryOver
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="transfer_requests", verbose_name=_("case"))
+    from_programme = models.ForeignKey(
+        Programme, on_delete=models.PROTECT, related_name="transfers_out", verbose_name=_("from programme")
+    )
+    to_programme = models.ForeignKey(
+        Programme, on_delete=models.PROTECT, related_name="transfers_in", verbose_name=_("to programme")
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    reason = models.TextField(_("reason"), validators=[validate_printable_text])
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    carry_over = models.CharField(
+        _("stage plan"),
+        max_length=12,
+        choices=CarryOver.choices,
+        blank=True,
+        help_text=_("How the receiving programme took the stage plan over."),
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    comment = models.TextField(_("comment"), blank=True, help_text=_("The receiving supervisor's comment."))
+    handed_over = models.JSONField(
+        _("handed over"),
+        default=dict,
+        blank=True,
+        help_text=_("What the sending programme handed over, as it stood on acceptance."),
+    )
+
+    class Meta:
+        verbose_name = _("transfer request")
+        verbose_name_plural = _("transfer requests")
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=TransferStatus.values), name="transfer_status_valid"),
+            models.CheckConstraint(
+                condition=Q(carry_over__in=["", *TransferCarryOver.values]), name="transfer_carry_over_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(from_programme=F("to_programme")),
+                name="transfer_between_two_programmes",
+                violation_error_message=_("A case is transferred to another programme."),
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False),
+                name="transfer_decided_has_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="accepted") | ~Q(carry_over=""),
+                name="transfer_accepted_says_how",
+            ),
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=Q(status="pending"),
+                name="transfer_one_pending_per_case",
+                violation_error_message=_("This case already has a pending transfer request."),
+            ),
+        ]
+        indexes = [
+            # The receiving programme's queue: its pending requests.
+            models.Index(fields=["to_programme", "status"], name="transfer_to_status_idx"),
+            # The sending programme's record of what it handed over.
+            models.Index(fields=["from_programme", "status"], name="transfer_from_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case} → {self.to_programme}"

@@ -33,6 +33,9 @@ from casework.models import (
     Referral,
 )
 
+from justice.models import CourtHearing, LegalProceeding
+from justice.reminders import HEARING_SUBJECT, RELEASE_SUBJECT
+from lifecycle.models import TransferRequest
 from lifecycle.personal_data_scan import FREE_TEXT, person_values, personal_data_find
 
 JSON_ENCODER = DjangoJSONEncoder
@@ -63,10 +66,14 @@ def person_export(*, person: Person) -> dict:
     stages = StageRecord.objects.filter(enrolment__in=enrolments)
     memberships = FamilyMembership.objects.filter(person=person)
     follow_ups = FollowUp.objects.filter(stage__in=stages)
+    proceedings = LegalProceeding.objects.filter(case__in=cases)
+    hearings = CourtHearing.objects.filter(proceeding__in=proceedings)
     notifications = Notification.objects.filter(
         Q(subject_type="stage", subject_id__in=stages.values("id"))
         | Q(subject_type="follow_up", subject_id__in=follow_ups.values("id"))
         | Q(subject_type="closure_request", subject_id__in=ClosureRequest.objects.filter(case__in=cases).values("id"))
+        | Q(subject_type=RELEASE_SUBJECT, subject_id__in=proceedings.values("id"))
+        | Q(subject_type=HEARING_SUBJECT, subject_id__in=hearings.values("id"))
     )
     trail = (
         AuditEntry.objects.filter(persons__contains=persons_key([person.pk]))
@@ -91,6 +98,9 @@ def person_export(*, person: Person) -> dict:
         "case_notes": _rows(CaseNote.objects.filter(case__in=cases)),
         "case_status_changes": _rows(CaseStatusChange.objects.filter(case__in=cases)),
         "closure_requests": _rows(ClosureRequest.objects.filter(case__in=cases)),
+        "transfer_requests": _rows(TransferRequest.objects.filter(case__in=cases)),
+        "legal_proceedings": _rows(proceedings),
+        "court_hearings": _rows(hearings),
         "referrals": _rows(Referral.objects.filter(case__in=cases)),
         "enrolments": _rows(enrolments),
         "stages": _rows(stages),

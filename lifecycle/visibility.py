@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from core import visibility
+from lifecycle import transfer
 from core.roles import is_administrator, programme_ids_for
 from lifecycle.models import CohortImport, CohortImportRow
 
@@ -25,5 +26,6 @@ def register() -> None:
         {
             "lifecycle.CohortImport": rows_for_cohort_imports,
             "lifecycle.CohortImportRow": rows_for_cohort_import_rows,
+            "lifecycle.TransferRequest": transfer.transfer_requests_visible_to,
         }
     )

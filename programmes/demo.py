@@ -125,10 +125,10 @@ FAMILY_NAMES = [
     ("Dummiyev", "Даммиев"),
 ]
 
-DEMO_ACCOUNTS = ["admin", "supervisor", "caseworker", "caseworker2", "partner"]
+DEMO_ACCOUNTS = ["admin", "supervisor", "supervisor2", "caseworker", "caseworker2", "legal_officer", "partner"]
 # The accounts the admin asks for a second factor (accounts.two_factor): they get a device
 # whose key is derived from the seed and printed, so that the demo stays usable.
-DEMO_TOTP_ACCOUNTS = ["admin", "supervisor"]
+DEMO_TOTP_ACCOUNTS = ["admin", "supervisor", "supervisor2", "legal_officer"]
 DEMO_TOTP_DEVICE_NAME = "Demo authenticator (demo key)"
 
 
@@ -253,7 +253,9 @@ class _Builder:
         }
         users["admin"].groups.set([groups[ADMINISTRATORS_GROUP]])
         users["supervisor"].groups.set([groups[SUPERVISORS_GROUP]])
-        for name in ("caseworker", "caseworker2", "caseworker3", "caseworker4"):
+        users["supervisor2"].groups.set([groups[SUPERVISORS_GROUP]])
+        # A legal officer works on the programme's cases as staff, with their proceedings.
+        for name in ("caseworker", "caseworker2", "caseworker3", "caseworker4", "legal_officer"):
             users[name].groups.set([groups[CASEWORKERS_GROUP]])
         for username in DEMO_TOTP_ACCOUNTS:
             TOTPDevice.objects.update_or_create(
@@ -299,6 +301,12 @@ class _Builder:
                 ),
                 ProgrammeMembership(
                     programme=self.north, user=self.users["caseworker3"], role=ProgrammeMembershipRole.CASEWORKER
+                ),
+                ProgrammeMembership(
+                    programme=self.north, user=self.users["legal_officer"], role=ProgrammeMembershipRole.LEGAL_OFFICER
+                ),
+                ProgrammeMembership(
+                    programme=self.south, user=self.users["supervisor2"], role=ProgrammeMembershipRole.SUPERVISOR
                 ),
                 ProgrammeMembership(
                     programme=self.south, user=self.users["caseworker2"], role=ProgrammeMembershipRole.CASEWORKER

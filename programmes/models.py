@@ -310,6 +310,9 @@ class EnrolmentStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     COMPLETED = "completed", _("Completed")
     WITHDRAWN = "withdrawn", _("Withdrawn")
+    #: Handed over to another programme (``lifecycle.transfer``): the case is the receiving
+    #: programme's now, and this enrolment gives the sending programme's staff no access.
+    TRANSFERRED = "transferred", _("Transferred to another programme")
 
 
 class Enrolment(models.Model):
@@ -321,7 +324,7 @@ class Enrolment(models.Model):
     programme = models.ForeignKey(
         Programme, on_delete=models.PROTECT, related_name="enrolments", verbose_name=_("programme")
     )
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.ACTIVE)
     enrolled_on = models.DateField(_("enrolled on"))
     ended_on = models.DateField(_("ended on"), null=True, blank=True)
     enrolled_by = models.ForeignKey(

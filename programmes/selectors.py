@@ -14,6 +14,7 @@ from programmes.models import (
     DocumentRequest,
     EmploymentPlacement,
     Enrolment,
+    EnrolmentStatus,
     FollowUp,
     HousingPlacement,
     Programme,
@@ -198,13 +199,20 @@ def case_ids_referred_for(user, purpose: str) -> set[int]:
     return set(referrals.filter(status=ReferralStatus.ACCEPTED, purpose=purpose).values_list("case_id", flat=True))
 
 
+def enrolments_giving_access() -> QuerySet[Enrolment]:
+    """The enrolments through which a programme's staff see a case: all but those handed
+    over to another programme (``EnrolmentStatus.TRANSFERRED``), whose case the sending
+    staff know only from the transfer's record (``lifecycle.transfer``)."""
+    return Enrolment.objects.exclude(status=EnrolmentStatus.TRANSFERRED)
+
+
 def enrolled_case_ids(*, programme_ids=None, caseworker=None) -> QuerySet:
     """Ids of the cases enrolled in these programmes (or, with ``caseworker``, enrolled
     anywhere and assigned to that caseworker), as a subquery: casework's staff scope
     asks this (registered in ``programmes.apps``)."""
     enrolments = Enrolment.objects.all()
     if programme_ids is not None:
-        enrolments = enrolments.filter(programme_id__in=programme_ids)
+        enrolments = enrolments_giving_access().filter(programme_id__in=programme_ids)
     if caseworker is not None:
         enrolments = enrolments.filter(case__caseworker=caseworker)
     return enrolments.values("case_id")

@@ -262,6 +262,71 @@ def enrolments_end_on_closure(*, case: Case, by, on: datetime.date) -> list[Enro
     return ended
 
 
+# --- Handing an enrolment over to another programme ------------------------------------
+
+#: How the receiving programme takes the stage plan over (``enrolment_transfer``).
+CARRY_OPEN_STAGES = "carry_open"
+RESTART_PLAN = "restart"
+STAGE_REASON_ON_TRANSFER = "The case was transferred to another programme."
+STAGE_REASON_NOT_IN_CATALOGUE = "The receiving programme's catalogue has no stage of this type."
+
+
+def enrolment_transfer(
+    *, case: Case, from_programme: Programme, to_programme: Programme, by, carry_over: str
+) -> Enrolment:
+    """Hand a case's active enrolment in ``from_programme`` over to ``to_programme`` (``lifecycle.transfer``, which
+    has locked the case and checked ``by``), in the caller's transaction.
+
+    The receiving programme gets a new enrolment with the stage plan of its own catalogue
+    (``stage_plan_build``). With ``CARRY_OPEN_STAGES`` the open stages move to it with their
+    status, dates, details and follow-ups, each to the receiving stage type of the same code
+    (one the receiving catalogue lacks is discontinued), and the receiving plan adds only the
+    stages of types the person has not been through; with ``RESTART_PLAN`` the open stages are
+    discontinued through the workflow and the receiving plan starts whole. The sending
+    enrolment then ends as transferred (``_end``), which ends the sending staff's access.
+    """
+    if carry_over not in (CARRY_OPEN_STAGES, RESTART_PLAN):
+        raise ValidationError({"carry_over": _("Choose how the stage plan is taken over.")})
+    sending = (
+        Enrolment.objects.select_for_update(of=("self",))
+        .select_related("programme")
+        .filter(case=case, programme=from_programme, status=EnrolmentStatus.ACTIVE)
+        .first()
+    )
+    if sending is None:
+        raise TransitionNotAllowed(_("The case has no active enrolment to hand over."))
+    if Enrolment.objects.filter(case=case, programme=to_programme, status=EnrolmentStatus.ACTIVE).exists():
+        raise TransitionNotAllowed(_("The case is already enrolled in the receiving programme."))
+    today = to_programme.local_today()
+    receiving = Enrolment(case=case, programme=to_programme, enrolled_on=max(today, case.arrival_date), enrolled_by=by)
+    receiving.full_clean()
+    with acting_as(by):
+        receiving.save()
+    by_code = {t.code: t for t in to_programme.stage_types.filter(is_active=True)}
+    been_through = set()
+    if carry_over == CARRY_OPEN_STAGES:
+        been_through = set(sending.stages.values_list("stage_type__code", flat=True))
+        open_stages = sending.stages.filter(status__in=OPEN_STAGE_STATUSES).select_related("stage_type").order_by("pk")
+        for stage in open_stages:
+            target = by_code.get(stage.stage_type.code)
+            if target is None:
+                workflow.stage_discontinue(stage_id=stage.pk, by=by, reason=STAGE_REASON_NOT_IN_CATALOGUE)
+                continue
+            stage.enrolment = receiving
+            stage.stage_type = target
+            stage.full_clean(exclude=["version"])
+            with acting_as(by):
+                stage.save(update_fields=["enrolment", "stage_type", "updated_at"])
+    planned = [s for s in stage_plan_build(enrolment=receiving) if s.stage_type.code not in been_through]
+    with acting_as(by):
+        for stage in planned:
+            stage.full_clean()
+            stage.save()
+    on = max(sending.programme.local_today(), sending.enrolled_on)
+    _end(sending, status=EnrolmentStatus.TRANSFERRED, by=by, on=on, reason=STAGE_REASON_ON_TRANSFER)
+    return receiving
+
+
 # --- A family's centre exit ---------------------------------------------------------------
 
 CENTRE_EXIT_OUTCOME = "Left the centre with the family."

@@ -44,6 +44,7 @@ from core.roles import agency_ids_for
 from casework.names import name_search_condition
 from casework.models import SENSITIVE_NAME_KINDS, Case, FamilyMembership, PersonIdentifier, PersonName
 from api.lifecycle.closure import RequestClosureMixin
+from api.lifecycle.transfer import RequestTransferMixin
 from lifecycle.subject_access import person_export
 from api.base import (
     STAFF_ROLES,
@@ -298,7 +299,7 @@ class FamilyViewSet(SyncFeedMixin, ScopedViewSet):
         )
 
 
-class CaseViewSet(RequestClosureMixin, DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet):
+class CaseViewSet(RequestClosureMixin, RequestTransferMixin, DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet):
     """Cases with their person, family and open stages in one answer."""
 
     visible_to = selectors.case_visible_to

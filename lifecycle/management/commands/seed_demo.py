@@ -12,6 +12,7 @@ from casework.models import Case
 from justice.demo import demo_justice_reset, demo_justice_seed
 from lifecycle.demo import demo_imports_reset, demo_pending_import
 from lifecycle.demo_partners import demo_partners_seed
+from lifecycle.demo_transfers import demo_transfer_seed, demo_transfers_reset
 from programmes.demo import demo_accounts_ensure, demo_data_reset, demo_seed, demo_totp_devices
 
 
@@ -41,6 +42,7 @@ class Command(BaseCommand):
             if not reset:
                 raise CommandError("There is data already: pass --reset to replace it, or --if-empty to keep it.")
             demo_imports_reset()
+            demo_transfers_reset()
             demo_justice_reset()
             demo_data_reset()
         with tqdm(
@@ -56,6 +58,12 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"A demo cohort import: {pending.created_persons} people registered,"
                 f" {len(pending.awaiting_review)} rows awaiting review (admin: Cohort imports)."
+            )
+        moving = demo_transfer_seed()
+        if moving is not None:
+            self.stdout.write(
+                f"A demo transfer: case {moving.case.reference} from {moving.from_programme.code}"
+                f" to {moving.to_programme.code}, awaiting the receiving supervisor (admin: Transfer requests)."
             )
         self.print_accounts(result.passwords)
 
