@@ -13,8 +13,9 @@ from django.db import transaction
 from django.urls import reverse
 
 from api.urls import router
-from lifecycle import closure
+from lifecycle import closure, transfer
 from programmes.models import (
+    Programme,
     AccommodationStay,
     DocumentRequest,
     EmploymentPlacement,
@@ -171,6 +172,15 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("closure-request-detail", "GET"): SEEN_BY_STAFF,
     ("closure-request-approve", "POST"): row("401 404 403 403 403 200 200 409"),
     ("closure-request-reject", "POST"): row("401 404 403 403 403 200 200 409"),
+    # Transfers: the case's caseworker or its programme's supervisor asks (an administrator, who
+    # is neither, 409); the request is seen by the staff of both programmes (the other programme's
+    # caseworker is the receiving side), and decided only by a supervisor of the receiving
+    # programme, whom this world does not have (tests/test_transfer.py has one): 409 for all.
+    ("case-request-transfer", "POST"): row("401 404 403 403 403 201 409 201"),
+    ("transfer-request-list", "GET"): LIST,
+    ("transfer-request-detail", "GET"): row("401 200 404 404 404 200 200 200"),
+    ("transfer-request-accept", "POST"): row("401 409 403 403 403 409 409 409"),
+    ("transfer-request-refuse", "POST"): row("401 409 403 403 403 409 409 409"),
 }
 
 
@@ -206,6 +216,7 @@ def _target(world, name: str):
         "court-hearing": world.hearing,
         **stage_details(world),
         "closure-request": closure_request(world),
+        "transfer-request": transfer_request(world),
         "note": world.case.notes.get(),
         "consent": world.referral.consent,
     }
@@ -220,6 +231,22 @@ def closure_request(world):
             case_id=world.case.pk, by=world.users["caseworker"], reason="Work done (test)"
         )
     return world.closure_request
+
+
+def transfer_request(world):
+    """The caseworker's pending request to hand the world's case to the other programme, made once."""
+    if not hasattr(world, "transfer_request"):
+        world.transfer_request = transfer.transfer_request_create(
+            case_id=world.case.pk,
+            to_programme_id=_other_programme(world).pk,
+            by=world.users["caseworker"],
+            reason="Moving south (test)",
+        )
+    return world.transfer_request
+
+
+def _other_programme(world):
+    return Programme.objects.exclude(pk=world.programme.pk).get()
 
 
 def stage_details(world) -> dict:
@@ -394,6 +421,9 @@ def _body(world, name: str, method: str) -> dict | None:
     bodies[("case-request-closure", "POST")] = {"reason": "Work done (test)"}
     bodies[("closure-request-approve", "POST")] = {"comment": "Agreed (test)"}
     bodies[("closure-request-reject", "POST")] = {"comment": "Not yet (test)"}
+    bodies[("case-request-transfer", "POST")] = {"to_programme": _other_programme(world).pk, "reason": "Moving (test)"}
+    bodies[("transfer-request-accept", "POST")] = {"carry_over": "carry_open"}
+    bodies[("transfer-request-refuse", "POST")] = {"comment": "No room (test)"}
     if (name, method) == ("referral-list", "POST"):
         consent = f.ConsentFactory(person=world.person, agency=world.agency, purpose="documents")
         bodies[(name, method)] = {
@@ -441,6 +471,8 @@ def test_route_for_every_role(world, route):
         stage_details(world)
     if name.startswith("closure-request-"):
         closure_request(world)
+    if name.startswith("transfer-request-"):
+        transfer_request(world)
     failures = []
     for role in ROLES:
         with transaction.atomic():
