@@ -40,6 +40,7 @@ from casework.models import (
     RetentionRun,
 )
 from justice.models import CourtHearing, LegalProceeding
+from lifecycle.models import TransferRequest
 
 logger = logging.getLogger(__name__)
 
@@ -295,6 +296,7 @@ def cases_anonymise(*, case_ids: list[int], step: _Step | None = None) -> None:
     step.name = "closure requests"
     _mark(ClosureRequest.objects.filter(case_id__in=case_ids), "reason", "comment")
     _mark(CaseStatusChange.objects.filter(case_id__in=case_ids), "note")
+    _mark(TransferRequest.objects.filter(case_id__in=case_ids), "reason", "comment")
     step.name = "referrals"
     _mark(Referral.objects.filter(case_id__in=case_ids), "note")
     step.name = "stages"
