@@ -162,9 +162,7 @@ def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
     overview.transfers = list(
         case.transfer_requests.select_related("from_programme", "to_programme", "requested_by", "decided_by")
     )
-    overview.pending_transfer = next(
-        (row for row in overview.transfers if row.status == TransferStatus.PENDING), None
-    )
+    overview.pending_transfer = next((row for row in overview.transfers if row.status == TransferStatus.PENDING), None)
     if overview.pending_transfer is None and transfer_may_request(user, case):
         overview.transfer_destinations = list(transfer_destinations(case))
     return overview

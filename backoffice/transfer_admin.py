@@ -17,12 +17,16 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from django.utils.dateparse import parse_datetime
+
 from backoffice.scoping import ScopedModelAdmin
+from casework.models import ConsentPurpose
 from casework.selectors import staff_cases_of
 from core.errors import DomainError
 from core.roles import is_administrator
 from lifecycle import transfer
 from lifecycle.models import TransferCarryOver, TransferRequest, TransferStatus
+from programmes.models import StageStatus
 
 
 class TransferDecisionForm(forms.Form):
@@ -50,6 +54,27 @@ class TransferDecisionForm(forms.Form):
     def __init__(self, *args, transfer_request: TransferRequest, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["caseworker"].queryset = transfer.receiving_caseworkers(transfer_request)
+
+
+def record_for_display(record: dict | None) -> dict | None:
+    """The handed-over record with the labels of its codes (stage statuses, consent purposes)
+    in the reader's language, and its time as a time."""
+    if not record:
+        return record
+    statuses = dict(StageStatus.choices)
+    purposes = dict(ConsentPurpose.choices)
+    shown = dict(record)
+    shown["stages"] = [
+        {**stage, "status_label": statuses.get(stage.get("status"), stage.get("status"))}
+        for stage in record.get("stages", [])
+    ]
+    shown["consents"] = [
+        {**consent, "purpose_label": purposes.get(consent.get("purpose"), consent.get("purpose"))}
+        for consent in record.get("consents", [])
+    ]
+    if record.get("handed_over_at"):
+        shown["handed_over_at"] = parse_datetime(record["handed_over_at"])
+    return shown
 
 
 @admin.register(TransferRequest)
@@ -126,7 +151,7 @@ class TransferRequestAdmin(ScopedModelAdmin, admin.ModelAdmin):
                 "opts": self.opts,
                 "title": _("Transfer of case %(reference)s") % {"reference": obj.case.reference},
                 "transfer_request": obj,
-                "record": obj.handed_over or preview,
+                "record": record_for_display(obj.handed_over or preview),
                 "case_url": reverse("admin:casework_case_change", args=[obj.case_id]) if sees_case else None,
                 "may_decide": may_decide,
                 "form": form,

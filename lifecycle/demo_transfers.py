@@ -41,4 +41,6 @@ def demo_transfer_seed() -> TransferRequest | None:
     )
     if case is None:
         return None
-    return transfer_request_create(case_id=case.pk, to_programme_id=south.pk, by=caseworker, reason=DEMO_TRANSFER_REASON)
+    return transfer_request_create(
+        case_id=case.pk, to_programme_id=south.pk, by=caseworker, reason=DEMO_TRANSFER_REASON
+    )

@@ -70,13 +70,17 @@ def stage_catalogue_install(*, programme: Programme, path: Path = STANDARD_CATAL
     return installed
 
 
-def stage_plan_build(*, enrolment: Enrolment, stage_types: list[StageType] | None = None) -> list[StageRecord]:
+def stage_plan_build(
+    *, enrolment: Enrolment, stage_types: list[StageType] | None = None, start: datetime.date | None = None
+) -> list[StageRecord]:
     """The stage records an enrolment should start with (unsaved).
 
     A stage type applies by the person's age on the day of enrolment (schooling
     by age band, employment for adults). Dates count from the arrival date, so
-    supervised accommodation is due 30 days after arrival. ``stage_types`` may
-    be passed in (ordered) to plan many enrolments without a query each.
+    supervised accommodation is due 30 days after arrival, or from ``start`` (a
+    case handed over from another programme is planned from the day it arrives in
+    the receiving one). ``stage_types`` may be passed in (ordered) to plan many
+    enrolments without a query each.
     """
     case = enrolment.case
     age = case.person.age_on(enrolment.enrolled_on)
@@ -87,7 +91,7 @@ def stage_plan_build(*, enrolment: Enrolment, stage_types: list[StageType] | Non
         # The detention and community tracks are planned when custody begins or ends (``stage_plan_extend``).
         if stage_type.track != StageTrack.STANDARD or not stage_type.applies_to_age(age):
             continue
-        planned_start = case.arrival_date + datetime.timedelta(days=stage_type.start_offset_days)
+        planned_start = (start or case.arrival_date) + datetime.timedelta(days=stage_type.start_offset_days)
         stages.append(
             StageRecord(
                 enrolment=enrolment,
@@ -278,7 +282,7 @@ def enrolment_transfer(
     has locked the case and checked ``by``), in the caller's transaction.
 
     The receiving programme gets a new enrolment with the stage plan of its own catalogue
-    (``stage_plan_build``). With ``CARRY_OPEN_STAGES`` the open stages move to it with their
+    (``stage_plan_build``), planned from the day of the transfer. With ``CARRY_OPEN_STAGES`` the open stages move to it with their
     status, dates, details and follow-ups, each to the receiving stage type of the same code
     (one the receiving catalogue lacks is discontinued), and the receiving plan adds only the
     stages of types the person has not been through; with ``RESTART_PLAN`` the open stages are
@@ -317,7 +321,11 @@ def enrolment_transfer(
             stage.full_clean(exclude=["version"])
             with acting_as(by):
                 stage.save(update_fields=["enrolment", "stage_type", "updated_at"])
-    planned = [s for s in stage_plan_build(enrolment=receiving) if s.stage_type.code not in been_through]
+    planned = [
+        s
+        for s in stage_plan_build(enrolment=receiving, start=receiving.enrolled_on)
+        if s.stage_type.code not in been_through
+    ]
     with acting_as(by):
         for stage in planned:
             stage.full_clean()

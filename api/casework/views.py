@@ -299,7 +299,9 @@ class FamilyViewSet(SyncFeedMixin, ScopedViewSet):
         )
 
 
-class CaseViewSet(RequestClosureMixin, RequestTransferMixin, DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet):
+class CaseViewSet(
+    RequestClosureMixin, RequestTransferMixin, DetailsOnSerializeMixin, SyncFeedMixin, EditableScopedViewSet
+):
     """Cases with their person, family and open stages in one answer."""
 
     visible_to = selectors.case_visible_to

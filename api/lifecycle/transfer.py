@@ -91,11 +91,13 @@ class TransferRequestViewSet(ScopedViewSet):
         body.is_valid(raise_exception=True)
         caseworker = None
         if "caseworker" in body.validated_data:
-            caseworker = transfer.receiving_caseworkers(transfer_request).filter(
-                pk=body.validated_data["caseworker"]
-            ).first()
+            caseworker = (
+                transfer.receiving_caseworkers(transfer_request).filter(pk=body.validated_data["caseworker"]).first()
+            )
             if caseworker is None:
-                raise serializers.ValidationError({"caseworker": ["The caseworker must work in the receiving programme."]})
+                raise serializers.ValidationError(
+                    {"caseworker": ["The caseworker must work in the receiving programme."]}
+                )
         decided = transfer.transfer_request_decide(
             request_id=transfer_request.pk,
             by=request.user,
@@ -140,4 +142,3 @@ class RequestTransferMixin:
         )
         data = TransferRequestSerializer(created, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_201_CREATED)
-
