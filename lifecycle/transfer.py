@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,9 +40,7 @@ def transfer_requests_visible_to(user) -> QuerySet[TransferRequest]:
     if is_administrator(user):
         return TransferRequest.objects.all()
     programme_ids = programme_ids_for(user)
-    return TransferRequest.objects.filter(from_programme_id__in=programme_ids) | TransferRequest.objects.filter(
-        to_programme_id__in=programme_ids
-    )
+    return TransferRequest.objects.filter(Q(from_programme_id__in=programme_ids) | Q(to_programme_id__in=programme_ids))
 
 
 def _sending_enrolment(case: Case, user) -> Enrolment | None:
