@@ -217,6 +217,11 @@ class RoleAwareSerializerExtension(OpenApiSerializerExtension):
             read = field_names if role_access.read == ALL else [f for f in field_names if f in role_access.read]
             access[role.value] = {"read": read, "write": [f for f in field_names if f in role_access.write]}
         readable_by_all = set.intersection(*(set(a["read"]) for a in access.values()))
+        # Rows that print fewer fields than their role's set (``Meta.read_while``: a
+        # condition -> the fields such a row keeps), e.g. a referral pending for a partner.
+        read_while = getattr(serializer_class.Meta, "read_while", {})
+        for fields in read_while.values():
+            readable_by_all &= set(fields)
         if direction == "response" and "required" in schema:
             schema["required"] = [name for name in schema["required"] if name in readable_by_all]
             if not schema["required"]:
@@ -234,6 +239,8 @@ class RoleAwareSerializerExtension(OpenApiSerializerExtension):
                 f"- **{role}**: reads {'all fields' if not hidden else 'all but ' + ', '.join(hidden)}; "
                 f"writes {', '.join(fields['write']) or 'nothing'}."
             )
+        for condition, fields in read_while.items() if direction == "response" else ():
+            lines.append(f"- **{condition}**: reads only {', '.join(f for f in field_names if f in fields)}.")
         schema["description"] = (schema.get("description") or "").rstrip() + "\n".join(lines)
         schema["x-field-access"] = access
         return schema

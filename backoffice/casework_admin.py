@@ -50,6 +50,7 @@ from casework.models import (
     PersonIdentifier,
     PersonName,
     Referral,
+    ReferralStatus,
     RepatriationOperation,
     SENSITIVE_NAME_KINDS,
     identifier_digest,
@@ -440,16 +441,28 @@ class CaseNoteInline(ScopedInlineMixin, admin.StackedInline):
         return super().get_queryset(request).select_related("author")
 
 
+# A referral's answer (status, who gave it, when, why) is recorded only by
+# ``casework.services`` (the API's accept/decline, the referral page's answer form):
+# never typed over by hand.
+REFERRAL_ANSWER_FIELDS = ["status", "responded_by", "responded_on", "response_reason"]
+
+
 class ReferralInline(ScopedInlineMixin, admin.TabularInline):
+    """The case page's referrals, with the agency's answer: who gave it, when and why."""
+
     model = Referral
     form = OpenCaseForm
     extra = 0
-    fields = ["agency", "purpose", "status", "consent", "stage", "referred_on", "referred_by"]
-    readonly_fields = ["referred_by"]
+    fields = ["agency", "purpose", "consent", "stage", "referred_on", "referred_by", *REFERRAL_ANSWER_FIELDS]
+    readonly_fields = ["referred_by", *REFERRAL_ANSWER_FIELDS]
     raw_id_fields = ["consent", "stage"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("agency", "consent", "stage__stage_type", "referred_by")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("agency", "consent", "stage__stage_type", "referred_by", "responded_by")
+        )
 
 
 class CaseStatusChangeInline(ScopedInlineMixin, admin.TabularInline):
@@ -861,24 +874,69 @@ class MyReferralsFilter(MyWorkFilter):
     options = {"pending": _("Awaiting the agency's answer")}
 
 
+REFERRAL_ANSWERS = {"accept": services.referral_accept, "decline": services.referral_decline}
+
+
+class ReferralAnswerForm(OpenCaseForm):
+    """A pending referral's page records the agency's answer (given by letter or telephone)
+    through the same service as the API: accepted or declined, with the reason (required
+    to decline). The status itself is never typed."""
+
+    answer = forms.ChoiceField(
+        label=_("Agency's answer"),
+        required=False,
+        choices=[("", "---------"), ("accept", _("Accepted by the agency")), ("decline", _("Declined by the agency"))],
+    )
+    answer_reason = forms.CharField(
+        label=_("Reason for the answer"),
+        required=False,
+        max_length=services.RESPONSE_REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Required to decline: the referring caseworker reads it on the case page."),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("answer") == "decline" and not (cleaned.get("answer_reason") or "").strip():
+            self.add_error("answer_reason", _("Say why the agency declines: the caseworker reads it."))
+        return cleaned
+
+
 @admin.register(Referral)
 class ReferralAdmin(WhoColumns, ExportMixin, ScopedModelAdmin, admin.ModelAdmin):
     visible_to = staticmethod(visibility.rows_for_referrals)
     case_path = "case"
-    form = OpenCaseForm
-    list_display = [*WHO_COLUMNS, "agency", "purpose", "status", "referred_on"]
+    form = ReferralAnswerForm
+    list_display = [*WHO_COLUMNS, "agency", "purpose", "status", "referred_on", "responded_by", "responded_on"]
     list_display_links = ["agency"]
     list_filter = [MyReferralsFilter, "status", "purpose", "agency"]
     search_fields = ["case__reference"]
     raw_id_fields = ["case", "consent", "stage"]
-    readonly_fields = ["referred_by"]
-    list_select_related = ["case", "agency"]
+    readonly_fields = ["referred_by", *REFERRAL_ANSWER_FIELDS]
+    list_select_related = ["case", "agency", "responded_by"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["case", "agency", "stage", "purpose", "consent", "note", "referred_on", "referred_by"]
+        fields += REFERRAL_ANSWER_FIELDS
+        if obj is not None and obj.status == ReferralStatus.PENDING:
+            fields += ["answer", "answer_reason"]
+        return fields
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
+        if not change:
+            services.referral_create(referral=obj, by=request.user)
             return
-        services.referral_create(referral=obj, by=request.user)
+        super().save_model(request, obj, form, change)
+        answer = form.cleaned_data.get("answer")
+        if not answer:
+            return
+        try:
+            REFERRAL_ANSWERS[answer](
+                referral_id=obj.pk, by=request.user, reason=form.cleaned_data.get("answer_reason", "")
+            )
+        except (DomainError, ValidationError) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            self.message_user(request, _("Answer not recorded: %(reason)s") % {"reason": text}, messages.ERROR)
 
 
 @admin.action(description=_("Approve selected closure requests (cases without open work)"), permissions=["decide"])

@@ -13,6 +13,7 @@ import base64
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -26,7 +27,7 @@ from core.errors import DomainError
 from backoffice.overview import MY_WORK
 from core.roles import is_administrator
 from notifications.delivery import notifications_claim
-from programmes import reports, rules, selectors, services, workflow
+from programmes import details, reports, rules, selectors, services, workflow
 from programmes.models import (
     AccommodationStay,
     DocumentRequest,
@@ -274,34 +275,161 @@ class EnrolmentAdmin(ScopedModelAdmin, admin.ModelAdmin):
         obj.enrolled_by = created.enrolled_by
 
 
-class AccommodationStayInline(ScopedInlineMixin, admin.TabularInline):
+class DetailInline(ScopedInlineMixin, admin.TabularInline):
+    """A stage detail on its stage's page. Every row is saved through
+    ``programmes.details`` (``StageRecordAdmin.save_formset``), which moves the stage
+    where the data says; the fields only a detail's actions change are read-only here."""
+
+    extra = 0
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), *details.ACTION_FIELDS.get(self.model, ())]
+
+
+class AccommodationStayInline(DetailInline):
     model = AccommodationStay
-    extra = 0
 
 
-class PsychologicalSessionInline(ScopedInlineMixin, admin.TabularInline):
+class PsychologicalSessionInline(DetailInline):
     model = PsychologicalSession
-    extra = 0
 
 
-class SchoolPlacementInline(ScopedInlineMixin, admin.TabularInline):
+class SchoolPlacementForm(forms.ModelForm):
+    """A current placement ends with the day the child left and why
+    (``programmes.details.school_placement_end``); it is never deleted."""
+
+    end_on = forms.DateField(label=_("End on"), required=False, widget=admin.widgets.AdminDateWidget)
+    end_reason = forms.CharField(label=_("Reason for leaving"), required=False, max_length=200)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("end_on") and not (cleaned.get("end_reason") or "").strip():
+            self.add_error("end_reason", _("Say why the placement ends."))
+        if (cleaned.get("end_reason") or "").strip() and not cleaned.get("end_on"):
+            self.add_error("end_on", _("Give the day the placement ends."))
+        return cleaned
+
+
+class SchoolPlacementInline(DetailInline):
     model = SchoolPlacement
-    extra = 0
+    form = SchoolPlacementForm
+    fields = [
+        "institution",
+        "level",
+        "grade",
+        "language_support",
+        "enrolled_on",
+        "left_on",
+        "left_reason",
+        "end_on",
+        "end_reason",
+    ]
+    can_delete = False
 
 
-class DocumentRequestInline(ScopedInlineMixin, admin.TabularInline):
+DOCUMENT_ACTIONS = {
+    "submit": _("Submitted to the registry"),
+    "issue": _("Issued (give the day and the number)"),
+    "refuse": _("Refused (give the reason)"),
+}
+
+
+class DocumentRequestForm(forms.ModelForm):
+    """A request moves by its actions only (``programmes.details.document_request_*``):
+    its status, issue day and number are never typed over."""
+
+    move = forms.ChoiceField(label=_("Record"), required=False, choices=[("", "---------"), *DOCUMENT_ACTIONS.items()])
+    move_on = forms.DateField(label=_("Issued on"), required=False, widget=admin.widgets.AdminDateWidget)
+    move_number = forms.CharField(label=_("Document number"), required=False, max_length=100)
+    move_reason = forms.CharField(label=_("Reason for the refusal"), required=False, max_length=300)
+
+    def clean(self):
+        cleaned = super().clean()
+        move = cleaned.get("move")
+        if move == "issue" and not cleaned.get("move_on"):
+            self.add_error("move_on", _("Give the day the document was issued."))
+        if move == "refuse" and not (cleaned.get("move_reason") or "").strip():
+            self.add_error("move_reason", _("Say why the document was refused."))
+        return cleaned
+
+
+class DocumentRequestInline(DetailInline):
     model = DocumentRequest
-    extra = 0
+    form = DocumentRequestForm
+    fields = [
+        "document_type",
+        "requested_on",
+        "status",
+        "issued_on",
+        "number",
+        "note",
+        "move",
+        "move_on",
+        "move_number",
+        "move_reason",
+    ]
+    can_delete = False
 
 
-class HousingPlacementInline(ScopedInlineMixin, admin.StackedInline):
+class HousingPlacementInline(DetailInline, admin.StackedInline):
     model = HousingPlacement
-    extra = 0
+    template = admin.StackedInline.template
 
 
-class EmploymentPlacementInline(ScopedInlineMixin, admin.TabularInline):
+class EmploymentPlacementInline(DetailInline):
     model = EmploymentPlacement
-    extra = 0
+
+
+def _detail_action(form, *, by) -> None:
+    """The action a detail's row asks for (an end of placement, a document's step), if any."""
+    detail = form.instance
+    data = form.cleaned_data
+    if isinstance(detail, SchoolPlacement) and data.get("end_on"):
+        details.school_placement_end(placement_id=detail.pk, by=by, left_on=data["end_on"], reason=data["end_reason"])
+    elif isinstance(detail, DocumentRequest) and data.get("move"):
+        move = data["move"]
+        if move == "submit":
+            details.document_request_submit(request_id=detail.pk, by=by)
+        elif move == "issue":
+            details.document_request_issue(
+                request_id=detail.pk, by=by, issued_on=data["move_on"], number=data.get("move_number", "")
+            )
+        else:
+            details.document_request_refuse(request_id=detail.pk, by=by, reason=data["move_reason"])
+
+
+def _details_save(modeladmin, request, formset) -> None:
+    """Each changed detail of a stage's page through ``programmes.details`` (which moves the
+    stage), then the action its row asks for; a refusal is a message naming the row."""
+    # What the admin's history message reads (``construct_change_message``).
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    for form in formset.forms:
+        if not hasattr(form, "cleaned_data") or not form.cleaned_data or form in formset.deleted_forms:
+            continue
+        try:
+            with transaction.atomic():
+                if form.has_changed():
+                    adding = form.instance.pk is None
+                    detail = details.detail_save(detail=form.save(commit=False), by=request.user)
+                    if adding:
+                        formset.new_objects.append(detail)
+                    else:
+                        formset.changed_objects.append((detail, form.changed_data))
+                if form.instance.pk is not None:
+                    _detail_action(form, by=request.user)
+        except (DomainError, ValidationError) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            modeladmin.message_user(
+                request,
+                _("%(detail)s: not recorded: %(reason)s")
+                % {"detail": formset.model._meta.verbose_name, "reason": text},
+                messages.ERROR,
+            )
+    # Only the kinds that allow it offer a delete box (not school placements nor document requests).
+    for deleted in formset.deleted_forms:
+        if deleted.instance.pk is not None and formset.can_delete:
+            formset.deleted_objects.append(deleted.instance)
+            deleted.instance.delete()
 
 
 class FollowUpInline(ScopedInlineMixin, admin.TabularInline):
@@ -510,6 +638,9 @@ class StageRecordAdmin(ReturnToCaseMixin, WhoColumns, ExportMixin, ScopedModelAd
         ]
 
     def save_formset(self, request, form, formset, change):
+        if formset.model in details.DETAIL_MODELS:
+            _details_save(self, request, formset)
+            return None
         if formset.model is not FollowUp:
             return super().save_formset(request, form, formset, change)
         _follow_ups_save(self, request, formset.save(commit=False))

@@ -65,7 +65,8 @@ GRANTING = f"""EXISTS (
      WHERE r.case_id = {{case}} AND r.agency_id = ANY(%(agencies)s) AND r.status IN {_list(ACTIVE_REFERRAL_STATUSES)}
        AND k.given_on <= %(today)s AND (k.expires_on IS NULL OR k.expires_on >= %(today)s)
        AND (k.withdrawn_on IS NULL OR k.withdrawn_on > %(today)s) {{extra}})"""
-PARTNER_CASE = "{c}.archived_at IS NULL AND " + GRANTING.format(case="{c}.id", extra="")
+# A partner's case: an accepted referral (a pending one shows the referral alone).
+PARTNER_CASE = "{c}.archived_at IS NULL AND " + GRANTING.format(case="{c}.id", extra="AND r.status = 'accepted'")
 # A partner's stage: its case's referral to the agency, accepted, covering the stage's
 # type (the purposes' stage types, narrowed to the agency's kind: %(covers)s).
 PARTNER_STAGE = GRANTING.format(

@@ -755,6 +755,20 @@ class Referral(models.Model):
     )
     referred_on = models.DateField(_("referred on"), default=timezone.localdate)
     responded_on = models.DateField(_("responded on"), null=True, blank=True)
+    # Who answered (accepted or declined) and why: ``casework.services`` records them.
+    responded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("answered by"),
+    )
+    response_reason = models.TextField(
+        _("reason for the answer"),
+        blank=True,
+        help_text=_("Why the agency accepted or declined (required to decline)."),
+    )
     note = models.TextField(_("note"), blank=True, help_text=_("What the agency is asked to do. No sensitive details."))
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -9,7 +9,17 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from casework.models import ACTIVE_REFERRAL_STATUSES, Agency, Case, CaseNote, Consent, Family, Person, Referral
+from casework.models import (
+    ACTIVE_REFERRAL_STATUSES,
+    Agency,
+    Case,
+    CaseNote,
+    Consent,
+    Family,
+    Person,
+    Referral,
+    ReferralStatus,
+)
 from core.roles import (
     SUPERVISOR,
     agency_ids_for,
@@ -59,7 +69,9 @@ def _referrals_granting(*, agency_ids: list[int], day: datetime.date | None = No
 
 
 def referrals_granting_access(*, agency_ids: list[int], day: datetime.date | None = None) -> QuerySet[Referral]:
-    """Referrals that let an agency see a case today: active, with a current consent, of a case not archived."""
+    """Referrals an agency sees today: active, with a current consent, of a case not
+    archived. An accepted one opens the case (and the stages its purpose covers); a
+    pending one shows the agency the referral alone."""
     return _referrals_granting(agency_ids=agency_ids, day=day).filter(case__archived_at__isnull=True)
 
 
@@ -120,18 +132,25 @@ def _staff_case_filter(user) -> Q | None:
 
 
 def _partner_case_filter(user) -> Q | None:
+    """Cases an agency has taken on: an accepted referral with a current consent. A
+    pending referral opens nothing of the case (its name, stages, details, follow-ups,
+    other referrals): the agency decides on what the referral itself shows
+    (``api.casework.serializers.PENDING_PARTNER_FIELDS``)."""
     agency_ids = agency_ids_for(user)
     if not agency_ids:
         return None
     # Correlated with the case: a semi-join from the agency's referrals, and the
     # archived flag read from the case row itself rather than a scan of every case.
-    granting = _referrals_granting(agency_ids=agency_ids).filter(case_id=OuterRef("pk"))
+    granting = (
+        _referrals_granting(agency_ids=agency_ids).filter(status=ReferralStatus.ACCEPTED).filter(case_id=OuterRef("pk"))
+    )
     return Q(Exists(granting)) & Q(archived_at__isnull=True)
 
 
 def case_visible_to(user) -> QuerySet[Case]:
     """Cases the user may see: all for administrators; their programmes' and their own
-    for staff; for partners, those referred to their agency with a current consent."""
+    for staff; for partners, those their agency accepted a referral of, with a current
+    consent (a pending referral shows the agency the referral alone)."""
     if is_administrator(user):
         return Case.objects.all()
     filters = [f for f in (_staff_case_filter(user), _partner_case_filter(user)) if f is not None]
@@ -241,7 +260,9 @@ def family_visible_to(user) -> QuerySet[Family]:
 
 def referral_visible_to(user) -> QuerySet[Referral]:
     """Staff see the referrals of their cases; a partner sees its agency's referrals
-    while they grant access (active, consent current)."""
+    while they are active (pending or accepted) with a current consent. A pending one
+    is printed to a partner with only what the agency needs to decide
+    (``api.casework.serializers.ReferralSerializer``)."""
     if is_administrator(user):
         return Referral.objects.all()
     allowed = Q(pk__in=[])

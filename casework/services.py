@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -39,34 +40,55 @@ REFERRAL_TRANSITIONS = {
 }
 
 
-def _referral_move(*, referral_id: int, action: str, by, on: datetime.date | None) -> Referral:
-    """Move a referral by one answer. The referral has no field for who answered; the
-    audit entry of the save names ``by`` (an agency's user through the API, staff in
-    the admin, a task's or command's actor), whichever door called."""
+#: The longest reason an answer may give (the admin's form and the API's body say the same).
+RESPONSE_REASON_MAX_LENGTH = 2000
+
+
+def _referral_move(*, referral_id: int, action: str, by, on: datetime.date | None, reason: str = "") -> Referral:
+    """Move a referral by one answer, recording who gave it, on which day and why.
+
+    One door for every caller: the agency's members through the API, staff in the
+    admin (an answer the agency gave them by letter or telephone), the demo's seed
+    (``by=None``, the system). A user who is neither a member of the referral's agency
+    nor staff of its case is answered as for a missing referral (``NotVisible``).
+    """
     transition = REFERRAL_TRANSITIONS[action]
+    reason = (reason or "").strip()
+    if len(reason) > RESPONSE_REASON_MAX_LENGTH:
+        raise ValidationError({"reason": _("At most %(limit)d characters.") % {"limit": RESPONSE_REASON_MAX_LENGTH}})
+    if action == "decline" and not reason:
+        raise ValidationError({"reason": _("Say why the agency declines: the caseworker reads it.")})
     with transaction.atomic():
         referral = Referral.objects.select_for_update().get(pk=referral_id)
+        if by is not None and not referral.agency.members.filter(pk=by.pk).exists():
+            require_visible(by, referral)
         if referral.status not in transition.sources:
             raise TransitionNotAllowed(
                 _("This referral is %(status)s; that answer is not allowed now.")
                 % {"status": referral.get_status_display().lower()}
             )
         referral.status = transition.target
+        fields = ["status", "responded_on", "updated_at"]
         if referral.responded_on is None or action != "complete":
             referral.responded_on = on or timezone.localdate()
+        if action != "complete":
+            # The answer to the referral: who gave it and why (completion is not an answer).
+            referral.responded_by = by
+            referral.response_reason = reason
+            fields += ["responded_by", "response_reason"]
         with acting_as(by):
-            referral.save(update_fields=["status", "responded_on", "updated_at"])
+            referral.save(update_fields=fields)
     return referral
 
 
-def referral_accept(*, referral_id: int, by, on: datetime.date | None = None) -> Referral:
-    """The agency takes the referral on."""
-    return _referral_move(referral_id=referral_id, action="accept", by=by, on=on)
+def referral_accept(*, referral_id: int, by, reason: str = "", on: datetime.date | None = None) -> Referral:
+    """The agency takes the referral on (a reason is optional): it sees the case from now on."""
+    return _referral_move(referral_id=referral_id, action="accept", by=by, on=on, reason=reason)
 
 
-def referral_decline(*, referral_id: int, by, on: datetime.date | None = None) -> Referral:
-    """The agency will not take the referral; it loses access to the case."""
-    return _referral_move(referral_id=referral_id, action="decline", by=by, on=on)
+def referral_decline(*, referral_id: int, by, reason: str, on: datetime.date | None = None) -> Referral:
+    """The agency will not take the referral, and says why; it sees nothing of the case."""
+    return _referral_move(referral_id=referral_id, action="decline", by=by, on=on, reason=reason)
 
 
 def referral_complete(*, referral_id: int, by, on: datetime.date | None = None) -> Referral:
@@ -142,8 +164,6 @@ def referral_create(*, referral: Referral, by) -> Referral:
     require_visible(by, referral.stage)
     require_visible(by, referral.agency)
     if referral.stage_id is not None and referral.stage.enrolment.case_id != referral.case_id:
-        from django.core.exceptions import ValidationError
-
         raise ValidationError({"stage": _("The stage must belong to this case.")})
     if by is not None:
         referral.referred_by = by

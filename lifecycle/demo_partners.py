@@ -4,7 +4,8 @@ psychological service, each with a user of its own.
 They get their referrals through the same services the admin and the API use (a consent
 recorded for the agency and purpose, a referral on it, the agency's acceptance), so the
 demo data passes every check real data passes. Each agency has some referrals accepted
-(it sees the stages their purpose covers) and some pending (it sees the case alone).
+(it sees the stages their purpose covers) and some pending (it sees the referral alone:
+age band, languages, purpose and note).
 Everything here is fictional.
 """
 

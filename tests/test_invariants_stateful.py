@@ -345,12 +345,14 @@ class CaseworkMachine(RuleBasedStateMachine):
         if referral is None:
             return
         partner = self.world.partners[self.world.agencies.index(referral.agency)]
+        # An answer says why (a decline must; completion takes no reason).
+        reason = {} if answer == "complete" else {"reason": NOTE}
         if through_api:
             url = reverse("referral-detail", kwargs={"pk": referral.pk}) + f"{answer}/"
-            self._attempt_http(lambda: self.world.api(partner).post(url, {}, format="json"), ok=200)
+            self._attempt_http(lambda: self.world.api(partner).post(url, reason, format="json"), ok=200)
         else:
             service = getattr(casework_services, f"referral_{answer}")
-            self._attempt(lambda: service(referral_id=referral.pk, by=partner))
+            self._attempt(lambda: service(referral_id=referral.pk, by=partner, **reason))
 
     @precondition(_has_cases)
     @rule(consent=picks)

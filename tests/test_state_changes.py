@@ -303,11 +303,14 @@ def test_follow_up_done_on_with_a_future_day_on_the_stage_page_is_refused(client
 def test_referral_answer_records_who_answered(case, caseworker, partner, agency, answer):
     referral = f.ReferralFactory(case=case, agency=agency, referred_by=caseworker)
     # As a task or a command calls it: no request, the service names its actor.
-    getattr(casework_services, f"referral_{answer}")(referral_id=referral.pk, by=partner)
+    getattr(casework_services, f"referral_{answer}")(referral_id=referral.pk, by=partner, reason="Why (test)")
     entry = entries_for(referral).latest("timestamp")
     assert entry.actor == partner
     expected = ReferralStatus.ACCEPTED if answer == "accept" else ReferralStatus.DECLINED
     assert expected.value in str(entry.changes)
+    # Who answered and why are on the referral itself too.
+    referral.refresh_from_db()
+    assert (referral.responded_by, referral.response_reason) == (partner, "Why (test)")
 
 
 def test_referral_completion_records_who_completed_it(case, caseworker, partner, agency):

@@ -39,6 +39,7 @@ from casework.models import (
     Sex,
 )
 from casework.selectors import referral_visible_to
+from api.base import is_partner_request
 from api.policies import RoleAwareFilterSet, field_of
 from programmes import rules
 from api.programmes.serializers import EnrolmentSerializer, StageSerializer
@@ -220,8 +221,8 @@ class ReferralFilterSet(RoleAwareFilterSet):
     status = django_filters.ChoiceFilter(choices=ReferralStatus.choices)
     purpose = django_filters.ChoiceFilter(choices=ConsentPurpose.choices)
     agency = IdFilter(field_name="agency_id")
-    case = IdFilter(field_name="case_id")
-    stage = IdFilter(field_name="stage_id")
+    case = IdFilter(field_name="case_id", method="filter_opened")
+    stage = IdFilter(field_name="stage_id", method="filter_opened")
     updated_since = UpdatedSinceFilter()
 
     class Meta:
@@ -235,6 +236,14 @@ class ReferralFilterSet(RoleAwareFilterSet):
             "stage": "stage",
             "updated_since": "updated_at",
         }
+
+    def filter_opened(self, queryset, name, value):
+        """A partner's pending referral does not print its case or stage, so a filter on
+        them leaves it out: the answer must not tell which case waits for the agency."""
+        queryset = queryset.filter(**{name: value})
+        if is_partner_request(self.request):
+            queryset = queryset.exclude(status=ReferralStatus.PENDING)
+        return queryset
 
 
 class AgencyFilterSet(RoleAwareFilterSet):

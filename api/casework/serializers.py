@@ -26,9 +26,11 @@ from casework.models import (
     PersonIdentifier,
     PersonName,
     Referral,
+    ReferralStatus,
 )
-from api.base import ALL, Access, RoleAwareSerializer, access_by_role
+from api.base import ALL, Access, ApiRole, RoleAwareSerializer, access_by_role
 from api.programmes.serializers import StageSummarySerializer, stage_summary
+from programmes import rules
 
 
 # What the API's viewsets attach to each row beside the model's fields, as plain
@@ -399,10 +401,34 @@ class CaseAssignSerializer(serializers.Serializer):
 # What staff send to refer a case (``POST /referrals/``); the rest is the service's.
 REFERRAL_WRITABLE = ("case", "agency", "stage", "purpose", "consent", "note")
 
+# What a partner agency reads of a referral still waiting for its answer: what it needs
+# to decide, nothing of the case's other work (no name, date of birth, stages, details,
+# follow-ups or other referrals; the case itself answers 404 until the agency accepts).
+# The case reference is the one its e-mail gave (``casework.referral_emails``).
+PENDING_PARTNER_FIELDS = (
+    "id",
+    "case_reference",
+    "agency",
+    "purpose",
+    "status",
+    "age_band",
+    "languages",
+    "referred_on",
+    "note",
+    "updated_at",
+)
+
 
 class ReferralSerializer(RoleAwareSerializer):
     """A case, or one of its stages, handed to a partner agency. Staff make one under a
-    current consent of the case's person that covers the agency and the purpose."""
+    current consent of the case's person that covers the agency and the purpose.
+
+    While a referral waits for the agency's answer, the agency reads only what it needs
+    to decide: the person's age band (not the date of birth) and languages, the purpose
+    and the referring caseworker's note. Once it accepts, it reads the case as well.
+    ``responded_by``, ``responded_on`` and ``response_reason`` record who answered, when
+    and why.
+    """
 
     def create(self, validated_data):
         # The referring user is the caller (the service records it too).
@@ -412,6 +438,10 @@ class ReferralSerializer(RoleAwareSerializer):
         services.referral_create(referral=instance, by=self.context["request"].user)
 
     case_reference = serializers.CharField(source="case.reference", read_only=True)
+    age_band = serializers.SerializerMethodField(
+        help_text="The person's age band today (" + ", ".join(rules.AGE_BANDS) + "), never the date of birth."
+    )
+    languages = serializers.SerializerMethodField(help_text="Languages the person speaks.")
 
     class Meta:
         model = Referral
@@ -424,13 +454,22 @@ class ReferralSerializer(RoleAwareSerializer):
             "purpose",
             "consent",
             "status",
+            "age_band",
+            "languages",
             "referred_by",
             "referred_on",
+            "responded_by",
             "responded_on",
+            "response_reason",
             "note",
             "updated_at",
         ]
-        read_only_fields = ["status", "referred_by", "referred_on", "responded_on"]
+        read_only_fields = ["status", "referred_by", "referred_on", "responded_by", "responded_on", "response_reason"]
+        # Printed to the schema (``api.schema``): a pending referral's answer to a partner.
+        read_while = {
+            "partner, while the referral is pending": PENDING_PARTNER_FIELDS,
+            "partner, in its answer declining it": (*PENDING_PARTNER_FIELDS, "responded_on", "response_reason"),
+        }
         access = access_by_role(
             staff=Access(read=ALL, write=REFERRAL_WRITABLE),
             partner=Access(
@@ -442,13 +481,58 @@ class ReferralSerializer(RoleAwareSerializer):
                     "stage",
                     "purpose",
                     "status",
+                    "age_band",
+                    "languages",
                     "referred_on",
                     "responded_on",
+                    "response_reason",
                     "note",
                     "updated_at",
                 )
             ),
         )
+
+    @cached_property
+    def _today(self):
+        return timezone.localdate()
+
+    def get_age_band(self, referral) -> str:
+        age = referral.case.person.age_on(self._today)
+        for band, limits in rules.AGE_BANDS.items():
+            if age >= limits.youngest and (limits.oldest is None or age <= limits.oldest):
+                return band
+        return ""
+
+    def get_languages(self, referral) -> list[str]:
+        return list(referral.case.person.languages or [])
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self._role() != ApiRole.PARTNER:
+            return data
+        if instance.status == ReferralStatus.PENDING:
+            return {name: value for name, value in data.items() if name in PENDING_PARTNER_FIELDS}
+        if instance.status == ReferralStatus.DECLINED:
+            # The agency's own answer (the decline action's response): still nothing of the case.
+            kept = self.Meta.read_while["partner, in its answer declining it"]
+            return {name: value for name, value in data.items() if name in kept}
+        return data
+
+
+class ReferralAcceptSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=services.RESPONSE_REASON_MAX_LENGTH,
+        help_text="Optional: anything the referring caseworker should know.",
+    )
+
+
+class ReferralDeclineSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=services.RESPONSE_REASON_MAX_LENGTH,
+        help_text="Why the agency declines (required): the referring caseworker reads it.",
+    )
 
 
 class AgencySerializer(RoleAwareSerializer):

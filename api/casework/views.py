@@ -29,6 +29,8 @@ from api.casework.serializers import (
     FamilySerializer,
     PersonSearchSerializer,
     PersonSerializer,
+    ReferralAcceptSerializer,
+    ReferralDeclineSerializer,
     ReferralSerializer,
 )
 from api.casework.filters import (
@@ -350,10 +352,12 @@ class CaseViewSet(
 
 
 class ReferralViewSet(CreateMixin, SyncFeedMixin, ScopedViewSet):
-    """Referrals of the caller's cases (staff) or to the caller's agency while they grant access (partners).
+    """Referrals of the caller's cases (staff) or to the caller's agency while they are
+    active with a current consent (partners; a pending one shows only what the agency
+    needs to decide).
 
-    The agency answers with ``accept``, ``decline`` and ``complete``; staff may
-    mark a referral complete.
+    The agency answers with ``accept`` (a reason optional) and ``decline`` (a reason
+    required); who answered, when and why are recorded. Staff may mark a referral complete.
     """
 
     visible_to = selectors.referral_visible_to
@@ -362,7 +366,7 @@ class ReferralViewSet(CreateMixin, SyncFeedMixin, ScopedViewSet):
     ordering_fields = ["referred_on", "updated_at", "id"]
 
     def optimise(self, queryset):
-        return queryset.select_related("case")
+        return queryset.select_related("case__person")
 
     @extend_schema(request=ReferralSerializer, responses={status.HTTP_201_CREATED: ReferralSerializer})
     def create(self, request, *args, **kwargs):
@@ -373,25 +377,36 @@ class ReferralViewSet(CreateMixin, SyncFeedMixin, ScopedViewSet):
             raise exceptions.PermissionDenied()
         return super().create(request, *args, **kwargs)
 
-    def _answer(self, request, service, *, staff_may: bool):
+    def _answer(self, request, service, *, staff_may: bool, body_serializer=None):
         referral = self.get_object()
         is_agency_member = referral.agency_id in agency_ids_for(request.user)
         if not (is_agency_member or (staff_may and request_role(request) in STAFF_ROLES)):
             raise exceptions.PermissionDenied()
-        updated = service(referral_id=referral.pk, by=request.user)
+        arguments = {}
+        if body_serializer is not None:
+            body = body_serializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            arguments = body.validated_data
+        updated = service(referral_id=referral.pk, by=request.user, **arguments)
         return self.action_response(updated)
 
-    @extend_schema(request=None, responses={status.HTTP_200_OK: ReferralSerializer})
+    @extend_schema(request=ReferralAcceptSerializer, responses={status.HTTP_200_OK: ReferralSerializer})
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
-        """The agency takes the referral on (pending → accepted). Agency members only."""
-        return self._answer(request, services.referral_accept, staff_may=False)
+        """The agency takes the referral on (pending → accepted), with an optional reason;
+        from now on it sees the case. Agency members only."""
+        return self._answer(
+            request, services.referral_accept, staff_may=False, body_serializer=ReferralAcceptSerializer
+        )
 
-    @extend_schema(request=None, responses={status.HTTP_200_OK: ReferralSerializer})
+    @extend_schema(request=ReferralDeclineSerializer, responses={status.HTTP_200_OK: ReferralSerializer})
     @action(detail=True, methods=["post"])
     def decline(self, request, pk=None):
-        """The agency will not take it (pending → declined) and loses access to the case. Agency members only."""
-        return self._answer(request, services.referral_decline, staff_may=False)
+        """The agency will not take it (pending → declined) and says why (`reason`, required;
+        400 without); it sees nothing of the case. Agency members only."""
+        return self._answer(
+            request, services.referral_decline, staff_may=False, body_serializer=ReferralDeclineSerializer
+        )
 
     @extend_schema(request=None, responses={status.HTTP_200_OK: ReferralSerializer})
     @action(detail=True, methods=["post"])

@@ -13,7 +13,9 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from casework.models import (
+    AgencyKind,
     CaseNote,
+    ConsentPurpose,
     Family,
     FamilyMembership,
     LegalStatus,
@@ -51,8 +53,15 @@ ROLES = (
     "supervisor",
     "administrator",
     "caseworker",
+    "school",
+    "registry",
+    "psychologist",
 )
-PARTNER_ROLES = ("partner_without_referral", "partner_revoked", "partner")
+# The demo's agencies (``lifecycle.demo_partners``): a school with an accepted schooling
+# referral of a child's case, a civil registry with an accepted documents referral of the
+# world's case, and a psychological service whose referral of it is still pending.
+DEMO_AGENCY_ROLES = ("school", "registry", "psychologist")
+PARTNER_ROLES = ("partner_without_referral", "partner_revoked", "partner", *DEMO_AGENCY_ROLES)
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +82,7 @@ def _fresh_throttles(db):
 @dataclass
 class World:
     case: object
+    child: object
     person: object
     family: object
     relative: object
@@ -150,7 +160,24 @@ def world(
         notes=HEARING_NOTES,
     )
 
+    # A child's case beside it (school age), for the school.
+    child = f.CaseFactory(
+        person=f.PersonFactory(date_of_birth=f.born_years_ago(9)), caseworker=caseworker, reference="N-0002"
+    )
+    f.enrol(child, programme)
+    demo_agencies = {}
+    for role, kind, referred, purpose, status in (
+        ("school", AgencyKind.SCHOOL, child, ConsentPurpose.SCHOOLING, ReferralStatus.ACCEPTED),
+        ("registry", AgencyKind.CIVIL_REGISTRY, case, ConsentPurpose.DOCUMENTS, ReferralStatus.ACCEPTED),
+        ("psychologist", AgencyKind.HEALTH, case, ConsentPurpose.PSYCHOSOCIAL, ReferralStatus.PENDING),
+    ):
+        demo_agency = f.AgencyFactory(code=f"demo-{role}", name=f"Demo {role} (test)", kind=kind)
+        demo_agency.members.add(f.UserFactory(username=f"demo-{role}", is_staff=False))
+        f.ReferralFactory(case=referred, agency=demo_agency, purpose=purpose, referred_by=caseworker, status=status)
+        demo_agencies[role] = demo_agency
+
     users = {
+        **{role: demo_agency.members.get() for role, demo_agency in demo_agencies.items()},
         "other_caseworker": other_caseworker,
         "partner_without_referral": partner_without_referral,
         "partner_revoked": partner_revoked,
@@ -162,6 +189,7 @@ def world(
     tokens = {role: AuthToken.objects.create(user)[1] for role, user in users.items()}
     return World(
         case=case,
+        child=child,
         person=person,
         family=family,
         relative=relative,

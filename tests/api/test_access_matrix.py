@@ -12,7 +12,10 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
+from api.base import ALL, ApiRole
+from api.casework.serializers import PENDING_PARTNER_FIELDS, ReferralSerializer
 from api.urls import router
+from casework.models import ReferralStatus
 from lifecycle import closure, transfer
 from programmes.models import (
     Programme,
@@ -31,58 +34,69 @@ pytestmark = pytest.mark.django_db
 
 def row(codes: str) -> dict[str, int]:
     """Codes in the order of ROLES: anonymous, other_caseworker, partner_without_referral,
-    partner_revoked, partner, supervisor, administrator, caseworker."""
+    partner_revoked, partner, supervisor, administrator, caseworker, then the demo's
+    agencies: school (an accepted schooling referral of the child's case), registry (an
+    accepted documents referral of the world's case) and psychologist (a pending
+    psychosocial referral of the world's case: it sees that referral and nothing else)."""
     values = [int(code) for code in codes.split()]
     assert len(values) == len(ROLES)
     return dict(zip(ROLES, values))
 
 
-LIST = row("401 200 200 200 200 200 200 200")
-SEEN_BY_PARTNER_AND_STAFF = row("401 404 404 404 200 200 200 200")
-SEEN_BY_STAFF = row("401 404 404 404 404 200 200 200")
-PARTNER_WRITE_REFUSED = row("401 404 404 404 400 200 200 200")
-ADMIN_ONLY_CREATE = row("401 403 403 403 403 403 201 403")
-ADMIN_ONLY_EDIT = row("401 403 403 403 403 403 200 403")
+LIST = row("401 200 200 200 200 200 200 200 200 200 200")
+SEEN_BY_PARTNER_AND_STAFF = row("401 404 404 404 200 200 200 200 404 404 404")
+# The world's case and person, and its enrolment: the registry works on its documents stage.
+SEEN_BY_PARTNERS_AND_STAFF = row("401 404 404 404 200 200 200 200 404 200 404")
+SEEN_BY_STAFF = row("401 404 404 404 404 200 200 200 404 404 404")
+PARTNER_WRITE_REFUSED = row("401 404 404 404 400 200 200 200 404 400 404")
+ADMIN_ONLY_CREATE = row("401 403 403 403 403 403 201 403 403 403 403")
+ADMIN_ONLY_EDIT = row("401 403 403 403 403 403 200 403 403 403 403")
 # Staff register arrivals in the programmes they may pick: partners 403, another
 # programme's caseworker 404 (the programme is a row they may not pick).
-STAFF_ONLY_CREATE = row("401 404 403 403 403 201 201 201")
+STAFF_ONLY_CREATE = row("401 404 403 403 403 201 201 201 403 403 403")
 # Legal proceedings and hearings: read and recorded by the programme's supervisors (and legal
 # officers, tests/test_justice_access.py) and administrators; not by its caseworkers, nor by a
 # partner unless referred for legal aid (none is here). Writes are refused (403) before any row
 # is looked up to whoever records no proceedings.
-SEEN_BY_LEGAL = row("401 404 404 404 404 200 200 404")
-LEGAL_CREATE = row("401 403 403 403 403 201 201 403")
-LEGAL_EDIT = row("401 403 403 403 403 200 200 403")
+SEEN_BY_LEGAL = row("401 404 404 404 404 200 200 404 404 404 404")
+LEGAL_CREATE = row("401 403 403 403 403 201 201 403 403 403 403")
+LEGAL_EDIT = row("401 403 403 403 403 200 200 403 403 403 403")
 
 # Stage details: the partner's referral covers the psychological stage, so it works on
-# psychological sessions and sees no other kind of detail; a body naming a stage the
-# caller may not pick answers 400 on that field.
-DETAIL_CREATE = row("401 400 400 400 201 201 201 201")
-DETAIL_CREATE_STAFF = row("401 400 400 400 400 201 201 201")
-STAFF_ACTION = row("401 404 404 404 404 200 200 200")
-PARTNER_AND_STAFF_ACTION = row("401 404 404 404 200 200 200 200")
+# psychological sessions and sees no other kind of detail; the school works on the child's
+# school placement, the registry on the world's document request; a body naming a stage
+# the caller may not pick answers 400 on that field.
 DETAIL_ROUTES = {
-    "accommodation-stay": False,
-    "psychological-session": True,
-    "school-placement": False,
-    "document-request": False,
-    "housing-placement": False,
-    "employment-placement": False,
+    "accommodation-stay": None,
+    "psychological-session": "partner",
+    "school-placement": "school",
+    "document-request": "registry",
+    "housing-placement": None,
+    "employment-placement": None,
 }
+DEMO_COLUMNS = ("school", "registry", "psychologist")
 
 
 def _detail_matrix() -> dict:
     entries = {}
-    for name, partner_works_on_it in DETAIL_ROUTES.items():
+    for name, works_on_it in DETAIL_ROUTES.items():
+        partner = works_on_it == "partner"
+
+        def codes(base: str, partner_code: str, refused: str, code: str) -> dict[str, int]:
+            values = base.split()
+            values[4] = partner_code if partner else refused
+            demo = [code if works_on_it == role else refused for role in DEMO_COLUMNS]
+            return row(" ".join(values + demo))
+
         entries[(f"{name}-list", "GET")] = LIST
         entries[(f"{name}-changes", "GET")] = LIST
-        entries[(f"{name}-list", "POST")] = DETAIL_CREATE if partner_works_on_it else DETAIL_CREATE_STAFF
-        entries[(f"{name}-detail", "GET")] = SEEN_BY_PARTNER_AND_STAFF if partner_works_on_it else SEEN_BY_STAFF
+        entries[(f"{name}-list", "POST")] = codes("401 400 400 400 P 201 201 201", "201", "400", "201")
+        entries[(f"{name}-detail", "GET")] = codes("401 404 404 404 P 200 200 200", "200", "404", "200")
         for method in ("PATCH", "PUT"):
-            entries[(f"{name}-detail", method)] = PARTNER_AND_STAFF_ACTION if partner_works_on_it else STAFF_ACTION
+            entries[(f"{name}-detail", method)] = codes("401 404 404 404 P 200 200 200", "200", "404", "200")
     for action in ("document-request-submit", "document-request-issue", "document-request-refuse"):
-        entries[(action, "POST")] = STAFF_ACTION
-    entries[("school-placement-end", "POST")] = STAFF_ACTION
+        entries[(action, "POST")] = row("401 404 404 404 404 200 200 200 404 200 404")
+    entries[("school-placement-end", "POST")] = row("401 404 404 404 404 200 200 200 200 404 404")
     return entries
 
 
@@ -90,44 +104,44 @@ def _detail_matrix() -> dict:
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("api-root", "GET"): LIST,
     ("person-list", "GET"): LIST,
-    ("person-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
+    ("person-detail", "GET"): SEEN_BY_PARTNERS_AND_STAFF,
     ("person-detail", "PATCH"): PARTNER_WRITE_REFUSED,
     ("person-detail", "PUT"): PARTNER_WRITE_REFUSED,
     ("person-changes", "GET"): LIST,
     ("person-search", "POST"): LIST,
-    ("person-export", "GET"): row("401 404 404 404 403 403 200 403"),
+    ("person-export", "GET"): row("401 404 404 404 403 403 200 403 404 403 404"),
     ("family-list", "GET"): LIST,
     ("family-detail", "GET"): SEEN_BY_STAFF,
     ("family-changes", "GET"): LIST,
     ("case-list", "GET"): LIST,
-    ("case-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
+    ("case-detail", "GET"): SEEN_BY_PARTNERS_AND_STAFF,
     ("case-detail", "PATCH"): PARTNER_WRITE_REFUSED,
     ("case-detail", "PUT"): PARTNER_WRITE_REFUSED,
     ("case-changes", "GET"): LIST,
     ("enrolment-list", "GET"): LIST,
-    ("enrolment-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
+    ("enrolment-detail", "GET"): SEEN_BY_PARTNERS_AND_STAFF,
     ("stage-list", "GET"): LIST,
     ("stage-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
     ("stage-changes", "GET"): LIST,
     ("stage-start", "POST"): SEEN_BY_PARTNER_AND_STAFF,
-    ("stage-complete", "POST"): row("401 404 404 404 409 409 409 409"),
+    ("stage-complete", "POST"): row("401 404 404 404 409 409 409 409 404 404 404"),
     ("stage-block", "POST"): SEEN_BY_PARTNER_AND_STAFF,
-    ("stage-unblock", "POST"): row("401 404 404 404 409 409 409 409"),
-    ("stage-discontinue", "POST"): row("401 404 404 404 403 200 200 200"),
-    ("stage-reopen", "POST"): row("401 404 404 404 403 409 409 409"),
+    ("stage-unblock", "POST"): row("401 404 404 404 409 409 409 409 404 404 404"),
+    ("stage-discontinue", "POST"): row("401 404 404 404 403 200 200 200 404 404 404"),
+    ("stage-reopen", "POST"): row("401 404 404 404 403 409 409 409 404 404 404"),
     ("follow-up-list", "GET"): LIST,
     ("follow-up-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
     ("follow-up-changes", "GET"): LIST,
     ("follow-up-record-outcome", "POST"): SEEN_BY_PARTNER_AND_STAFF,
     ("referral-list", "GET"): LIST,
     # Staff refer under a consent; another programme's caseworker may not pick the case (400).
-    ("referral-list", "POST"): row("401 400 403 403 403 201 201 201"),
+    ("referral-list", "POST"): row("401 400 403 403 403 201 201 201 403 403 403"),
     ("referral-detail", "GET"): SEEN_BY_PARTNER_AND_STAFF,
     ("referral-changes", "GET"): LIST,
     # The world's referral is accepted: it can be completed, no longer answered.
-    ("referral-accept", "POST"): row("401 404 404 404 409 403 403 403"),
-    ("referral-decline", "POST"): row("401 404 404 404 409 403 403 403"),
-    ("referral-complete", "POST"): row("401 404 404 404 200 200 200 200"),
+    ("referral-accept", "POST"): row("401 404 404 404 409 403 403 403 404 404 404"),
+    ("referral-decline", "POST"): row("401 404 404 404 409 403 403 403 404 404 404"),
+    ("referral-complete", "POST"): row("401 404 404 404 200 200 200 200 404 404 404"),
     ("programme-list", "GET"): LIST,
     ("programme-list", "POST"): ADMIN_ONLY_CREATE,
     ("programme-detail", "GET"): SEEN_BY_STAFF,
@@ -140,7 +154,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("stage-type-detail", "PUT"): ADMIN_ONLY_EDIT,
     ("agency-list", "GET"): LIST,
     ("agency-list", "POST"): ADMIN_ONLY_CREATE,
-    ("agency-detail", "GET"): row("401 200 404 404 200 200 200 200"),
+    ("agency-detail", "GET"): row("401 200 404 404 200 200 200 200 404 404 404"),
     ("agency-detail", "PATCH"): ADMIN_ONLY_EDIT,
     ("agency-detail", "PUT"): ADMIN_ONLY_EDIT,
     ("arrival-list", "POST"): STAFF_ONLY_CREATE,
@@ -157,31 +171,58 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     **_detail_matrix(),
     # Consents and reassignment are programme staff's.
     ("consent-list", "GET"): LIST,
-    ("consent-list", "POST"): row("401 400 403 403 403 201 201 201"),
+    ("consent-list", "POST"): row("401 400 403 403 403 201 201 201 403 403 403"),
     ("consent-detail", "GET"): SEEN_BY_STAFF,
-    ("consent-withdraw", "POST"): row("401 404 403 403 403 200 200 200"),
-    ("case-assign", "POST"): row("401 404 403 403 403 200 200 200"),
+    ("consent-withdraw", "POST"): row("401 404 403 403 403 200 200 200 403 403 403"),
+    ("case-assign", "POST"): row("401 404 403 403 403 200 200 200 403 403 403"),
     # Notes are programme staff's: partners see none and may not add one.
     ("note-list", "GET"): LIST,
-    ("note-list", "POST"): row("401 400 403 403 403 201 201 201"),
+    ("note-list", "POST"): row("401 400 403 403 403 201 201 201 403 403 403"),
     ("note-detail", "GET"): SEEN_BY_STAFF,
     # Closure: staff ask; a supervisor of the programme (or an administrator) decides, and
     # the caseworker who asked may not (409, the closure service's rule).
-    ("case-request-closure", "POST"): row("401 404 403 403 403 201 201 201"),
+    ("case-request-closure", "POST"): row("401 404 403 403 403 201 201 201 403 403 403"),
     ("closure-request-list", "GET"): LIST,
     ("closure-request-detail", "GET"): SEEN_BY_STAFF,
-    ("closure-request-approve", "POST"): row("401 404 403 403 403 200 200 409"),
-    ("closure-request-reject", "POST"): row("401 404 403 403 403 200 200 409"),
+    ("closure-request-approve", "POST"): row("401 404 403 403 403 200 200 409 403 403 403"),
+    ("closure-request-reject", "POST"): row("401 404 403 403 403 200 200 409 403 403 403"),
     # Transfers: the case's caseworker or its programme's supervisor asks (an administrator, who
     # is neither, 409); the request is seen by the staff of both programmes (the other programme's
     # caseworker is the receiving side), and decided only by a supervisor of the receiving
     # programme, whom this world does not have (tests/test_transfer.py has one): 409 for all.
-    ("case-request-transfer", "POST"): row("401 404 403 403 403 201 409 201"),
+    ("case-request-transfer", "POST"): row("401 404 403 403 403 201 409 201 403 403 403"),
     ("transfer-request-list", "GET"): LIST,
-    ("transfer-request-detail", "GET"): row("401 200 404 404 404 200 200 200"),
-    ("transfer-request-accept", "POST"): row("401 409 403 403 403 409 409 409"),
-    ("transfer-request-refuse", "POST"): row("401 409 403 403 403 409 409 409"),
+    ("transfer-request-detail", "GET"): row("401 200 404 404 404 200 200 200 404 404 404"),
+    ("transfer-request-accept", "POST"): row("401 409 403 403 403 409 409 409 403 403 403"),
+    ("transfer-request-refuse", "POST"): row("401 409 403 403 403 409 409 409 403 403 403"),
 }
+
+
+def _serializer_of(name: str):
+    """The serializer of the viewset that answers route ``name``."""
+    for pattern in router.urls:
+        if pattern.name == name:
+            return getattr(pattern.callback.cls, "serializer_class", None)
+    return None
+
+
+def fields_outside_the_partner_set(name: str, data) -> set[str]:
+    """The fields of an answer to a partner that its serializer's partner set does not
+    hold (``Meta.access``); of a pending referral, those outside what an agency reads to
+    decide (``PENDING_PARTNER_FIELDS``)."""
+    serializer = _serializer_of(name)
+    access = getattr(getattr(serializer, "Meta", None), "access", None)
+    if access is None or not isinstance(data, dict):
+        return set()
+    read = access[ApiRole.PARTNER].read
+    items = data["results"] if "results" in data else [data]
+    outside = set()
+    for item in items:
+        allowed = set(serializer().fields) if read == ALL else set(read)
+        if serializer is ReferralSerializer and item.get("status") == ReferralStatus.PENDING:
+            allowed = set(PENDING_PARTNER_FIELDS)
+        outside |= set(item) - allowed
+    return outside
 
 
 def router_routes() -> set[tuple[str, str]]:
@@ -254,11 +295,7 @@ def stage_details(world) -> dict:
     if not hasattr(world, "details"):
         case = world.case
         stages = {stage.stage_type.kind: stage for stage in case.enrolments.get().stages.select_related("stage_type")}
-        child = f.CaseFactory(
-            person=f.PersonFactory(date_of_birth=f.born_years_ago(9)), caseworker=case.caseworker, reference="N-0002"
-        )
-        f.enrol(child, world.programme)
-        school = child.enrolments.get().stages.get(stage_type__kind="schooling")
+        school = world.child.enrolments.get().stages.get(stage_type__kind="schooling")
         day = datetime.date.today() - datetime.timedelta(days=3)
         world.details = {
             "accommodation-stay": AccommodationStay.objects.create(
@@ -424,6 +461,8 @@ def _body(world, name: str, method: str) -> dict | None:
     bodies[("case-request-transfer", "POST")] = {"to_programme": _other_programme(world).pk, "reason": "Moving (test)"}
     bodies[("transfer-request-accept", "POST")] = {"carry_over": "carry_open"}
     bodies[("transfer-request-refuse", "POST")] = {"comment": "No room (test)"}
+    bodies[("referral-accept", "POST")] = {"reason": "A place from Monday (test)"}
+    bodies[("referral-decline", "POST")] = {"reason": "No places (test)"}
     if (name, method) == ("referral-list", "POST"):
         consent = f.ConsentFactory(person=world.person, agency=world.agency, purpose="documents")
         bodies[(name, method)] = {
@@ -504,6 +543,8 @@ def test_route_for_every_role(world, route):
                 "assignee",
             }
             assert not (all_keys(data) & redacted), f"{role} {name}: {all_keys(data) & redacted}"
+            outside = fields_outside_the_partner_set(name, data)
+            assert not outside, f"{role} {name}: {outside}"
         if method == "GET" and name != "api-root" and (name.endswith("-list") or name.endswith("-changes")):
             # A list shows the target object exactly to the roles that may open it.
             detail = MATRIX[(name.rsplit("-", 1)[0] + "-detail", "GET")]
@@ -513,6 +554,14 @@ def test_route_for_every_role(world, route):
             if (target.pk in ids) != should_see:
                 failures.append(f"{role}: target {'missing from' if should_see else 'leaked into'} the list")
     assert not failures, f"{method} {name}:\n" + "\n".join(failures)
+
+
+def test_the_pending_referral_is_listed_with_the_decision_fields_only(world):
+    """The psychological service's referral waits for its answer: it lists it, with what it
+    needs to decide, and nothing else of the case (its routes answer 404 above)."""
+    results = world.client("psychologist").get(reverse("referral-list")).json()["results"]
+    assert [item["status"] for item in results] == ["pending"]
+    assert set(results[0]) == set(PENDING_PARTNER_FIELDS)
 
 
 def test_staff_see_what_partners_may_not(world):

@@ -280,6 +280,8 @@ LIST_ROUTES = [
     "stage-changes",
     "follow-up-list",
     "referral-list",
+    "referral-changes",
+    "consent-list",
     "programme-list",
     "stage-type-list",
     "agency-list",

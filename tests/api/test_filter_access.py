@@ -281,7 +281,7 @@ def test_school_cannot_learn_hidden_stages_are_late_through_filter(programme, ca
     school.members.add(teacher)
     case = f.CaseFactory(person=f.PersonFactory(date_of_birth=f.born_years_ago(9)), caseworker=caseworker)
     f.enrol(case, programme, by=caseworker)
-    f.ReferralFactory(case=case, agency=school, purpose="schooling", referred_by=caseworker)
+    f.ReferralFactory(case=case, agency=school, purpose="schooling", referred_by=caseworker, status="accepted")
     stages = case.enrolments.get().stages
     stages.exclude(stage_type__kind="schooling").update(
         planned_start=datetime.date(2000, 1, 1), due_date=datetime.date(2000, 2, 1)

@@ -67,15 +67,16 @@ def test_partners_act_outside_what_the_referral_is_for(world):
     assert "Home visit outcome" not in client.get(reverse("follow-up-list")).content.decode()
 
 
-def test_a_pending_referral_shows_the_referral_and_the_case_but_no_stage(world):
+def test_a_pending_referral_shows_the_referral_alone(world):
     world.referral.status = ReferralStatus.PENDING
     world.referral.save()
     client = world.client("partner")
-    # What the agency needs to decide: the referral, and who it is about.
-    assert client.get(url("referral-detail", world.referral)).status_code == 200
-    case = client.get(url("case-detail", world.case))
-    assert case.status_code == 200 and case.json()["current_stages"] == []
-    assert client.get(url("person-detail", world.person)).status_code == 200
+    # What the agency needs to decide: the referral, with an age band, not who it is about.
+    referral = client.get(url("referral-detail", world.referral))
+    assert referral.status_code == 200 and "case" not in referral.json() and "age_band" in referral.json()
+    assert client.get(url("case-detail", world.case)).status_code == 404
+    assert client.get(url("person-detail", world.person)).status_code == 404
+    assert listed_ids(client, "case-list") == set() and listed_ids(client, "person-list") == set()
     # Nothing of the work before it is accepted.
     assert client.get(url("stage-detail", world.stage)).status_code == 404
     assert client.post(url("stage-start", world.stage), {}, format="json").status_code == 404
@@ -87,6 +88,7 @@ def test_a_pending_referral_shows_the_referral_and_the_case_but_no_stage(world):
 
     assert client.post(url("referral-accept", world.referral)).status_code == 200
     assert client.get(url("stage-detail", world.stage)).status_code == 200
+    assert client.get(url("case-detail", world.case)).status_code == 200
 
 
 def test_a_referral_of_one_stage_covers_it_only_if_its_purpose_does(world):

@@ -355,10 +355,12 @@ def _rows(model, stage, count: int):
     model.objects.bulk_create([model(stage=stage, **fields) for _ in range(count)])
 
 
+@pytest.mark.parametrize("feed", ["list", "changes"])
 @pytest.mark.parametrize("route", sorted(MODELS))
 @pytest.mark.parametrize("who", ["caseworker", "partner"])
-def test_query_count_is_constant_in_page_size(partners, route, who):
+def test_query_count_is_constant_in_page_size(partners, route, who, feed):
     model, kind, partner = MODELS[route]
+    route = route.replace("-list", f"-{feed}")
     case = partners.child if kind == StageKind.SCHOOLING else partners.adult
     _rows(model, partners.stage(case, kind), 6)
     client = partners.client(partner if who == "partner" else who)
