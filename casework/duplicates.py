@@ -144,6 +144,9 @@ class PeopleOnFile:
         self._alike: dict[str, set[str]] = {}
         #: token given -> how many people held its alike tokens when first asked
         self._weight: dict[str, int] = {}
+        #: People added since (``add``), and the answers about the people read first.
+        self._recent: PeopleOnFile | None = None
+        self._answers: dict[tuple, dict[int, tuple[float, list[str]]]] = {}
         rows = among.order_by().values_list("pk", "sex", "date_of_birth", "date_of_birth_estimated", "search_key")
         for pk, sex, born, estimated, key in rows.iterator(chunk_size=5000):
             self._add_person(pk, sex, born, estimated, [key])
@@ -156,6 +159,11 @@ class PeopleOnFile:
         for person_id, key in spellings.iterator(chunk_size=5000):
             if person_id in self.people:
                 self._add_name(person_id, key)
+
+    @classmethod
+    def empty(cls) -> PeopleOnFile:
+        """An index of no one yet, for people added one by one."""
+        return cls(Person.objects.none())
 
     def _add_person(self, pk, sex, born, estimated, keys) -> None:
         self.people[pk] = (sex, born, estimated)
@@ -185,10 +193,17 @@ class PeopleOnFile:
                     self._alike[match].add(token)
 
     def add(self, person: Person, spellings: Iterable[str] = ()) -> None:
-        """A person recorded since (their primary name and the plain spellings given)."""
+        """A person recorded since (their primary name and the plain spellings given).
+
+        The people read first stay as they were, so that the answers about them are
+        kept (a person checked twice, as an import checks its rows before and while
+        registering them, is compared with them once); those added are in an index of
+        their own, asked every time."""
         keys = [person.search_key or name_key(person.full_name)]
         keys += [name_key(spelling) for spelling in spellings if spelling]
-        self._add_person(person.pk, person.sex, person.date_of_birth, person.date_of_birth_estimated, keys)
+        if self._recent is None:
+            self._recent = PeopleOnFile.empty()
+        self._recent._add_person(person.pk, person.sex, person.date_of_birth, person.date_of_birth_estimated, keys)
 
     def _alike_on_file(self, token: str) -> set[str]:
         """The tokens on file that may be ``TOKEN_FLOOR`` alike to ``token``: as alike
@@ -241,6 +256,19 @@ class PeopleOnFile:
         spellings = _spellings(given_name, family_name, other_spellings)
         if not date_of_birth or not spellings:
             return {}
+        key = (tuple(map(tuple, spellings)), date_of_birth, estimated, sex)
+        found = self._answers.get(key)
+        if found is None:
+            found = self._answers[key] = self._candidates(spellings, date_of_birth, estimated, sex)
+        if self._recent is None:
+            return dict(found)
+        found = dict(found)
+        for pk, scored in self._recent._candidates(spellings, date_of_birth, estimated, sex).items():
+            if pk not in found or scored[0] > found[pk][0]:
+                found[pk] = scored
+        return found
+
+    def _candidates(self, spellings, date_of_birth, estimated, sex) -> dict[int, tuple[float, list[str]]]:
         ids: set[int] = set()
         for tokens in spellings:
             ids |= self._may_be(tokens, sex, date_of_birth)

@@ -41,10 +41,11 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.bulk import log_created
 from audit.context import acting_as
 from lifecycle.models import CohortImport, CohortImportRow, CohortImportRowStatus
 from casework.models import (
@@ -75,8 +76,10 @@ from lifecycle.intake import (
     Household,
     MemberInput,
     PossibleDuplicates,
+    Registration,
     arrivals_check,
     arrivals_register,
+    arrivals_register_many,
     estimated_date_of_birth,
     people_on_file,
 )
@@ -118,6 +121,9 @@ MAX_ROWS = 10_000
 HEADER_ROW = 1
 #: Values in one ``IN (...)`` of a batched query.
 _BATCH = 500
+#: Households registered in one transaction (one failing has the others of its batch
+#: registered each in its own).
+HOUSEHOLDS_PER_TRANSACTION = 100
 UNKNOWN_COLUMN = "Unknown column: use the template's names."
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -852,6 +858,7 @@ def register_households(
 
 def _register(households, result, content, file_name, rows, programme, operation, by, progress, on_file) -> None:
     loop = progress(households, len(households)) if progress else households
+    batch: list[HouseholdRows] = []
     for household in loop:
         if household.earlier:
             _count_earlier(household, result)
@@ -865,7 +872,12 @@ def _register(households, result, content, file_name, rows, programme, operation
                 created_by=by,
                 rows=rows,
             )
-        _import_household(household, result, programme, operation, by, on_file)
+        batch.append(household)
+        if len(batch) == HOUSEHOLDS_PER_TRANSACTION:
+            _import_households(batch, result, programme, operation, by, on_file)
+            batch = []
+    if batch:
+        _import_households(batch, result, programme, operation, by, on_file)
     if result.cohort_import is not None:
         record = result.cohort_import
         record.created_persons = result.created_persons
@@ -916,91 +928,124 @@ def _review_entries(household: HouseholdRows, candidates: dict[int, list[Candida
     ]
 
 
-def _import_household(household: HouseholdRows, result: ImportResult, programme, operation, by, on_file) -> None:
+def _import_households(batch: list[HouseholdRows], result: ImportResult, programme, operation, by, on_file) -> None:
+    """Register a batch of households through ``arrivals_register_many`` (one transaction
+    for those it registers, with their identifiers, camp notes and import rows), and put
+    those with candidates in the review queue."""
     record = result.cohort_import
-    try:
-        with transaction.atomic(), acting_as(by):
-            if any(row.identifier_holders for row in household.rows):
-                # The service does not look at identifiers: one on file sends the household to review.
-                raise PossibleDuplicates(_all_candidates(household, programme, operation, by, on_file))
-            registration = arrivals_register(
-                household=household.household(programme, operation), by=by, on_file=on_file
-            )
-            _after_registration(household.rows, registration, by, same_as=set())
-            CohortImportRow.objects.bulk_create(
-                [
-                    CohortImportRow(
-                        cohort_import=record,
-                        row_number=row.row,
-                        household_key=row.household,
-                        fingerprint=row.fingerprint,
-                        identifier_digest=identifier_digest(row.identifier_value) if row.identifier_value else "",
-                        status=CohortImportRowStatus.REGISTERED,
-                        person=registration.person_of(index),
-                        case=registration.case_of(index),
-                        decided_by=by,
-                        decided_at=timezone.now(),
-                    )
-                    for index, row in enumerate(household.rows)
-                ]
-            )
-    except PossibleDuplicates as exc:
-        stored = _candidates_json(household, exc.candidates)
-        with transaction.atomic(), acting_as(by):
-            CohortImportRow.objects.bulk_create(
-                [
-                    CohortImportRow(
-                        cohort_import=record,
-                        row_number=row.row,
-                        household_key=row.household,
-                        fingerprint=row.fingerprint,
-                        data=row.data,
-                        identifier_value=row.identifier_value,
-                        identifier_digest=identifier_digest(row.identifier_value) if row.identifier_value else "",
-                        candidates=stored.get(index, []),
-                    )
-                    for index, row in enumerate(household.rows)
-                ]
-            )
-        result.awaiting_review += _review_entries(household, exc.candidates)
-    except ValidationError as exc:
-        result.errors += _service_errors(exc, household)
-    except IntegrityError:
-        result.errors.append(
-            RowError(household.rows[0].row, "household", _("This household could not be saved: nothing was written."))
-        )
-    else:
-        result.created_persons += len(household.rows)
-        result.created_cases += len(registration.cases)
-        for index, row in enumerate(household.rows):
-            on_file.add(registration.person_of(index), row.member.other_spellings)
+    queued: dict[int, dict[int, list[Candidate]]] = {}
+    to_register: list[HouseholdRows] = []
+    for position, household in enumerate(batch):
+        if any(row.identifier_holders for row in household.rows):
+            # The service does not look at identifiers: one on file sends the household to review.
+            queued[position] = _all_candidates(household, programme, operation, by, on_file)
+        else:
+            to_register.append(household)
 
-
-def _after_registration(rows: list[CohortRow], registration, by, *, same_as: set[int]) -> None:
-    """What the service does not record: identifiers and the camp, on each member's case."""
-    for index, row in enumerate(rows):
-        person = registration.person_of(index)
-        if row.identifier_value:
-            digest = identifier_digest(row.identifier_value)
-            holder = (
-                PersonIdentifier.objects.filter(kind=row.identifier_kind, issuing_country="", value_digest=digest)
-                .values_list("person_id", flat=True)
-                .first()
-            )
-            if holder is None:
-                identifier = PersonIdentifier(person=person, kind=row.identifier_kind, value=row.identifier_value)
-                identifier.full_clean()
-                identifier.save()
-            elif holder != person.pk:
-                raise ValidationError(
-                    {f"members.{index}.identifier_value": [_("This identifier is already recorded for someone else.")]}
+    def written(registrations) -> None:
+        pairs = [(to_register[position].rows, registration) for position, registration in registrations]
+        _after_registration(pairs, by)
+        now = timezone.now()
+        CohortImportRow.objects.bulk_create(
+            [
+                CohortImportRow(
+                    cohort_import=record,
+                    row_number=row.row,
+                    household_key=row.household,
+                    fingerprint=row.fingerprint,
+                    identifier_digest=identifier_digest(row.identifier_value) if row.identifier_value else "",
+                    status=CohortImportRowStatus.REGISTERED,
+                    person=registration.person_of(index),
+                    case=registration.case_of(index),
+                    decided_by=by,
+                    decided_at=now,
                 )
-        if row.camp:
-            CaseNote.objects.create(
-                case=registration.case_of(index),
-                author=by,
-                body=_("Camp before return: %(camp)s.") % {"camp": row.camp},
+                for rows, registration in pairs
+                for index, row in enumerate(rows)
+            ]
+        )
+
+    outcomes = arrivals_register_many(
+        households=[household.household(programme, operation) for household in to_register],
+        by=by,
+        on_file=on_file,
+        on_written=written,
+    )
+    for household, outcome in zip(to_register, outcomes, strict=True):
+        if isinstance(outcome, PossibleDuplicates):
+            queued[batch.index(household)] = outcome.candidates
+        elif isinstance(outcome, ValidationError):
+            result.errors += _service_errors(outcome, household)
+        else:
+            result.created_persons += len(household.rows)
+            result.created_cases += len(outcome.cases)
+    if not queued:
+        return
+    pending = []
+    for position in sorted(queued):
+        household, candidates = batch[position], queued[position]
+        stored = _candidates_json(household, candidates)
+        pending += [
+            CohortImportRow(
+                cohort_import=record,
+                row_number=row.row,
+                household_key=row.household,
+                fingerprint=row.fingerprint,
+                data=row.data,
+                identifier_value=row.identifier_value,
+                identifier_digest=identifier_digest(row.identifier_value) if row.identifier_value else "",
+                candidates=stored.get(index, []),
             )
+            for index, row in enumerate(household.rows)
+        ]
+        result.awaiting_review += _review_entries(household, candidates)
+    with transaction.atomic(), acting_as(by):
+        CohortImportRow.objects.bulk_create(pending)
+
+
+def _after_registration(pairs: list[tuple[list[CohortRow], Registration]], by) -> None:
+    """What the service does not record, for each household registered (its rows and
+    registration): identifiers, and the camp as a note on each member's case."""
+    given = [
+        (index, row, registration)
+        for rows, registration in pairs
+        for index, row in enumerate(rows)
+        if row.identifier_value
+    ]
+    holders: dict[tuple[str, str], int] = {}
+    digests = sorted({identifier_digest(row.identifier_value) for _index, row, _registration in given})
+    for start in range(0, len(digests), _BATCH):
+        for kind, digest, person_id in PersonIdentifier.objects.filter(
+            issuing_country="", value_digest__in=digests[start : start + _BATCH]
+        ).values_list("kind", "value_digest", "person_id"):
+            holders[(kind, digest)] = person_id
+    identifiers = []
+    for index, row, registration in given:
+        person = registration.person_of(index)
+        holder = holders.get((row.identifier_kind, identifier_digest(row.identifier_value)))
+        if holder is None:
+            identifier = PersonIdentifier(person=person, kind=row.identifier_kind, value=row.identifier_value)
+            # Its digest is free (read above) and unique in the file (``_identifiers_unique``).
+            identifier.full_clean(exclude=["person"], validate_constraints=False)
+            identifiers.append(identifier)
+        elif holder != person.pk:
+            raise ValidationError(
+                {f"members.{index}.identifier_value": [_("This identifier is already recorded for someone else.")]}
+            )
+    PersonIdentifier.objects.bulk_create(identifiers)
+    notes = [
+        CaseNote(
+            case=registration.case_of(index),
+            author=by,
+            body=_("Camp before return: %(camp)s.") % {"camp": row.camp},
+        )
+        for rows, registration in pairs
+        for index, row in enumerate(rows)
+        if row.camp
+    ]
+    CaseNote.objects.bulk_create(notes)
+    log_created(identifiers)
+    log_created(notes)
 
 
 # --- The review queue ----------------------------------------------------------------------
@@ -1071,7 +1116,7 @@ def household_decide(*, row: CohortImportRow, decisions: dict[int, str | int], b
             registration = arrivals_register(
                 household=household.household(record.programme, record.operation), by=by, decisions=member_decisions
             )
-            _after_registration(household.rows, registration, by, same_as=same_as)
+            _after_registration([(household.rows, registration)], by)
             now = timezone.now()
             for index, stored_row in enumerate(stored):
                 stored_row.status = (

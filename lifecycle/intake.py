@@ -30,12 +30,14 @@ from __future__ import annotations
 import datetime
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from audit.bulk import log_created
 from audit.context import acting_as
 from casework import selectors
 from casework.duplicates import (
@@ -62,12 +64,12 @@ from casework.models import (
     validate_printable_text,
     years_before,
 )
-from casework.names import name_tokens
+from casework.names import name_key, name_tokens
 from core.errors import DomainError
 from core.roles import programme_ids_for
 from core.visibility import require_visible
 from programmes.models import Programme
-from programmes.services import enrolment_create
+from programmes.services import enrolments_write
 
 #: How many people one registration may carry.
 MAX_MEMBERS = 20
@@ -164,25 +166,115 @@ def arrivals_register(
     written. The check runs before the transaction: it warns, the database decides.
     ``on_file`` (``people_on_file(by)``) spares reading the people on file again.
     """
-    decisions = dict(decisions or {})
-    require_visible(by, household.programme)
-    require_visible(by, household.operation)
+    (outcome,) = arrivals_register_many(households=[household], by=by, decisions=[decisions], on_file=on_file)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def arrivals_register_many(
+    *,
+    households: list[Household],
+    by,
+    decisions: list[dict | None] | None = None,
+    on_file: PeopleOnFile | None = None,
+    on_written: Callable[[list[tuple[int, Registration]]], None] | None = None,
+) -> list[Registration | ValidationError | PossibleDuplicates]:
+    """``arrivals_register`` for many families (a cohort import's batch), by the same
+    rules, answering for each family in order: its ``Registration``, or the
+    ``ValidationError`` or ``PossibleDuplicates`` that ``arrivals_register`` would raise.
+
+    Each family is validated and checked against the people on file, the families
+    registered before it, and the families of this call waiting to be written (one
+    that resembles a waiting one has them written first, then is checked against
+    them). The families that pass are written together in one transaction, row kinds
+    in bulk (their case references allocated in one step per programme and year,
+    audited as ``save()`` audits); ``on_written`` (their positions and registrations)
+    runs inside it for what a door adds. If that transaction fails, each family is
+    written again in its own, so that one family's error is its own. ``NotVisible``
+    (a programme or operation ``by`` may not use) is raised for the whole call. The
+    people registered are added to ``on_file``.
+    """
+    decisions = list(decisions or [None] * len(households))
+    outcomes: list = [None] * len(households)
+    checked: set[tuple[str, int]] = set()
+    waiting: list[_Item] = []
+    # The people of the families waiting to be written, under temporary ids (negative).
+    waiting_people = PeopleOnFile.empty()
+    for position, household in enumerate(households):
+        for kind, row in (("programme", household.programme), ("operation", household.operation)):
+            if row is not None and (kind, row.pk) not in checked:
+                require_visible(by, row)
+                checked.add((kind, row.pk))
+        try:
+            item = _prepare(position, household, decisions[position] or {}, by)
+        except ValidationError as exc:
+            outcomes[position] = exc
+            continue
+        if waiting and _resembles(item.people, waiting_people):
+            _write_items(waiting, by, on_file, on_written, outcomes)
+            waiting, waiting_people = [], PeopleOnFile.empty()
+        candidates = _candidates(household, item.people, by, on_file)
+        undecided = {
+            index: found
+            for index, found in candidates.items()
+            if index not in item.same_as and index not in item.different
+        }
+        if undecided:
+            outcomes[position] = PossibleDuplicates(undecided)
+            continue
+        item.answered = {index: found for index, found in candidates.items() if index in item.different}
+        waiting.append(item)
+        for index, person in enumerate(item.people):
+            if index not in item.same_as and person.date_of_birth is not None:
+                person.pk = -(len(waiting_people.people) + 1)
+                waiting_people.add(person, person.intake_spellings)
+                person.pk = None
+    if waiting:
+        _write_items(waiting, by, on_file, on_written, outcomes)
+    return outcomes
+
+
+@dataclass
+class _Item:
+    """A family that passed its checks, waiting to be written."""
+
+    position: int
+    household: Household
+    people: list[Person]
+    same_as: dict[int, Person]
+    different: set[int]
+    answered: dict[int, list[Candidate]] = field(default_factory=dict)
+
+
+def _prepare(position: int, household: Household, decisions: dict, by) -> _Item:
+    """The family's unsaved people, validated, with the decisions read; raises ``ValidationError``."""
     today = household.programme.local_today()
     errors: dict[str, list[str]] = {}
     _validate_household(household, today, errors)
+    if by is None and _relative_note(household):
+        errors.setdefault("relative_name", []).append(_("The receiving relative is recorded by a member of staff."))
     people = [_person_of(index, member, today, errors) for index, member in enumerate(household.members)]
-    same_as, different = _read_decisions(household, decisions, by, errors)
+    same_as, different = _read_decisions(household, decisions, by, errors) if decisions else ({}, set())
     if errors:
         raise ValidationError(errors)
+    return _Item(position=position, household=household, people=people, same_as=same_as, different=different)
 
-    candidates = _candidates(household, people, by, on_file)
-    undecided = {index: found for index, found in candidates.items() if index not in same_as and index not in different}
-    if undecided:
-        raise PossibleDuplicates(undecided)
-    answered = {index: found for index, found in candidates.items() if index in different}
 
-    with transaction.atomic(), acting_as(by):
-        return _write(household, people, same_as, answered, by, today)
+def _resembles(people: list[Person], waiting_people: PeopleOnFile) -> bool:
+    """Whether one of ``people`` may be someone of the families waiting to be written."""
+    return any(
+        person.date_of_birth is not None
+        and waiting_people.candidates(
+            given_name=person.given_name,
+            family_name=person.family_name,
+            date_of_birth=person.date_of_birth,
+            estimated=person.date_of_birth_estimated,
+            sex=person.sex,
+            other_spellings=person.intake_spellings,
+        )
+        for person in people
+    )
 
 
 def arrivals_check(*, household: Household, by, on_file: PeopleOnFile | None = None) -> dict[int, list[Candidate]]:
@@ -303,7 +395,10 @@ def _person_of(index: int, member: MemberInput, today: datetime.date, errors: di
         languages=list(dict.fromkeys(member.languages)),
     )
     try:
-        person.full_clean(exclude=["date_of_birth"] if person.date_of_birth is None else None)
+        # Its one constraint (the sex among the choices) is checked with the fields: no query.
+        person.full_clean(
+            exclude=["date_of_birth"] if person.date_of_birth is None else None, validate_constraints=False
+        )
     except ValidationError as exc:
         for name, messages in exc.message_dict.items():
             errors.setdefault(prefix + name, []).extend(messages)
@@ -451,66 +546,195 @@ def _within_submission(index: int, people: list[Person]):
 # --- Writing --------------------------------------------------------------------------------
 
 
-def _write(household, people, same_as, answered, by, today) -> Registration:
-    programme = household.programme
-    # One registration of a programme at a time: references are counted under this lock.
-    list(Programme.objects.select_for_update().filter(pk=programme.pk).values_list("pk", flat=True))
-    works_here = by is not None and programme.pk in programme_ids_for(by)
-    caseworker = by if works_here else None
+def _write_items(items: list[_Item], by, on_file, on_written, outcomes: list) -> None:
+    """Write ``items`` in one transaction, or, if that fails, each in its own."""
+    try:
+        registrations = _write_together(items, by, on_file, on_written)
+    except ValidationError as exc:
+        if len(items) == 1:
+            outcomes[items[0].position] = exc
+            return
+        for item in items:
+            _write_items([item], by, on_file, on_written, outcomes)
+        return
+    for item, registration in zip(items, registrations, strict=True):
+        outcomes[item.position] = registration
 
-    persons: list[Person] = []
-    for index, person in enumerate(people):
-        if index in same_as:
-            persons.append(same_as[index])
+
+def _write_together(items: list[_Item], by, on_file, on_written) -> list[Registration]:
+    for _attempt in range(REFERENCE_ATTEMPTS):
+        try:
+            with transaction.atomic(), acting_as(by):
+                registrations = _write(items, by)
+                if on_written is not None:
+                    on_written([(item.position, registration) for item, registration in zip(items, registrations)])
+        except ValidationError:
+            _unsaved(items)
+            raise
+        except IntegrityError:
+            # A reference typed elsewhere meanwhile, or a person's open case: tell them apart.
+            _unsaved(items)
+            people = [person.pk for item in items for person in item.same_as.values()]
+            if people and Case.objects.filter(person_id__in=people).exclude(status=CaseStatus.CLOSED).exists():
+                raise ValidationError({"members": [_("A person of this family already has an open case.")]}) from None
             continue
-        person.created_by = by
-        person.save()
-        for spelling in person.intake_spellings:
-            if spelling == person.full_name:
+        if on_file is not None:
+            for item, registration in zip(items, registrations):
+                for index, person in enumerate(item.people):
+                    if index not in item.same_as:
+                        on_file.add(registration.person_of(index), person.intake_spellings)
+        return registrations
+    raise ValidationError({"members": [_("No free case reference was found; try again.")]})
+
+
+def _unsaved(items: list[_Item]) -> None:
+    """The people of a transaction rolled back are not saved: written again, they are inserted."""
+    for item in items:
+        for person in item.people:
+            person.pk = None
+            person._state.adding = True
+
+
+def _write(items: list[_Item], by) -> list[Registration]:
+    """Every family of ``items``, each kind of row in one ``bulk_create`` and audited."""
+    programmes = sorted({item.household.programme.pk for item in items})
+    # One registration of a programme at a time: references are counted under this lock.
+    list(Programme.objects.select_for_update().filter(pk__in=programmes).values_list("pk", flat=True))
+    works_in = set(programme_ids_for(by)) if by is not None else set()
+    references = _References()
+
+    created: list[Person] = []
+    persons_of: list[list[Person]] = []
+    for item in items:
+        persons = []
+        for index, person in enumerate(item.people):
+            if index in item.same_as:
+                persons.append(item.same_as[index])
                 continue
-            name = PersonName(person=person, full_name=spelling, script=script_of(spelling), kind=NameKind.SPELLING)
-            name.full_clean(validate_unique=False)
-            if not PersonName.objects.filter(person=person, full_name=spelling, kind=NameKind.SPELLING).exists():
-                name.save()
-        persons.append(person)
+            person.created_by = by
+            person.search_key = name_key(person.full_name)
+            created.append(person)
+            persons.append(person)
+        persons_of.append(persons)
+    Person.objects.bulk_create(created)
 
-    _record_distinct_pairs(persons, answered, by)
+    names = []
+    for person in created:
+        seen = {person.full_name}
+        for spelling in person.intake_spellings:
+            if spelling in seen:
+                continue
+            seen.add(spelling)
+            name = PersonName(
+                person=person,
+                full_name=spelling,
+                script=script_of(spelling),
+                kind=NameKind.SPELLING,
+                search_key=name_key(spelling),
+            )
+            # Checked as a spelling when the person was; new, so no name of theirs is on file.
+            name.full_clean(exclude=["person"], validate_unique=False, validate_constraints=False)
+            names.append(name)
+    PersonName.objects.bulk_create(names)
 
-    head_index = next(i for i, m in enumerate(household.members) if m.relationship == Relationship.HEAD)
-    head = persons[head_index]
-    family = Family(
-        reference=_next_reference(Family, f"F-{programme.code.upper()[:20]}-{today.year}-"),
-        label=_("%(name)s household") % {"name": head.family_name or head.given_name},
-        operation=household.operation,
-        created_by=by,
-    )
-    family.full_clean()
-    family.save()
-    order = [head_index] + [i for i in range(len(persons)) if i != head_index]
-    for index in order:
-        membership = FamilyMembership(
-            family=family,
-            person=persons[index],
-            relationship=household.members[index].relationship,
-            role=FamilyMembershipRole.RETURNEE,
+    for item, persons in zip(items, persons_of):
+        _record_distinct_pairs(persons, item.answered, by)
+
+    families, memberships, cases, orders = [], [], [], []
+    for item, persons in zip(items, persons_of):
+        household = item.household
+        programme = household.programme
+        today = programme.local_today()
+        head_index = next(i for i, m in enumerate(household.members) if m.relationship == Relationship.HEAD)
+        head = persons[head_index]
+        family = Family(
+            reference=references.next(Family, f"F-{programme.code.upper()[:20]}-{today.year}-"),
+            label=_("%(name)s household") % {"name": head.family_name or head.given_name},
+            operation=household.operation,
+            created_by=by,
         )
-        membership.full_clean()
-        membership.save()
+        # The operation was checked visible; the reference is free under the programme's lock.
+        family.full_clean(exclude=["operation", "created_by"], validate_unique=False)
+        families.append(family)
+        order = [head_index] + [i for i in range(len(persons)) if i != head_index]
+        orders.append(order)
+        caseworker = by if by is not None and programme.pk in works_in else None
+        for index in order:
+            memberships.append(
+                FamilyMembership(
+                    family=family,
+                    person=persons[index],
+                    relationship=household.members[index].relationship,
+                    role=FamilyMembershipRole.RETURNEE,
+                )
+            )
+            case = Case(
+                reference=references.next(Case, f"{programme.code.upper()[:20]}-{today.year}-"),
+                person=persons[index],
+                family=family,
+                operation=household.operation,
+                caseworker=caseworker,
+                arrival_date=household.arrival_date,
+                opened_on=today,
+            )
+            case.full_clean(
+                exclude=["person", "family", "operation", "caseworker"],
+                validate_unique=False,
+                validate_constraints=False,
+            )
+            cases.append(case)
+    Family.objects.bulk_create(families)
+    for membership in memberships:
+        # Validated as the family was: one head, each member once (the database holds both).
+        membership.full_clean(exclude=["family", "person"], validate_unique=False, validate_constraints=False)
+    FamilyMembership.objects.bulk_create(memberships)
+    Case.objects.bulk_create(cases)
+    for rows in (created, names, families, memberships, cases):
+        log_created(rows)
 
-    cases = []
-    for index in order:
-        case = _case_create(
-            person=persons[index], family=family, household=household, caseworker=caseworker, today=today
+    by_programme: dict[int, list[Case]] = {}
+    registrations = []
+    position = 0
+    notes = []
+    for item, persons, family, order in zip(items, persons_of, families, orders):
+        mine = cases[position : position + len(order)]
+        position += len(order)
+        by_programme.setdefault(item.household.programme.pk, []).extend(mine)
+        contact = _relative_note(item.household)
+        if contact:
+            notes += [CaseNote(case=case, author=by, body=contact) for case in mine]
+        registrations.append(
+            Registration(family=family, persons=[persons[i] for i in order], cases=mine, members=order)
         )
-        enrolment_create(case=case, programme=programme, by=by)
-        cases.append(case)
+    programme_of = {item.household.programme.pk: item.household.programme for item in items}
+    for pk, programme_cases in by_programme.items():
+        enrolments_write(cases=programme_cases, programme=programme_of[pk], by=by)
+    CaseNote.objects.bulk_create(notes)
+    return registrations
 
-    contact = _relative_note(household)
-    if contact:
-        if by is None:
-            raise ValidationError({"relative_name": [_("The receiving relative is recorded by a member of staff.")]})
-        CaseNote.objects.bulk_create([CaseNote(case=case, author=by, body=contact) for case in cases])
-    return Registration(family=family, persons=[persons[i] for i in order], cases=cases, members=order)
+
+class _References:
+    """The next free ``<prefix><NNNN>`` of each model and prefix: the references on file
+    are read once per prefix, then counted on (under the programme's lock)."""
+
+    def __init__(self):
+        self._last: dict[tuple[type, str], int] = {}
+
+    def next(self, model, prefix: str) -> str:
+        key = (model, prefix)
+        if key not in self._last:
+            self._last[key] = max(
+                (
+                    int(reference[len(prefix) :])
+                    for reference in model.objects.filter(reference__startswith=prefix).values_list(
+                        "reference", flat=True
+                    )
+                    if reference[len(prefix) :].isdigit()
+                ),
+                default=0,
+            )
+        self._last[key] += 1
+        return f"{prefix}{self._last[key]:04d}"
 
 
 def _record_distinct_pairs(persons, answered: dict[int, list[Candidate]], by) -> None:
@@ -522,41 +746,6 @@ def _record_distinct_pairs(persons, answered: dict[int, list[Candidate]], by) ->
             if low == high:
                 continue
             DistinctPersonPair.objects.get_or_create(person_a_id=low, person_b_id=high, defaults={"decided_by": by})
-
-
-def _case_create(*, person, family, household, caseworker, today) -> Case:
-    prefix = f"{household.programme.code.upper()[:20]}-{today.year}-"
-    for _attempt in range(REFERENCE_ATTEMPTS):
-        case = Case(
-            reference=_next_reference(Case, prefix),
-            person=person,
-            family=family,
-            operation=household.operation,
-            caseworker=caseworker,
-            arrival_date=household.arrival_date,
-            opened_on=today,
-        )
-        case.full_clean(validate_unique=False, validate_constraints=False)
-        try:
-            with transaction.atomic():
-                case.save()
-        except IntegrityError:
-            # A reference typed elsewhere meanwhile, or the person's open case: tell them apart.
-            if Case.objects.filter(person=person).exclude(status=CaseStatus.CLOSED).exists():
-                raise ValidationError({"members": [_("A person of this family already has an open case.")]}) from None
-            continue
-        return case
-    raise ValidationError({"members": [_("No free case reference was found; try again.")]})
-
-
-def _next_reference(model, prefix: str) -> str:
-    """The next free ``<prefix><NNNN>`` among the references of ``model``."""
-    numbers = [
-        int(reference[len(prefix) :])
-        for reference in model.objects.filter(reference__startswith=prefix).values_list("reference", flat=True)
-        if reference[len(prefix) :].isdigit()
-    ]
-    return f"{prefix}{max(numbers, default=0) + 1:04d}"
 
 
 def _relative_note(household: Household) -> str:

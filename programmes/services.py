@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -37,7 +37,7 @@ from programmes.models import (
     StageTrack,
     StageType,
 )
-from core.visibility import assignable_staff, require_visible, staff_of
+from core.visibility import assignable_staff, require_all_visible, require_visible, staff_of
 
 STANDARD_CATALOGUE = Path(settings.BASE_DIR) / "fixtures" / "stage_catalogue.json"
 
@@ -113,26 +113,59 @@ def enrolment_create(
     id of another programme's case (or a programme the user has no role in) is
     answered as a missing row. A closed case is not enrolled (409): it is reopened first.
     """
-    require_visible(by, case)
+    return enrolments_create(cases=[case], programme=programme, by=by, enrolled_on=enrolled_on)[0]
+
+
+def enrolments_create(
+    *, cases: list[Case], programme: Programme, by=None, enrolled_on: datetime.date | None = None
+) -> list[Enrolment]:
+    """``enrolment_create`` for many cases at once (an intake registering families): the
+    same rules, checked for every case in a few queries, the enrolments and their stage
+    plans written with ``bulk_create`` and audited as ``save()`` audits a row."""
+    require_all_visible(by, cases)
+    return enrolments_write(cases=cases, programme=programme, by=by, enrolled_on=enrolled_on)
+
+
+def enrolments_write(
+    *, cases: list[Case], programme: Programme, by=None, enrolled_on: datetime.date | None = None
+) -> list[Enrolment]:
+    """``enrolments_create`` for cases the caller itself has just created for ``by`` in
+    the same transaction (an intake): they are not rows ``by`` handed in, so their
+    visibility is not asked again (a request reads the cases a user sees once, before
+    they existed). Everything else is checked as ``enrolments_create`` checks it."""
+    from audit.bulk import log_created
+
     require_visible(by, programme)
-    enrolment = Enrolment(
-        case=case,
-        programme=programme,
-        enrolled_on=enrolled_on or programme.local_today(),
-        enrolled_by=by,
-    )
-    enrolment.full_clean()
+    enrolled_on = enrolled_on or programme.local_today()
+    enrolments = []
+    for case in cases:
+        enrolment = Enrolment(case=case, programme=programme, enrolled_on=enrolled_on, enrolled_by=by)
+        # The case, the programme and the user were checked above; the one-active-enrolment
+        # rule is checked for all the cases below, and the database holds it against races.
+        enrolment.full_clean(exclude=["case", "programme", "enrolled_by"], validate_constraints=False)
+        enrolments.append(enrolment)
+    ids = [case.pk for case in cases]
+    if Enrolment.objects.filter(case_id__in=ids, programme=programme, status=EnrolmentStatus.ACTIVE).exists():
+        raise ValidationError({NON_FIELD_ERRORS: [_("This case already has an active enrolment in this programme.")]})
+    stage_types = list(programme.stage_types.filter(is_active=True).order_by("position", "code"))
     try:
-        with transaction.atomic():
+        with transaction.atomic(), acting_as(by):
             # Locked as closure locks it: a case closed meanwhile is not enrolled.
-            if Case.objects.select_for_update().filter(pk=case.pk, status=CaseStatus.CLOSED).exists():
+            if Case.objects.select_for_update().filter(pk__in=ids, status=CaseStatus.CLOSED).exists():
                 raise TransitionNotAllowed(_("A closed case is reopened before it is enrolled again."))
-            enrolment.save()
-            StageRecord.objects.bulk_create(stage_plan_build(enrolment=enrolment))
+            Enrolment.objects.bulk_create(enrolments)
+            StageRecord.objects.bulk_create(
+                [
+                    stage
+                    for enrolment in enrolments
+                    for stage in stage_plan_build(enrolment=enrolment, stage_types=stage_types)
+                ]
+            )
+            log_created(enrolments)
     except IntegrityError as exc:
         # Another request enrolled the same case between validation and insert.
         raise ValidationError(_("This case already has an active enrolment in this programme.")) from exc
-    return enrolment
+    return enrolments
 
 
 def stage_plan_extend(

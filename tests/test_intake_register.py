@@ -150,16 +150,14 @@ def test_a_failing_member_leaves_nothing(programme, operation, caseworker):
 def test_a_failure_while_writing_rolls_everything_back(programme, operation, caseworker, monkeypatch):
     from lifecycle import intake
 
-    calls = []
+    def failing_enrolments(**kwargs):
+        # The enrolments and stage plans are written, then something refuses.
+        intake_enrolments(**kwargs)
+        assert Enrolment.objects.exists()
+        raise ValidationError("refused (test)")
 
-    def failing_enrolment(**kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise ValidationError("refused (test)")
-        return intake_enrolment(**kwargs)
-
-    intake_enrolment = intake.enrolment_create
-    monkeypatch.setattr(intake, "enrolment_create", failing_enrolment)
+    intake_enrolments = intake.enrolments_write
+    monkeypatch.setattr(intake, "enrolments_write", failing_enrolments)
     with pytest.raises(ValidationError):
         arrivals_register(household=household(programme, operation), by=caseworker)
     assert not Person.objects.exists() and not Case.objects.exists() and not Enrolment.objects.exists()
