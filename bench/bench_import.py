@@ -44,8 +44,9 @@ import tracemalloc
 from common import bench_programme, fresh_schema, step
 from django.db import connection
 
-# Fictional names: common given names, and family names made of three syllables drawn
-# at random, each in Latin, Cyrillic and Arabic script.
+# Fictional names: common given names (36 a sex: with fewer, a file would mostly find
+# namesakes among 100,000 people), and family names made of three syllables drawn at
+# random, each in Latin, Cyrillic and Arabic script.
 GIVEN = {
     "female": [
         ("Aisha", "Айша", "عائشة"),
@@ -60,6 +61,30 @@ GIVEN = {
         ("Hafsa", "Хафса", "حفصة"),
         ("Ruqaya", "Рукая", "رقية"),
         ("Salima", "Салима", "سليمة"),
+        ("Dana", "Дана", "دانة"),
+        ("Aigerim", "Айгерим", "آيجريم"),
+        ("Madina", "Мадина", "مدينة"),
+        ("Zarina", "Зарина", "زارينا"),
+        ("Gulnara", "Гульнара", "جولنارا"),
+        ("Saule", "Сауле", "ساولة"),
+        ("Ainur", "Айнур", "آينور"),
+        ("Dilnaz", "Дильназ", "دلناز"),
+        ("Kamila", "Камила", "كاملة"),
+        ("Sabina", "Сабина", "سابينا"),
+        ("Nargiza", "Наргиза", "نرجيزا"),
+        ("Malika", "Малика", "مليكة"),
+        ("Yasmin", "Ясмин", "ياسمين"),
+        ("Samira", "Самира", "سميرة"),
+        ("Nadia", "Надия", "نادية"),
+        ("Rania", "Рания", "رانيا"),
+        ("Huda", "Худа", "هدى"),
+        ("Inzhu", "Инжу", "إنجو"),
+        ("Tomiris", "Томирис", "توميريس"),
+        ("Akmaral", "Акмарал", "أكمارال"),
+        ("Balnur", "Балнур", "بالنور"),
+        ("Elmira", "Эльмира", "إلميرا"),
+        ("Farida", "Фарида", "فريدة"),
+        ("Rashida", "Рашида", "رشيدة"),
     ],
     "male": [
         ("Muhammad", "Мухаммед", "محمد"),
@@ -74,6 +99,30 @@ GIVEN = {
         ("Tariq", "Тарик", "طارق"),
         ("Idris", "Идрис", "إدريس"),
         ("Salim", "Салим", "سليم"),
+        ("Arman", "Арман", "أرمان"),
+        ("Daniyar", "Данияр", "دانيار"),
+        ("Nurlan", "Нурлан", "نورلان"),
+        ("Yerlan", "Ерлан", "يرلان"),
+        ("Timur", "Тимур", "تيمور"),
+        ("Ruslan", "Руслан", "روسلان"),
+        ("Aslan", "Аслан", "أصلان"),
+        ("Murat", "Мурат", "مراد"),
+        ("Bakhyt", "Бахыт", "بخيت"),
+        ("Serik", "Серик", "سيريك"),
+        ("Kairat", "Кайрат", "كايرات"),
+        ("Askar", "Аскар", "عسكر"),
+        ("Zhandos", "Жандос", "جاندوس"),
+        ("Anuar", "Ануар", "أنوار"),
+        ("Rashid", "Рашид", "رشيد"),
+        ("Jamal", "Джамал", "جمال"),
+        ("Karim", "Карим", "كريم"),
+        ("Nasir", "Насир", "ناصر"),
+        ("Samir", "Самир", "سمير"),
+        ("Zakir", "Закир", "ذاكر"),
+        ("Farid", "Фарид", "فريد"),
+        ("Hamza", "Хамза", "حمزة"),
+        ("Adil", "Адиль", "عادل"),
+        ("Emir", "Эмир", "أمير"),
     ],
 }
 SYLLABLES = [
@@ -101,6 +150,20 @@ SYLLABLES = [
     ("ke", "ке", "كي"),
     ("li", "ли", "لي"),
     ("bo", "бо", "بو"),
+    ("ar", "ар", "ار"),
+    ("ze", "зе", "زي"),
+    ("ku", "ку", "كو"),
+    ("ma", "ма", "ما"),
+    ("te", "те", "تي"),
+    ("gul", "гуль", "قول"),
+    ("bek", "бек", "بك"),
+    ("nur", "нур", "نور"),
+    ("tal", "тал", "تال"),
+    ("zhan", "жан", "جان"),
+    ("ker", "кер", "كير"),
+    ("dar", "дар", "دار"),
+    ("sul", "сул", "سول"),
+    ("pan", "пан", "بان"),
 ]
 ENDING = {"female": ("ova", "ова", "وفا"), "male": ("ov", "ов", "وف")}
 CHILD_RELATIONSHIPS = ["child", "child", "child", "sibling", "other"]

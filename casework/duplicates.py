@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import jellyfish
+import numpy
 from django.db.models import QuerySet
 from rapidfuzz import fuzz, process
 
@@ -54,6 +55,9 @@ SAME_CONSONANTS = 0.9
 #: Dates of birth: both exact, within a month (or day and month swapped); either estimated, within two years.
 EXACT_DATE_TOLERANCE = datetime.timedelta(days=31)
 ESTIMATED_DATE_TOLERANCE = datetime.timedelta(days=2 * 365 + 1)
+#: Tokens compared with the vocabulary in one ``cdist`` (a matrix of bytes), and its threads.
+_PREPARE_CHUNK = 256
+_PREPARE_WORKERS = 2
 #: At most this many candidates, best first: a warning, not a search.
 MAX_CANDIDATES = 10
 #: How much a date that is near but not the same lowers the score.
@@ -144,6 +148,8 @@ class PeopleOnFile:
         self._alike: dict[str, set[str]] = {}
         #: token given -> how many people held its alike tokens when first asked
         self._weight: dict[str, int] = {}
+        #: consonants -> the tokens given with them
+        self._asked_by_skeleton: dict[str, set[str]] = defaultdict(set)
         #: People added since (``add``), and the answers about the people read first.
         self._recent: PeopleOnFile | None = None
         self._answers: dict[tuple, dict[int, tuple[float, list[str]]]] = {}
@@ -181,16 +187,45 @@ class PeopleOnFile:
 
     def _new_token(self, token: str) -> None:
         self._vocabulary.append(token)
-        self._by_skeleton[skeleton(token)].add(token)
+        consonants = skeleton(token)
+        self._by_skeleton[consonants].add(token)
         if self._alike:
-            given = list(self._alike)
             for match, _score, _position in process.extract(
-                token, given, scorer=fuzz.ratio, score_cutoff=TOKEN_FLOOR * 100, limit=None
+                token, list(self._alike), scorer=fuzz.ratio, score_cutoff=TOKEN_FLOOR * 100, limit=None
             ):
                 self._alike[match].add(token)
-            for match in given:
-                if skeleton(match) == skeleton(token):
-                    self._alike[match].add(token)
+            for match in self._asked_by_skeleton.get(consonants, ()):
+                self._alike[match].add(token)
+
+    def prepare(self, names: Iterable[tuple[str, str, Iterable[str]]]) -> None:
+        """Find at once the tokens on file alike to every token of ``names`` (given name,
+        family name, other spellings), as ``candidates`` would one by one: the people of
+        a whole file are then checked without a search of the vocabulary each."""
+        tokens = {
+            token
+            for given_name, family_name, spellings in names
+            for name in _spellings(given_name, family_name, spellings)
+            for token in name
+        }
+        tokens = sorted(token for token in tokens if token not in self._alike)
+        if not tokens or not self._vocabulary:
+            for token in tokens:
+                self._alike_on_file(token)
+            return
+        for start in range(0, len(tokens), _PREPARE_CHUNK):
+            chunk = tokens[start : start + _PREPARE_CHUNK]
+            scores = process.cdist(
+                chunk,
+                self._vocabulary,
+                scorer=fuzz.ratio,
+                score_cutoff=TOKEN_FLOOR * 100,
+                dtype=numpy.uint8,
+                workers=_PREPARE_WORKERS,
+            )
+            for token, row in zip(chunk, scores, strict=True):
+                # ``cdist`` gives 0 below the cutoff; the ratio is rounded down to a whole number.
+                alike = {self._vocabulary[position] for position in numpy.flatnonzero(row)}
+                self._remember(token, alike)
 
     def add(self, person: Person, spellings: Iterable[str] = ()) -> None:
         """A person recorded since (their primary name and the plain spellings given).
@@ -216,10 +251,15 @@ class PeopleOnFile:
                     token, self._vocabulary, scorer=fuzz.ratio, score_cutoff=TOKEN_FLOOR * 100, limit=None
                 )
             }
-            alike |= self._by_skeleton.get(skeleton(token), set())
-            self._alike[token] = alike
-            self._weight[token] = sum(len(self._holders[match]) for match in alike)
-        return alike
+            self._remember(token, alike)
+        return self._alike[token]
+
+    def _remember(self, token: str, alike: set[str]) -> None:
+        consonants = skeleton(token)
+        alike |= self._by_skeleton.get(consonants, set())
+        self._alike[token] = alike
+        self._asked_by_skeleton[consonants].add(token)
+        self._weight[token] = sum(len(self._holders[match]) for match in alike)
 
     def _may_be(self, tokens: list[str], sex: str, date_of_birth: datetime.date) -> set[int]:
         """The people of ``sex`` born near ``date_of_birth`` with, for each of ``tokens``,

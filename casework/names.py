@@ -27,6 +27,7 @@ migration that recomputes them (see casework/migrations/0010).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from anyascii import anyascii
@@ -62,11 +63,18 @@ def _fold(token: str) -> str:
 
 def name_tokens(text: str) -> list[str]:
     """The folded Latin tokens of a name, in their order."""
-    latin = anyascii((text or "").translate(_BEFORE_TRANSLITERATION)).lower()
+    return list(_name_tokens(text or ""))
+
+
+@functools.lru_cache(maxsize=2**16)
+def _name_tokens(text: str) -> tuple[str, ...]:
+    # Remembered: an import or a duplicate check folds the same names again and again.
+    latin = anyascii(text.translate(_BEFORE_TRANSLITERATION)).lower()
     tokens = (_fold(token) for token in re.sub(r"[^a-z ]+", "", latin.replace("-", " ")).split())
-    return [token for token in tokens if token]
+    return tuple(token for token in tokens if token)
 
 
+@functools.lru_cache(maxsize=2**16)
 def skeleton(token: str) -> str:
     """The consonants of a folded token, as Arabic script writes them: "g" is the
     Russian rendering of the Arabic "h" ("Ибрагим" is "Ibrahim")."""

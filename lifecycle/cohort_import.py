@@ -78,6 +78,7 @@ from lifecycle.intake import (
     PossibleDuplicates,
     Registration,
     arrivals_check,
+    arrivals_check_many,
     arrivals_register,
     arrivals_register_many,
     estimated_date_of_birth,
@@ -373,13 +374,21 @@ def check_households(
     with roles_resolved_once():
         on_file = on_file if on_file is not None else people_on_file(by)
         _find_identifier_holders([h for h in households if not h.earlier], by)
-        for household in households:
-            if household.earlier:
-                continue
-            try:
-                household.candidates = _all_candidates(household, programme, operation, by, on_file)
-            except ValidationError as exc:
-                errors.extend(_service_errors(exc, household))
+        on_file.prepare(
+            (row.member.given_name, row.member.family_name, row.member.other_spellings)
+            for household in households
+            if not household.earlier
+            for row in household.rows
+        )
+        fresh = [household for household in households if not household.earlier]
+        outcomes = arrivals_check_many(
+            households=[household.household(programme, operation) for household in fresh], by=by, on_file=on_file
+        )
+        for household, outcome in zip(fresh, outcomes, strict=True):
+            if isinstance(outcome, ValidationError):
+                errors.extend(_service_errors(outcome, household))
+            else:
+                household.candidates = _with_identifier_holders(household, outcome)
     return errors
 
 
@@ -742,6 +751,11 @@ def _earlier(households: list[HouseholdRows], programme: Programme, errors: list
 def _all_candidates(household: HouseholdRows, programme, operation, by, on_file) -> dict[int, list[Candidate]]:
     """The service's duplicate check, and a check of the identifiers given."""
     found = arrivals_check(household=household.household(programme, operation), by=by, on_file=on_file)
+    return _with_identifier_holders(household, found)
+
+
+def _with_identifier_holders(household: HouseholdRows, found: dict[int, list[Candidate]]) -> dict[int, list[Candidate]]:
+    """The service's candidates, with the people on file holding an identifier given."""
     for index, row in enumerate(household.rows):
         for person_id in row.identifier_holders:
             shown = found.setdefault(index, [])

@@ -202,10 +202,7 @@ def arrivals_register_many(
     # The people of the families waiting to be written, under temporary ids (negative).
     waiting_people = PeopleOnFile.empty()
     for position, household in enumerate(households):
-        for kind, row in (("programme", household.programme), ("operation", household.operation)):
-            if row is not None and (kind, row.pk) not in checked:
-                require_visible(by, row)
-                checked.add((kind, row.pk))
+        _require_visible_once(by, household, checked)
         try:
             item = _prepare(position, household, decisions[position] or {}, by)
         except ValidationError as exc:
@@ -282,15 +279,38 @@ def arrivals_check(*, household: Household, by, on_file: PeopleOnFile | None = N
     ``ValidationError`` or ``NotVisible`` as it does, and returns each member's duplicate
     candidates (empty when it would register the family as given). For doors that
     check many families before registering any (the cohort import)."""
-    require_visible(by, household.programme)
-    require_visible(by, household.operation)
-    today = household.programme.local_today()
-    errors: dict[str, list[str]] = {}
-    _validate_household(household, today, errors)
-    people = [_person_of(index, member, today, errors) for index, member in enumerate(household.members)]
-    if errors:
-        raise ValidationError(errors)
-    return _candidates(household, people, by, on_file)
+    (outcome,) = arrivals_check_many(households=[household], by=by, on_file=on_file)
+    if isinstance(outcome, ValidationError):
+        raise outcome
+    return outcome
+
+
+def arrivals_check_many(
+    *, households: list[Household], by, on_file: PeopleOnFile | None = None
+) -> list[dict[int, list[Candidate]] | ValidationError]:
+    """``arrivals_check`` for many families: each one's candidates, or its
+    ``ValidationError``; ``NotVisible`` for the whole call. Each programme and operation
+    is checked once."""
+    checked: set[tuple[str, int]] = set()
+    outcomes: list = []
+    for household in households:
+        _require_visible_once(by, household, checked)
+        today = household.programme.local_today()
+        errors: dict[str, list[str]] = {}
+        _validate_household(household, today, errors)
+        people = [_person_of(index, member, today, errors) for index, member in enumerate(household.members)]
+        if errors:
+            outcomes.append(ValidationError(errors))
+            continue
+        outcomes.append(_candidates(household, people, by, on_file))
+    return outcomes
+
+
+def _require_visible_once(by, household: Household, checked: set[tuple[str, int]]) -> None:
+    for kind, row in (("programme", household.programme), ("operation", household.operation)):
+        if row is not None and (kind, row.pk) not in checked:
+            require_visible(by, row)
+            checked.add((kind, row.pk))
 
 
 # --- Validation ---------------------------------------------------------------------------
