@@ -375,3 +375,36 @@ def test_concurrent_registrations_get_distinct_references(programme, operation, 
     year = programme.local_today().year
     references = sorted(Case.objects.values_list("reference", flat=True))
     assert references == [f"NORTH-{year}-{n:04d}" for n in range(1, 7)]
+
+
+def test_every_row_registered_is_in_the_audit_trail_without_names(programme, operation, caseworker):
+    from django.contrib.contenttypes.models import ContentType
+
+    from audit.models import AuditEntry
+    from casework.models import FamilyMembership
+
+    registration = arrivals_register(household=household(programme, operation), by=caseworker)
+
+    def created(model, pk):
+        return AuditEntry.objects.get(
+            content_type=ContentType.objects.get_for_model(model), object_id=pk, action=AuditEntry.Action.CREATE
+        )
+
+    mother_record = registration.persons[0]
+    entry = created(Person, mother_record.pk)
+    assert entry.actor == caseworker and entry.persons == f"|{mother_record.pk}|"
+    # Names are withheld, a date of birth keeps its year only.
+    assert entry.changes["given_name"][1] == "[withheld]" and "Zarina" not in str(entry.changes)
+    assert entry.changes["date_of_birth"][1] == "1993-[withheld]"
+    for spelling in PersonName.objects.filter(person=mother_record):
+        assert created(PersonName, spelling.pk).persons == f"|{mother_record.pk}|"
+    family_entry = created(Family, registration.family.pk)
+    assert family_entry.persons == "|" + "|".join(str(p) for p in sorted(p.pk for p in registration.persons)) + "|"
+    for case in registration.cases:
+        assert created(Case, case.pk).object_repr == f"case {case.reference}"
+        enrolment = Enrolment.objects.get(case=case)
+        assert created(Enrolment, enrolment.pk).persons == f"|{case.person_id}|"
+    for membership in FamilyMembership.objects.filter(family=registration.family):
+        assert created(FamilyMembership, membership.pk).actor == caseworker
+    # Four people, two spellings, the family, four memberships, four cases, four enrolments.
+    assert AuditEntry.objects.filter(actor=caseworker, action=AuditEntry.Action.CREATE).count() == 4 + 2 + 1 + 4 * 3
