@@ -14,11 +14,13 @@ from collections.abc import Sequence
 
 from auditlog.cid import get_cid
 from auditlog.context import auditlog_disabled
-from auditlog.diff import model_instance_diff
+from auditlog.diff import get_field_value, get_fields_in_model, get_mask_function, is_primitive
+from auditlog.registry import auditlog
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Model
+from django.utils.encoding import smart_str
 
 from audit.context import current
 from audit.models import AuditEntry, agency_id_for, persons_key
@@ -43,6 +45,41 @@ def _persons_by_pk(model, rows: Sequence[Model]) -> dict[int, list[int]]:
     return found
 
 
+def _changes_of_created(model, sample: Model):
+    """``model_instance_diff(None, row)`` for rows of ``model``, with what depends on the
+    model alone (its fields, their masks, the value "before") worked out once."""
+    use_json = settings.AUDITLOG_STORE_JSON_CHANGES
+    model_fields = auditlog.get_model_fields(model)
+    fields = list(get_fields_in_model(sample))
+    if model_fields["include_fields"]:
+        fields = [field for field in fields if field.name in model_fields["include_fields"]]
+    if model_fields["exclude_fields"]:
+        fields = [field for field in fields if field.name not in model_fields["exclude_fields"]]
+    masked = set(model_fields["mask_fields"])
+    mask = get_mask_function(model_fields.get("mask_callable"))
+    # A row created has nothing before: each field's value is its "no object" value.
+    before = {field.name: get_field_value(None, field, use_json) for field in fields}
+
+    def changes_of(row) -> dict | None:
+        changes = {}
+        for field in fields:
+            old, new = before[field.name], get_field_value(row, field, use_json)
+            if old == new:
+                continue
+            if field.name in masked:
+                changes[field.name] = (mask(smart_str(old)), mask(smart_str(new)))
+            elif not use_json:
+                changes[field.name] = (smart_str(old), smart_str(new))
+            else:
+                changes[field.name] = (
+                    old if is_primitive(old) else smart_str(old),
+                    new if is_primitive(new) else smart_str(new),
+                )
+        return changes or None
+
+    return changes_of
+
+
 def log_created(rows: Sequence[Model]) -> None:
     """Write the "created" entry of each row (saved, all of one model, registered with auditlog)."""
     if not rows or auditlog_disabled.get(False):
@@ -55,8 +92,9 @@ def log_created(rows: Sequence[Model]) -> None:
     agency_id = agency_id_for(actor, context) if actor is not None else None
     cid = get_cid()
     entries = []
+    changes_of = _changes_of_created(model, rows[0])
     for row in rows:
-        changes = model_instance_diff(None, row, use_json_for_changes=settings.AUDITLOG_STORE_JSON_CHANGES)
+        changes = changes_of(row)
         if not changes:
             continue
         entries.append(
@@ -101,6 +139,4 @@ def _insert(entries: list[AuditEntry]) -> None:
         with raw.cursor() as writer, writer.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types)
             for entry in entries:
-                copy.write_row(
-                    [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields]
-                )
+                copy.write_row([field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields])
