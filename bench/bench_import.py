@@ -247,7 +247,7 @@ def cohort_rows(
         camp = rng.choice(["", "", "Camp Fiktiv, sector 3", "Camp Obrazets, block B"])
         relative = rng.choice(["", "Dana Fiktova", "Нурлан Фиктов"])
         phone = "+7 700 000 00 00" if relative else ""
-        near = people and rng.random() < near
+        close = bool(people) and rng.random() < near
         head_sex = rng.choice(("female", "male"))
         surname = family_name(rng, head_sex)
         for position in range(size):
@@ -259,7 +259,7 @@ def cohort_rows(
                 born = today - datetime.timedelta(days=rng.randint(20 * 365, 50 * 365))
             else:
                 born = today - datetime.timedelta(days=rng.randint(200, 17 * 365))
-            if position == 0 and near:
+            if position == 0 and close:
                 # Someone on file, typed in another script with a date a few days off.
                 given, family, sex, born = rng.choice(people)
                 script = rng.choice((1, 2))

@@ -148,8 +148,8 @@ class PeopleOnFile:
         self._alike: dict[str, set[str]] = {}
         #: token given -> how many people held its alike tokens when first asked
         self._weight: dict[str, int] = {}
-        #: consonants -> the tokens given with them
-        self._asked_by_skeleton: dict[str, set[str]] = defaultdict(set)
+        #: token given -> the size of the vocabulary when its alike tokens were last worked out
+        self._seen: dict[str, int] = {}
         #: People added since (``add``), and the answers about the people read first.
         self._recent: PeopleOnFile | None = None
         self._answers: dict[tuple, dict[int, tuple[float, list[str]]]] = {}
@@ -187,15 +187,7 @@ class PeopleOnFile:
 
     def _new_token(self, token: str) -> None:
         self._vocabulary.append(token)
-        consonants = skeleton(token)
-        self._by_skeleton[consonants].add(token)
-        if self._alike:
-            for match, _score, _position in process.extract(
-                token, list(self._alike), scorer=fuzz.ratio, score_cutoff=TOKEN_FLOOR * 100, limit=None
-            ):
-                self._alike[match].add(token)
-            for match in self._asked_by_skeleton.get(consonants, ()):
-                self._alike[match].add(token)
+        self._by_skeleton[skeleton(token)].add(token)
 
     def prepare(self, names: Iterable[tuple[str, str, Iterable[str]]]) -> None:
         """Find at once the tokens on file alike to every token of ``names`` (given name,
@@ -242,23 +234,33 @@ class PeopleOnFile:
 
     def _alike_on_file(self, token: str) -> set[str]:
         """The tokens on file that may be ``TOKEN_FLOOR`` alike to ``token``: as alike
-        in writing, or with the same consonants."""
-        alike = self._alike.get(token)
-        if alike is None:
-            alike = {
-                match
-                for match, _score, _position in process.extract(
-                    token, self._vocabulary, scorer=fuzz.ratio, score_cutoff=TOKEN_FLOOR * 100, limit=None
-                )
-            }
-            self._remember(token, alike)
+        in writing, or with the same consonants. Worked out once, then only against the
+        tokens that came on file since (``add``)."""
+        if token not in self._alike:
+            self._remember(token, self._alike_among(token, self._vocabulary))
+        elif self._seen[token] < len(self._vocabulary):
+            since = self._vocabulary[self._seen[token] :]
+            consonants = skeleton(token)
+            self._alike[token] |= self._alike_among(token, since)
+            self._alike[token].update(match for match in since if skeleton(match) == consonants)
+            self._seen[token] = len(self._vocabulary)
+            self._weight[token] = sum(len(self._holders[match]) for match in self._alike[token])
         return self._alike[token]
 
+    @staticmethod
+    def _alike_among(token: str, tokens: list[str]) -> set[str]:
+        return {
+            match
+            for match, _score, _position in process.extract(
+                token, tokens, scorer=fuzz.ratio, score_cutoff=TOKEN_FLOOR * 100, limit=None
+            )
+        }
+
     def _remember(self, token: str, alike: set[str]) -> None:
-        consonants = skeleton(token)
-        alike |= self._by_skeleton.get(consonants, set())
+        alike |= self._by_skeleton.get(skeleton(token), set())
         self._alike[token] = alike
-        self._asked_by_skeleton[consonants].add(token)
+        self._seen[token] = len(self._vocabulary)
+        # How many people hold them: the rarest token of a name is looked up first.
         self._weight[token] = sum(len(self._holders[match]) for match in alike)
 
     def _may_be(self, tokens: list[str], sex: str, date_of_birth: datetime.date) -> set[int]:
