@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
 from django.utils.encoding import smart_str
 
 from audit.context import current
@@ -89,46 +90,47 @@ def log_created(rows: Sequence[Model]) -> None:
     persons = _persons_by_pk(model, rows)
     context = current()
     actor = context.actor()
-    agency_id = agency_id_for(actor, context) if actor is not None else None
-    cid = get_cid()
-    entries = []
+    values = {
+        "content_type_id": content_type.pk,
+        "action": AuditEntry.Action.CREATE,
+        "cid": get_cid(),
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_email": (getattr(actor, "email", None) or None) if actor is not None else None,
+        "door": context.door,
+        "agency_id": agency_id_for(actor, context) if actor is not None else None,
+        "timestamp": timezone.now(),
+    }
+    verbose_name = str(model._meta.verbose_name)
     changes_of = _changes_of_created(model, rows[0])
+    entries = []
     for row in rows:
         changes = changes_of(row)
         if not changes:
             continue
         entries.append(
-            AuditEntry(
-                content_type=content_type,
-                object_pk=str(row.pk),
-                object_id=row.pk if isinstance(row.pk, int) else None,
-                object_repr=audit_label(row),
-                action=AuditEntry.Action.CREATE,
-                changes=changes,
-                cid=cid,
-                actor=actor,
-                actor_email=(getattr(actor, "email", None) or None) if actor is not None else None,
-                door=context.door,
-                agency_id=agency_id,
-                persons=persons_key(persons.get(row.pk, [])),
-            )
+            {
+                **values,
+                "object_pk": str(row.pk),
+                "object_id": row.pk if isinstance(row.pk, int) else None,
+                "object_repr": audit_label(row, verbose_name=verbose_name),
+                "changes": changes,
+                "persons": persons_key(persons.get(row.pk, [])),
+            }
         )
     _insert(entries)
 
 
-def _insert(entries: list[AuditEntry]) -> None:
-    """Insert the entries: on PostgreSQL with a binary ``COPY`` (no row is read back; the
-    trail's triggers refuse only changes and deletions), elsewhere with ``bulk_create``."""
+def _insert(entries: list[dict]) -> None:
+    """Insert the entries (attribute -> value): on PostgreSQL with a binary ``COPY`` (no
+    row is read back; the trail's triggers refuse only changes and deletions), elsewhere
+    with ``bulk_create``. The other columns take their model defaults."""
     if not entries:
         return
     if connection.vendor != "postgresql":
-        AuditEntry.objects.bulk_create(entries, batch_size=BATCH_SIZE)
+        AuditEntry.objects.bulk_create([AuditEntry(**entry) for entry in entries], batch_size=BATCH_SIZE)
         return
     fields = [field for field in AuditEntry._meta.concrete_fields if not field.primary_key]
-    for entry in entries:
-        for field in fields:
-            # Defaults (the timestamp) and automatic values, as an INSERT would set them.
-            field.pre_save(entry, add=True)
+    defaults = {field.attname: field.get_default() for field in fields}
     table = connection.ops.quote_name(AuditEntry._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     with connection.cursor() as cursor:
@@ -139,4 +141,4 @@ def _insert(entries: list[AuditEntry]) -> None:
         with raw.cursor() as writer, writer.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types)
             for entry in entries:
-                copy.write_row([field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields])
+                copy.write_row([entry.get(field.attname, defaults[field.attname]) for field in fields])

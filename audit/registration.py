@@ -113,9 +113,10 @@ def person_ids_of(instance) -> list[int]:
     return [pk for pk in type(instance)._base_manager.filter(pk=instance.pk).values_list(path, flat=True) if pk]
 
 
-def audit_label(instance) -> str:
-    """A name for the row that identifies no one: the case reference where there is one."""
-    label = instance._meta.verbose_name
+def audit_label(instance, *, verbose_name: str | None = None) -> str:
+    """A name for the row that identifies no one: the case reference where there is one.
+    ``verbose_name``, the model's, spares translating it again for many rows."""
+    label = verbose_name if verbose_name is not None else instance._meta.verbose_name
     reference = getattr(instance, "reference", None)
     if instance._meta.label == "casework.Case" and reference:
         return f"{label} {reference}"
