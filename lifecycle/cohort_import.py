@@ -1,5 +1,5 @@
 """Importing a cohort: a file of arriving people, one row a person, registered family by
-family through ``lifecycle.intake.arrivals_register``.
+family through ``lifecycle.intake.arrivals_register_many`` (``arrivals_register``'s service).
 
 The file is CSV (UTF-8 with or without a byte-order mark, or Windows-1251; comma or
 semicolon, told apart from the header line) or XLSX (the first sheet). Its first row
@@ -11,8 +11,10 @@ header being row 1.
    household as the service itself checks it (``arrivals_check``). Each error names
    its row and column and says what is wrong, never what the cell holds. Any error
    and nothing is written.
-2. **Registration, a household at a time**, each in its own transaction: one
-   household's failure (reported like a validation error) does not undo the others.
+2. **Registration, in batches** of ``HOUSEHOLDS_PER_TRANSACTION`` households, each
+   batch in one transaction (``arrivals_register_many``); a batch that fails is
+   registered again a household per transaction, so one household's failure
+   (reported like a validation error) does not undo the others.
    A household with a possible duplicate (a person on file, someone already
    registered from this file, or an identifier already recorded) is not registered:
    its rows wait in the review queue (``lifecycle.CohortImportRow``, pending) until a

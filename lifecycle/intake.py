@@ -2,7 +2,9 @@
 returnee with its reference, and each case's enrolment with its stage plan.
 
 ``arrivals_register`` is the one service every door calls (the admin's "Register
-arrivals" page). In one transaction it writes:
+arrivals" page, the API, the cohort import through ``arrivals_register_many``, which
+registers many families by the same rules, a batch per transaction). In one
+transaction it writes:
 
 - each member as a ``Person`` (a primary name, other spellings as ``PersonName``
   rows in their script, sex, a date of birth or an age turned into an estimated

@@ -32,6 +32,8 @@ def test_the_import_benchmark_runs_at_a_small_size():
     assert Person.objects.count() == 300 + registered
     for step in ("validation", "duplicate_check", "registration", "total"):
         assert figures[step] > 0
+    for step in ("cpu_validation", "cpu_duplicate_check", "cpu_registration"):
+        assert figures[step] > 0
     assert figures["tracemalloc_peak_mb"] > 0 and figures["maxrss_mb"] > 0
     if connection.vendor == "postgresql":
         assert figures["copy"] > 0
