@@ -58,6 +58,8 @@ ESTIMATED_DATE_TOLERANCE = datetime.timedelta(days=2 * 365 + 1)
 #: Tokens compared with the vocabulary in one ``cdist`` (a matrix of bytes), and its threads.
 _PREPARE_CHUNK = 256
 _PREPARE_WORKERS = 2
+#: Below this many people, the others of a name's tokens are looked for in each one's own.
+_FEW_PEOPLE = 256
 #: At most this many candidates, best first: a warning, not a search.
 MAX_CANDIDATES = 10
 #: How much a date that is near but not the same lowers the score.
@@ -270,10 +272,15 @@ class PeopleOnFile:
         for token in tokens:
             self._alike_on_file(token)
         ordered = sorted(tokens, key=self._weight.__getitem__)
-        others = [self._alike[token] for token in ordered[1:]]
-        found: set[int] = set()
-        for match in self._alike[ordered[0]]:
-            found |= self._holders[match]
+        found = self._holders_of(ordered[0])
+        others = []
+        for token in ordered[1:]:
+            if len(found) <= _FEW_PEOPLE:
+                others.append(self._alike[token])
+            else:
+                # Many people hold a token alike to this one (a common given name or
+                # ending): the people holding one alike to the next, as a set operation.
+                found = found & self._holders_of(token)
         kept = set()
         for pk in found:
             on_file_sex, on_file_date, _estimated = self.people[pk]
@@ -283,6 +290,10 @@ class PeopleOnFile:
             if all(not matches.isdisjoint(mine) for matches in others):
                 kept.add(pk)
         return kept
+
+    def _holders_of(self, token: str) -> set[int]:
+        """The people holding a token alike to ``token``."""
+        return set().union(*(self._holders[match] for match in self._alike[token]))
 
     def candidates(
         self,
