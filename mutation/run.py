@@ -36,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "var" / "mutation"
+KEPT = "kept_verdicts.json"
 EQUIVALENTS = ROOT / "docs" / "mutation-equivalents.md"
 PACKAGES = [
     "accounts",
@@ -160,6 +161,11 @@ def recheck(name: str, module: dict) -> dict:
     last = json.loads((work / "result.json").read_text())
     # A timeout on a busy machine is no verdict: those run again too.
     survivors = last["open_survivors"] + last.get("timeouts", [])
+    # A new test file in the module's list makes mutmut forget every verdict (its test
+    # selection changed): the verdicts of the mutants not run again are kept here.
+    kept = verdicts(work)
+    kept.update(json.loads((work / KEPT).read_text()) if (work / KEPT).exists() else {})
+    (work / KEPT).write_text(json.dumps({m: v for m, v in kept.items() if m not in survivors}, indent=1))
     shutil.copytree(ROOT / "tests", work / "tests", dirs_exist_ok=True)
     # The module's test files as they are listed now (a new file of tests included).
     pyproject = work / "pyproject.toml"
@@ -176,16 +182,26 @@ def recheck(name: str, module: dict) -> dict:
     return summarise(name, module)
 
 
-def summarise(name: str, module: dict) -> dict:
-    """The figures of the run in var/mutation/NAME/, finished or not (``--report``)."""
-    work = WORK / name
-    env = test_env(work)
-    listing = mutmut(work, env, "results", "--all", "true", capture_output=True).stdout
+def verdicts(work: Path) -> dict[str, str]:
+    """mutmut's verdict of each mutant in this copy ("not checked" for the rest)."""
+    listing = mutmut(work, test_env(work), "results", "--all", "true", capture_output=True).stdout
     status = {}
     for line in listing.splitlines():
         mutant, _, verdict = line.strip().partition(": ")
         if "__mutmut_" in mutant:
             status[mutant] = verdict.strip()
+    return status
+
+
+def summarise(name: str, module: dict) -> dict:
+    """The figures of the run in var/mutation/NAME/, finished or not (``--report``)."""
+    work = WORK / name
+    env = test_env(work)
+    status = verdicts(work)
+    if (work / KEPT).exists():  # the verdicts a recheck did not run again
+        for mutant, verdict in json.loads((work / KEPT).read_text()).items():
+            if status.get(mutant) == "not checked":
+                status[mutant] = verdict
     checked = {m: v for m, v in status.items() if v != "not checked"}
     equivalents = documented_equivalents()
     killed = sum(v in ("killed", "timeout") for v in checked.values())
