@@ -79,6 +79,13 @@ def test_a_relation_without_a_rule_fails_loudly_and_names_the_field(monkeypatch,
     assert str(refused.value) == "No visibility rule for a relation to casework.Case (programmes.Enrolment.case)."
 
 
+def test_a_model_without_a_rule_fails_loudly_and_names_the_model(monkeypatch, caseworker):
+    monkeypatch.setattr(visibility, "ROW_RULES", {})
+    with pytest.raises(ImproperlyConfigured) as refused:
+        visibility.rows_of(caseworker, Enrolment)
+    assert str(refused.value) == "No visibility rule for programmes.Enrolment."
+
+
 @pytest.mark.parametrize(
     "label", ["casework.RepatriationOperation", "auth.Group", "auth.Permission", "contenttypes.ContentType"]
 )
