@@ -7,9 +7,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from accounts.models import UserPreference
-from casework.models import Agency, Case
+from casework.models import Agency, Case, Referral
 from core import visibility
 from core.roles import role_groups_sync
 from programmes.models import Enrolment, ProgrammeMembership
@@ -152,3 +153,17 @@ def test_the_caseworker_filter_of_the_case_list_names_the_active_staff_of_the_us
     named = [label for _value, label in spec.lookup_choices]
     User = get_user_model()
     assert named == [User.objects.get(username=u).get_full_name() or u for u in ("aa-both", "caseworker", "supervisor")]
+
+
+# --- rows a user hands a service -----------------------------------------------------------------------
+
+
+def test_a_caseworker_refers_their_case_without_naming_a_stage_through_the_api(case, caseworker, agency):
+    """An empty relation (no stage) is nothing to check, not a row to look up."""
+    consent = f.ConsentFactory(person=case.person, agency=agency, purpose="psychosocial", recorded_by=caseworker)
+    client = APIClient()
+    client.force_authenticate(caseworker)
+    body = {"case": case.pk, "agency": agency.pk, "purpose": "psychosocial", "consent": consent.pk}
+    response = client.post(reverse("referral-list"), body, format="json")
+    assert response.status_code == 201, response.content
+    assert Referral.objects.get(pk=response.json()["id"]).stage is None
