@@ -13,7 +13,13 @@ For each module of mutation/modules.toml (or the ones named on the command line)
 ``python mutation/run.py --report [NAME...]`` prints the figures of the runs already
 in var/mutation/ (also of a run still going or stopped) without running anything;
 ``--recheck [NAME...]`` runs only the last run's survivors (and its timeouts, which a
-busy machine can cause) again, with the tests as they are now.
+busy machine can cause) again, with the tests as they are now; ``--resume [NAME...]``
+goes on with a stopped run in the same copy (the mutants not checked yet, and the
+timeouts again when ``MUTATION_TIMEOUT_MULTIPLIER`` changed).
+
+mutmut stops a mutant's tests after (their own time + 1 s) x the timeout multiplier of
+wall time. Its default (15) calls a slow test on a busy shared machine a timeout;
+``MUTATION_TIMEOUT_MULTIPLIER`` (60 unless set) leaves room for a load of 8 on 2 cores.
 
 Documented equivalents (docs/mutation-equivalents.md, by mutant name) count as killed.
 """
@@ -30,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "var" / "mutation"
+KEPT = "kept_verdicts.json"
 EQUIVALENTS = ROOT / "docs" / "mutation-equivalents.md"
 PACKAGES = [
     "accounts",
@@ -45,6 +52,7 @@ PACKAGES = [
     "programmes",
 ]
 # The tests must use SQLite and the local broker, whatever the calling shell has set.
+TIMEOUT_MULTIPLIER = float(os.environ.get("MUTATION_TIMEOUT_MULTIPLIER", "60"))
 CLEARED_ENV = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "REQUIRE_REAL_SERVICES", "DJANGO_SETTINGS_MODULE")
 
 
@@ -86,6 +94,7 @@ def prepare(name: str, module: dict) -> Path:
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-p", "mutation.fastdb", "--reuse-db"],
         "pytest_add_cli_args_test_selection": module["tests"],
         "process_isolation": "fork",
+        "timeout_multiplier": TIMEOUT_MULTIPLIER,
     }
     lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in config.items()]
     with open(work / "pyproject.toml", "a") as f:
@@ -120,6 +129,31 @@ def run_module(name: str, module: dict) -> dict:
     return summarise(name, module)
 
 
+def set_timeout_multiplier(work: Path) -> None:
+    pyproject = work / "pyproject.toml"
+    line = f"timeout_multiplier = {json.dumps(TIMEOUT_MULTIPLIER)}"
+    text = pyproject.read_text()
+    if re.search(r"^timeout_multiplier = .*$", text, flags=re.M):
+        text = re.sub(r"^timeout_multiplier = .*$", line, text, flags=re.M)
+    else:
+        text = text.rstrip("\n") + "\n" + line + "\n"
+    pyproject.write_text(text)
+
+
+def resume(name: str, module: dict) -> dict:
+    """Go on with a run stopped before its end (time box, reboot), in the same copy: mutmut
+    keeps its verdicts and checks the rest; the wall time adds up."""
+    work = WORK / name
+    set_timeout_multiplier(work)
+    wall = work / "wall_seconds"
+    before = int(wall.read_text()) if wall.exists() else round(time.time() - float((work / "started").read_text()))
+    started = time.monotonic()
+    with open(work / "mutmut.log", "a") as log:
+        mutmut(work, test_env(work), "run", "--max-children", "1", stdout=log, stderr=subprocess.STDOUT)
+    wall.write_text(str(before + round(time.monotonic() - started)))
+    return summarise(name, module)
+
+
 def recheck(name: str, module: dict) -> dict:
     """Run again only the survivors of the last run, with the tests as they are now
     (after adding tests for them): mutmut adds the new tests to its stats first."""
@@ -127,6 +161,11 @@ def recheck(name: str, module: dict) -> dict:
     last = json.loads((work / "result.json").read_text())
     # A timeout on a busy machine is no verdict: those run again too.
     survivors = last["open_survivors"] + last.get("timeouts", [])
+    # A new test file in the module's list makes mutmut forget every verdict (its test
+    # selection changed): the verdicts of the mutants not run again are kept here.
+    kept = verdicts(work)
+    kept.update(json.loads((work / KEPT).read_text()) if (work / KEPT).exists() else {})
+    (work / KEPT).write_text(json.dumps({m: v for m, v in kept.items() if m not in survivors}, indent=1))
     shutil.copytree(ROOT / "tests", work / "tests", dirs_exist_ok=True)
     # The module's test files as they are listed now (a new file of tests included).
     pyproject = work / "pyproject.toml"
@@ -134,6 +173,7 @@ def recheck(name: str, module: dict) -> dict:
     pyproject.write_text(
         re.sub(r"^pytest_add_cli_args_test_selection = .*$", selection, pyproject.read_text(), flags=re.M)
     )
+    set_timeout_multiplier(work)
     started = time.monotonic()
     if survivors:
         with open(work / "mutmut-recheck.log", "w") as log:
@@ -142,16 +182,26 @@ def recheck(name: str, module: dict) -> dict:
     return summarise(name, module)
 
 
-def summarise(name: str, module: dict) -> dict:
-    """The figures of the run in var/mutation/NAME/, finished or not (``--report``)."""
-    work = WORK / name
-    env = test_env(work)
-    listing = mutmut(work, env, "results", "--all", "true", capture_output=True).stdout
+def verdicts(work: Path) -> dict[str, str]:
+    """mutmut's verdict of each mutant in this copy ("not checked" for the rest)."""
+    listing = mutmut(work, test_env(work), "results", "--all", "true", capture_output=True).stdout
     status = {}
     for line in listing.splitlines():
         mutant, _, verdict = line.strip().partition(": ")
         if "__mutmut_" in mutant:
             status[mutant] = verdict.strip()
+    return status
+
+
+def summarise(name: str, module: dict) -> dict:
+    """The figures of the run in var/mutation/NAME/, finished or not (``--report``)."""
+    work = WORK / name
+    env = test_env(work)
+    status = verdicts(work)
+    if (work / KEPT).exists():  # the verdicts a recheck did not run again
+        for mutant, verdict in json.loads((work / KEPT).read_text()).items():
+            if status.get(mutant) == "not checked":
+                status[mutant] = verdict
     checked = {m: v for m, v in status.items() if v != "not checked"}
     equivalents = documented_equivalents()
     killed = sum(v in ("killed", "timeout") for v in checked.values())
@@ -185,14 +235,16 @@ def summarise(name: str, module: dict) -> dict:
 
 def main(args: list[str]) -> int:
     modules = tomllib.loads((ROOT / "mutation" / "modules.toml").read_text())
-    report_only, recheck_only = "--report" in args, "--recheck" in args
-    names = [a for a in args if a not in ("--report", "--recheck")]
+    report_only, recheck_only, resume_only = "--report" in args, "--recheck" in args, "--resume" in args
+    names = [a for a in args if a not in ("--report", "--recheck", "--resume")]
     results = []
     for name in names or list(modules):
         if report_only:
             result = summarise(name, modules[name])
         elif recheck_only:
             result = recheck(name, modules[name])
+        elif resume_only:
+            result = resume(name, modules[name])
         else:
             result = run_module(name, modules[name])
         results.append(result)

@@ -1,0 +1,62 @@
+"""Old links of merged records (``casework.selectors.person_kept_for``): the cases the
+mutation run of the selectors found untested (README, "Mutation testing"). Every name
+here is fictional."""
+
+from __future__ import annotations
+
+import pytest
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from casework.models import Person
+from tests import factories as f
+from tests.conftest import force_login
+
+pytestmark = pytest.mark.django_db
+
+
+def api_client(user) -> APIClient:
+    client = APIClient()
+    _instance, token = AuthToken.objects.create(user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def merged(duplicate: Person, into: Person) -> None:
+    """The pointer a merge leaves behind (``lifecycle.merge``)."""
+    Person.objects.filter(pk=duplicate.pk).update(merged_into=into)
+
+
+def test_each_old_api_id_leads_to_its_own_kept_record(administrator):
+    first_kept, second_kept = f.PersonFactory(given_name="Keptone"), f.PersonFactory(given_name="Kepttwo")
+    first_old, second_old = f.PersonFactory(given_name="Oldone"), f.PersonFactory(given_name="Oldtwo")
+    merged(first_old, first_kept)
+    merged(second_old, second_kept)
+    client = api_client(administrator)
+    for old, kept in ((first_old, first_kept), (second_old, second_kept)):
+        response = client.get(f"/api/v1/persons/{old.pk}/")
+        assert response.status_code == 301
+        assert response["Location"].endswith(f"/api/v1/persons/{kept.pk}/")
+
+
+def test_an_old_link_through_two_merges_leads_to_the_record_kept_last(client, administrator):
+    """A merge re-points older pointers, but records merged before that rule still chain."""
+    first, second, last = (f.PersonFactory(given_name=name) for name in ("Chainone", "Chaintwo", "Chainlast"))
+    merged(second, last)
+    merged(first, second)
+    response = api_client(administrator).get(f"/api/v1/persons/{first.pk}/")
+    assert response.status_code == 301
+    assert response["Location"].endswith(f"/api/v1/persons/{last.pk}/")
+    force_login(client, administrator)
+    response = client.get(f"/admin/casework/person/{first.pk}/change/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/casework/person/{last.pk}/change/"
+
+
+@pytest.mark.parametrize("bad_id", ["abc", "12abc", "1" * 40])
+def test_an_id_that_is_not_a_record_number_is_answered_as_missing_through_both_doors(client, administrator, bad_id):
+    assert api_client(administrator).get(f"/api/v1/persons/{bad_id}/").status_code == 404
+    force_login(client, administrator)
+    response = client.get(f"/admin/casework/person/{bad_id}/change/")
+    assert response.status_code == 302  # the admin's "does not exist" message on its index
+    assert "/change/" not in response["Location"]
