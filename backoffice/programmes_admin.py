@@ -26,7 +26,7 @@ from core.errors import DomainError
 from backoffice.overview import MY_WORK
 from core.roles import is_administrator
 from notifications.delivery import notifications_claim
-from programmes import reports, rules, selectors, services, workflow
+from programmes import details, reports, rules, selectors, services, workflow
 from programmes.models import (
     AccommodationStay,
     DocumentRequest,
@@ -35,6 +35,7 @@ from programmes.models import (
     EnrolmentStatus,
     FollowUp,
     HousingPlacement,
+    RelativeContact,
     Programme,
     ProgrammeMembership,
     PsychologicalSession,
@@ -299,6 +300,15 @@ class HousingPlacementInline(ScopedInlineMixin, admin.StackedInline):
     extra = 0
 
 
+class RelativeContactInline(ScopedInlineMixin, admin.TabularInline):
+    """Family tracing on the housing stage: each relative approached, how, when and what they answered."""
+
+    model = RelativeContact
+    extra = 0
+    fields = ["relative_name", "relationship", "method", "contacted_on", "outcome", "reason"]
+    can_delete = False
+
+
 class EmploymentPlacementInline(ScopedInlineMixin, admin.TabularInline):
     model = EmploymentPlacement
     extra = 0
@@ -334,7 +344,7 @@ DETAIL_INLINES = {
     "psychological": [PsychologicalSessionInline],
     "schooling": [SchoolPlacementInline],
     "documents": [DocumentRequestInline],
-    "housing": [HousingPlacementInline],
+    "housing": [HousingPlacementInline, RelativeContactInline],
     "employment": [EmploymentPlacementInline],
 }
 
@@ -510,6 +520,14 @@ class StageRecordAdmin(ReturnToCaseMixin, WhoColumns, ExportMixin, ScopedModelAd
         ]
 
     def save_formset(self, request, form, formset, change):
+        if formset.model is RelativeContact:
+            for contact in formset.save(commit=False):
+                try:
+                    details.detail_save(detail=contact, by=request.user)
+                except (DomainError, ValidationError) as exc:
+                    text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                    self.message_user(request, text, messages.ERROR)
+            return None
         if formset.model is not FollowUp:
             return super().save_formset(request, form, formset, change)
         _follow_ups_save(self, request, formset.save(commit=False))
@@ -559,7 +577,7 @@ class FollowUpAdmin(ReturnToCaseMixin, WhoColumns, ExportMixin, ScopedModelAdmin
 
     @admin.display(description=_("stage"), ordering="stage__stage_type__position")
     def stage_name(self, obj):
-        return obj.stage.stage_type.name
+        return obj.stage.stage_type.display_name
 
     def save_model(self, request, obj, form, change):
         # The outcome goes through the workflow, which also schedules the next follow-up.

@@ -14,7 +14,8 @@ arrivals" page). In one transaction it writes:
   and ``by`` as caseworker when ``by`` works in the programme;
 - the enrolment of each case (``programmes.services.enrolment_create``: the stage
   plan and its first follow-ups);
-- the receiving relative's contact details as a note on each case.
+- the receiving relative (name, relationship, phone, address, stored encrypted) as a
+  ``ReceivingRelative`` of the family.
 
 Before it writes anything it runs the duplicate check (``casework.duplicates``) for
 every member against the people ``by`` may see and against the other members of the
@@ -28,7 +29,6 @@ used) or "different" (the member is registered, and each pair is recorded as
 from __future__ import annotations
 
 import datetime
-import re
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -46,8 +46,8 @@ from casework.duplicates import (
     name_similarity,
 )
 from casework.models import (
+    PHONE_PATTERN,
     Case,
-    CaseNote,
     CaseStatus,
     DistinctPersonPair,
     Family,
@@ -56,6 +56,7 @@ from casework.models import (
     NameKind,
     Person,
     PersonName,
+    ReceivingRelative,
     Relationship,
     RepatriationOperation,
     Script,
@@ -97,6 +98,8 @@ class MemberInput:
     nationality: str = ""
     languages: list[str] = field(default_factory=list)
     place_of_birth: str = ""
+    interpreter_needed: bool = False
+    interpreter_language: str = ""
 
 
 @dataclass
@@ -108,6 +111,7 @@ class Household:
     relative_name: str = ""
     relative_phone: str = ""
     relative_address: str = ""
+    relative_relationship: str = Relationship.OTHER_RELATIVE
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,11 @@ def _validate_household(household: Household, today: datetime.date, errors: dict
         ("relative_phone", household.relative_phone, 40),
     ):
         _check_text(name, value, limit, errors)
-    if household.relative_phone and not re.fullmatch(r"\+?[0-9 ()./-]{4,40}", household.relative_phone):
+    if (household.relative_phone or household.relative_address) and not (household.relative_name or "").strip():
+        errors.setdefault("relative_name", []).append(_("Give the receiving relative's name."))
+    if household.relative_name and household.relative_relationship not in Relationship.values:
+        errors.setdefault("relative_relationship", []).append(_("Choose a relationship from the list."))
+    if household.relative_phone and not PHONE_PATTERN.fullmatch(household.relative_phone):
         errors.setdefault("relative_phone", []).append(_("Give a phone number of digits, spaces and + ( ) - ."))
     if len(household.relative_address or "") > 1000:
         errors.setdefault("relative_address", []).append(_("The address is too long."))
@@ -286,6 +294,8 @@ def _person_of(index: int, member: MemberInput, today: datetime.date, errors: di
         errors.setdefault(prefix + "nationality", []).append(_("Choose a country from the list."))
     if any(code not in LANGUAGES for code in member.languages):
         errors.setdefault(prefix + "languages", []).append(_("Choose languages from the list."))
+    if member.interpreter_language and member.interpreter_language not in LANGUAGES:
+        errors.setdefault(prefix + "interpreter_language", []).append(_("Choose languages from the list."))
     spellings = [spelling.strip() for spelling in member.other_spellings if spelling and spelling.strip()]
     for spelling in spellings:
         _check_text(prefix + "other_spellings", spelling, 300, errors)
@@ -301,6 +311,8 @@ def _person_of(index: int, member: MemberInput, today: datetime.date, errors: di
         place_of_birth=(member.place_of_birth or "").strip(),
         nationality=member.nationality or "",
         languages=list(dict.fromkeys(member.languages)),
+        interpreter_needed=bool(member.interpreter_needed or member.interpreter_language),
+        interpreter_language=member.interpreter_language or "",
     )
     try:
         person.full_clean(exclude=["date_of_birth"] if person.date_of_birth is None else None)
@@ -505,11 +517,19 @@ def _write(household, people, same_as, answered, by, today) -> Registration:
         enrolment_create(case=case, programme=programme, by=by)
         cases.append(case)
 
-    contact = _relative_note(household)
-    if contact:
+    if (household.relative_name or "").strip():
         if by is None:
             raise ValidationError({"relative_name": [_("The receiving relative is recorded by a member of staff.")]})
-        CaseNote.objects.bulk_create([CaseNote(case=case, author=by, body=contact) for case in cases])
+        relative = ReceivingRelative(
+            family=family,
+            name=household.relative_name.strip(),
+            relationship=household.relative_relationship or Relationship.OTHER_RELATIVE,
+            phone=(household.relative_phone or "").strip(),
+            address=(household.relative_address or "").strip(),
+            created_by=by,
+        )
+        relative.full_clean()
+        relative.save()
     return Registration(family=family, persons=[persons[i] for i in order], cases=cases, members=order)
 
 
@@ -557,16 +577,6 @@ def _next_reference(model, prefix: str) -> str:
         if reference[len(prefix) :].isdigit()
     ]
     return f"{prefix}{max(numbers, default=0) + 1:04d}"
-
-
-def _relative_note(household: Household) -> str:
-    parts = [
-        (_("Receiving relative"), household.relative_name),
-        (_("phone"), household.relative_phone),
-        (_("address"), " ".join((household.relative_address or "").split())),
-    ]
-    given = [f"{label}: {value.strip()}" for label, value in parts if value and value.strip()]
-    return "; ".join(given) + "." if given else ""
 
 
 # --- The codes a door offers: ISO 3166-1 countries and ISO 639-1 languages, with names ---
