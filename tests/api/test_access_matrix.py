@@ -253,7 +253,10 @@ def stage_details(world) -> dict:
                 stage=stages["employment"], kind="job", organisation="Bakery (test)", started_on=day
             ),
             "relative-contact": RelativeContact.objects.create(
-                stage=stages["housing"], relative_name="Aunt (test)", relationship="aunt_uncle", method="phone",
+                stage=stages["housing"],
+                relative_name="Aunt (test)",
+                relationship="aunt_uncle",
+                method="phone",
                 contacted_on=day,
             ),
         }
@@ -416,7 +419,15 @@ def _body(world, name: str, method: str) -> dict | None:
             "purpose": "documents",
             "consent": consent.pk,
         }
-    if name.split("-")[0] in {"accommodation", "psychological", "school", "document", "housing", "employment", "relative"}:
+    if name.split("-")[0] in {
+        "accommodation",
+        "psychological",
+        "school",
+        "document",
+        "housing",
+        "employment",
+        "relative",
+    }:
         bodies.update(_detail_bodies(world))
     return bodies.get((name, method))
 
