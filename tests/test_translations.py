@@ -229,3 +229,15 @@ def test_the_audit_trail_shows_its_labels_in_the_language(client, demo, language
     assert headers and not headers & {"Field", "From", "To"}, headers
     with translation.override(language):
         assert capfirst(str(Case._meta.get_field("risk_level").verbose_name)) in body
+
+
+def test_demo_cyrillic_spellings_are_cyrillic_to_the_last_letter(demo):
+    """A female surname's ending in the Cyrillic spelling is the Cyrillic "а", not a Latin "a"."""
+    from casework.models import PersonName
+
+    spellings = list(PersonName.objects.filter(script="cyrillic").values_list("full_name", "person__sex"))
+    assert spellings
+    for full_name, sex in spellings:
+        assert not re.search(r"[A-Za-z]", full_name), full_name
+        if sex == "female":
+            assert full_name.endswith("\u0430"), full_name

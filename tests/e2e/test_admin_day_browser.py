@@ -211,3 +211,30 @@ def test_family_tracing_on_the_case_page(page, live_server, household):
     assert RelativeContact.objects.get().stage.enrolment.case == household
     page.locator("#family-tracing").scroll_into_view_if_needed()
     screenshot(page, "admin-case-page-tracing.png")
+
+
+def test_the_sign_in_header_is_whole_in_every_language(browser, live_server):
+    """The site's name, the language chooser and the theme toggle stay inside the sign-in box,
+    at a desktop's width and a phone's, in every language of the site."""
+    for language in ("en", "ru", "kk", "ar"):
+        for width in (1280, 390):
+            context = browser.new_context(viewport={"width": width, "height": 700}, locale=language)
+            page = context.new_page()
+            try:
+                page.goto(f"{live_server.url}/admin/login/")
+                assert page.get_attribute("html", "lang") == language
+                box = page.locator("#container").bounding_box()
+                for selector in ("#site-name", "#language-chooser select", "#language-chooser button"):
+                    part = page.locator(selector).first.bounding_box()
+                    assert part["x"] >= box["x"] - 1 and part["x"] + part["width"] <= box["x"] + box["width"] + 1, (
+                        language,
+                        width,
+                        selector,
+                    )
+                clipped = page.evaluate(
+                    "() => { const h = document.querySelector('#header');"
+                    " return [h.scrollWidth > h.clientWidth, h.scrollHeight > h.clientHeight]; }"
+                )
+                assert clipped == [False, False], (language, width)
+            finally:
+                context.close()
