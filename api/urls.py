@@ -22,6 +22,7 @@ from api.programmes.details import (
     EmploymentPlacementViewSet,
     HousingPlacementViewSet,
     PsychologicalSessionViewSet,
+    RelativeContactViewSet,
     SchoolPlacementViewSet,
 )
 from api.programmes.views import (
@@ -57,6 +58,7 @@ router.register("psychological-sessions", PsychologicalSessionViewSet, basename=
 router.register("school-placements", SchoolPlacementViewSet, basename="school-placement")
 router.register("document-requests", DocumentRequestViewSet, basename="document-request")
 router.register("housing-placements", HousingPlacementViewSet, basename="housing-placement")
+router.register("relative-contacts", RelativeContactViewSet, basename="relative-contact")
 router.register("employment-placements", EmploymentPlacementViewSet, basename="employment-placement")
 router.register("closure-requests", ClosureRequestViewSet, basename="closure-request")
 router.register("transfer-requests", TransferRequestViewSet, basename="transfer-request")

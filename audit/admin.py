@@ -8,6 +8,50 @@ from django.utils.translation import gettext_lazy as _
 from audit.models import AuditEntry, persons_key
 from core.roles import is_administrator
 
+# django-auditlog's own labels (its column titles, the change table's headers, the
+# actions and its model's fields) ship with no Russian, Kazakh or Arabic catalogue:
+# listed here so that this project's catalogues translate them (gettext finds them there).
+AUDITLOG_LABELS = (
+    _("Audit log"),
+    _("Audit log: %s"),
+    _("View"),
+    _("Correlation ID"),
+    _("Click to filter by records with this correlation id"),
+    _("Created"),
+    _("User"),
+    _("Changes"),
+    _("Resource"),
+    _("Resource Type"),
+    _("Field"),
+    _("From"),
+    _("To"),
+    _("Action"),
+    _("Objects"),
+    _("Relationship"),
+    _("create"),
+    _("update"),
+    _("delete"),
+    _("access"),
+    _("content type"),
+    _("object pk"),
+    _("object id"),
+    _("object representation"),
+    _("action"),
+    _("change message"),
+    _("actor"),
+    _("remote address"),
+    _("remote port"),
+    _("timestamp"),
+    _("additional data"),
+    _("actor email"),
+    _("log entry"),
+    _("log entries"),
+    _("Created {repr:s}"),
+    _("Updated {repr:s}"),
+    _("Deleted {repr:s}"),
+    _("Logged {repr:s}"),
+)
+
 if admin.site.is_registered(AuditEntry):
     admin.site.unregister(AuditEntry)
 

@@ -40,11 +40,15 @@ MASKS = {"casework.Person": "audit.registration.withhold_keeping_year"}
 
 # model label -> (fields whose values are withheld, path from the row to its person's id)
 AUDITED: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "casework.Person": (("given_name", "family_name", "patronymic", "place_of_birth", "date_of_birth"), "id"),
+    "casework.Person": (
+        ("given_name", "family_name", "patronymic", "place_of_birth", "date_of_birth", "phone"),
+        "id",
+    ),
     "casework.PersonName": (("full_name",), "person_id"),
     "casework.PersonIdentifier": (("value", "value_digest"), "person_id"),
     "casework.Family": (("label",), "memberships__person_id"),
     "casework.FamilyMembership": ((), "person_id"),
+    "casework.ReceivingRelative": (("name", "phone", "address"), "family__memberships__person_id"),
     "casework.DistinctPersonPair": ((), "person_a_id"),
     "casework.RepatriationOperation": ((), None),
     "casework.Agency": ((), None),
@@ -71,6 +75,7 @@ AUDITED: dict[str, tuple[tuple[str, ...], str | None]] = {
     "programmes.DocumentRequest": (("number", "note"), "stage__enrolment__case__person_id"),
     "programmes.HousingPlacement": (("address",), "stage__enrolment__case__person_id"),
     "programmes.EmploymentPlacement": ((), "stage__enrolment__case__person_id"),
+    "programmes.RelativeContact": (("relative_name", "reason"), "stage__enrolment__case__person_id"),
     "justice.LegalProceeding": (
         ("charges", "authority", "detention_place", "representative", "reporting_duty"),
         "case__person_id",

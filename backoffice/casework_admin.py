@@ -49,6 +49,7 @@ from casework.models import (
     Person,
     PersonIdentifier,
     PersonName,
+    ReceivingRelative,
     Referral,
     ReferralStatus,
     RepatriationOperation,
@@ -56,6 +57,7 @@ from casework.models import (
     identifier_digest,
 )
 from programmes import services as programme_services
+from programmes.models import RelativeContact
 
 
 # The index shows the caseworker's dashboard above the applications.
@@ -80,6 +82,12 @@ class FamilyMembershipInline(ScopedInlineMixin, admin.TabularInline):
     model = FamilyMembership
     extra = 0
     autocomplete_fields = ["person"]
+
+
+class ReceivingRelativeInline(ScopedInlineMixin, admin.StackedInline):
+    model = ReceivingRelative
+    extra = 0
+    fields = ["name", "relationship", "phone", "address"]
 
 
 class PersonFamilyInline(ScopedInlineMixin, admin.TabularInline):
@@ -129,6 +137,12 @@ class MembershipThroughServiceMixin:
     which checks that the user may see both the family and the person."""
 
     def save_formset(self, request, form, formset, change):
+        if formset.model is ReceivingRelative:
+            for relative in formset.save(commit=False):
+                services.receiving_relative_save(relative=relative, by=request.user)
+            for deleted in formset.deleted_objects:
+                deleted.delete()
+            return None
         if formset.model is not FamilyMembership:
             return super().save_formset(request, form, formset, change)
         instances = formset.save(commit=False)
@@ -214,7 +228,10 @@ class PersonAdmin(
     fieldsets = [
         (None, {"fields": [("given_name", "patronymic", "family_name"), "sex"]}),
         ("Birth", {"fields": [("date_of_birth", "date_of_birth_estimated"), "place_of_birth"]}),
-        ("Nationality and languages", {"fields": ["nationality", "languages"]}),
+        (
+            _("Nationality and languages"),
+            {"fields": ["nationality", "languages", ("interpreter_needed", "interpreter_language"), "phone"]},
+        ),
     ]
 
     def get_queryset(self, request):
@@ -395,7 +412,7 @@ class FamilyAdmin(
     list_filter = ["operation"]
     search_fields = ["reference", "label", "persons__given_name", "persons__family_name"]
     person_path = "persons__"
-    inlines = [FamilyMembershipInline]
+    inlines = [FamilyMembershipInline, ReceivingRelativeInline]
     # Explicit: Meta.ordering is not applied to the member-count (GROUP BY) query.
     ordering = ["reference"]
 
@@ -413,6 +430,38 @@ class FamilyAdmin(
             # The creator sees the family until a case decides (selectors.family_visible_to).
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(ReceivingRelative)
+class ReceivingRelativeAdmin(ScopedModelAdmin, admin.ModelAdmin):
+    """The relatives receiving a family, written through ``services.receiving_relative_save``.
+    Opened from the case page (``?case=<id>``), "Save" goes back to that case."""
+
+    visible_to = selectors.receiving_relative_visible_to
+    list_display = ["family", "relationship"]
+    list_select_related = ["family"]
+    fields = ["family", "name", "relationship", "phone", "address"]
+    raw_id_fields = ["family"]
+
+    def get_model_perms(self, request):
+        # Reached from the case and family pages, not from the index.
+        return {}
+
+    def save_model(self, request, obj, form, change):
+        services.receiving_relative_save(relative=obj, by=request.user)
+
+    def _back_to_case(self, request, response):
+        case_id = request.GET.get("case", "")
+        if "_save" in request.POST and case_id.isdigit():
+            if selectors.case_visible_to(request.user).filter(pk=int(case_id)).exists():
+                return HttpResponseRedirect(reverse("admin:casework_case_change", args=[int(case_id)]))
+        return response
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._back_to_case(request, super().response_add(request, obj, post_url_continue))
+
+    def response_change(self, request, obj):
+        return self._back_to_case(request, super().response_change(request, obj))
 
 
 @admin.register(RepatriationOperation)
@@ -683,6 +732,11 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ExportMixin, Scop
                 name="casework_case_stage_action",
             ),
             path(
+                "<int:case_id>/relative-contact/",
+                self.admin_site.admin_view(self.relative_contact_view),
+                name="casework_case_relative_contact",
+            ),
+            path(
                 "<int:case_id>/closure/",
                 self.admin_site.admin_view(self.closure_request_view),
                 name="casework_case_closure_request",
@@ -748,13 +802,56 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ExportMixin, Scop
             )
         return HttpResponseRedirect(case_url)
 
+    def relative_contact_view(self, request, case_id):
+        """ "Add a relative contacted" on the case page: one family-tracing record on the
+        case's housing stage, through ``programmes.details.detail_save``."""
+        from programmes import details
+        from programmes.models import StageKind
+
+        case_url = reverse("admin:casework_case_change", args=[case_id])
+        if request.method != "POST":
+            return HttpResponseRedirect(case_url)
+        if not self.get_queryset(request).filter(pk=case_id).exists():
+            raise Http404
+        if not request.user.has_perm("programmes.add_relativecontact"):
+            raise Http404
+        stage = (
+            stage_visible_to(request.user)
+            .filter(enrolment__case_id=case_id, stage_type__kind=StageKind.HOUSING)
+            .order_by("stage_type__position", "id")
+            .first()
+        )
+        form = RelativeContactForm(request.POST, prefix="tracing")
+        if stage is None or not form.is_valid():
+            errors = form.errors.get_json_data() if stage is not None else {}
+            text = "; ".join(
+                f"{form.fields[name].label if name in form.fields else ''}: {' '.join(e['message'] for e in found)}"
+                for name, found in errors.items()
+            )
+            self.message_user(request, text or _("This case has no housing stage."), messages.ERROR)
+            return HttpResponseRedirect(case_url)
+        contact = form.save(commit=False)
+        contact.stage = stage
+        try:
+            details.detail_save(detail=contact, by=request.user)
+        except (DomainError, ValidationError) as exc:
+            text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            self.message_user(request, text, messages.ERROR)
+        else:
+            self.message_user(request, _("Relative contacted: recorded."), messages.SUCCESS)
+        return HttpResponseRedirect(case_url)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         overview = None
         if object_id and str(object_id).isdigit():
             overview = case_overview(
                 case_id=int(object_id), user=request.user, visible_cases=self.get_queryset(request)
             )
-        extra_context = {**(extra_context or {}), "overview": overview}
+        extra_context = {
+            **(extra_context or {}),
+            "overview": overview,
+            "relative_contact_form": RelativeContactForm(prefix="tracing"),
+        }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def stage_action_view(self, request, case_id, stage_id, action):
@@ -822,6 +919,15 @@ class CaseAdmin(ReadAuditedAdminMixin, CrossScriptSearchMixin, ExportMixin, Scop
         for deleted in formset.deleted_objects:
             deleted.delete()
         formset.save_m2m()
+
+
+class RelativeContactForm(forms.ModelForm):
+    """The case page's family-tracing form (``CaseAdmin.relative_contact_view``)."""
+
+    class Meta:
+        model = RelativeContact
+        fields = ["relative_name", "relationship", "method", "contacted_on", "outcome", "reason"]
+        widgets = {"contacted_on": forms.DateInput(attrs={"type": "date"})}
 
 
 @admin.register(Consent)

@@ -60,6 +60,12 @@ class HouseholdForm(forms.Form):
     programme = forms.ModelChoiceField(queryset=Programme.objects.none(), label=_("Programme"))
     arrival_date = forms.DateField(label=_("Arrival date"), widget=forms.DateInput(attrs={"type": "date"}))
     relative_name = forms.CharField(label=_("Receiving relative's name"), max_length=200, required=False)
+    relative_relationship = forms.ChoiceField(
+        label=_("Receiving relative's relationship to the head"),
+        choices=Relationship.choices,
+        initial=Relationship.OTHER_RELATIVE,
+        required=False,
+    )
     relative_phone = forms.CharField(label=_("Receiving relative's phone"), max_length=40, required=False)
     relative_address = forms.CharField(
         label=_("Receiving relative's address"),
@@ -114,6 +120,12 @@ class MemberForm(forms.Form):
         choices=_by_name(LANGUAGES, COMMON_LANGUAGES),
         widget=forms.SelectMultiple(attrs={"size": 3}),
     )
+    interpreter_language = forms.ChoiceField(
+        label=_("Interpreter needed for"),
+        required=False,
+        choices=[("", _("no interpreter")), *_by_name(LANGUAGES, COMMON_LANGUAGES)],
+        help_text=_("The language an interpreter must speak with this person."),
+    )
     decision = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean(self):
@@ -137,6 +149,8 @@ class MemberForm(forms.Form):
             relationship=data["relationship"],
             nationality=data["nationality"],
             languages=list(data["languages"]),
+            interpreter_needed=bool(data["interpreter_language"]),
+            interpreter_language=data["interpreter_language"],
         )
 
 
@@ -270,6 +284,7 @@ class ArrivalAdmin(ScopedModelAdmin, admin.ModelAdmin):
                     relative_name=data["relative_name"],
                     relative_phone=data["relative_phone"],
                     relative_address=data["relative_address"],
+                    relative_relationship=data["relative_relationship"] or Relationship.OTHER_RELATIVE,
                     members=[form.member() for form in filled],
                 )
                 decisions = {

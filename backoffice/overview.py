@@ -29,7 +29,8 @@ from lifecycle.transfer import may_request as transfer_may_request
 from lifecycle.transfer import transfer_destinations
 from casework.visibility import rows_for_referrals
 from programmes import rules
-from programmes.models import FollowUp, Programme, StageRecord, StageStatus
+from casework.selectors import receiving_relative_visible_to
+from programmes.models import FollowUp, Programme, StageKind, StageRecord, StageStatus
 from programmes.workflow import TRANSITIONS, allowed_actions, frozen_reason
 
 RECENT_NOTES = 5
@@ -68,6 +69,12 @@ class CaseOverview:
     housing: object = None
     languages: list = field(default_factory=list)
     other_names: list = field(default_factory=list)
+    #: the interpreter's language (a name), "" when none is needed or none named
+    interpreter: str = ""
+    #: family tracing: the relatives receiving the family, those contacted, the stage they go on
+    relatives: list = field(default_factory=list)
+    relative_contacts: list = field(default_factory=list)
+    tracing_stage: StageRecord | None = None
     pending_closure: ClosureRequest | None = None
     may_request_closure: bool = False
     may_decide_closure: bool = False
@@ -88,7 +95,7 @@ def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
             Prefetch(
                 "enrolments__stages",
                 queryset=StageRecord.objects.select_related("stage_type", "responsible_user", "responsible_agency")
-                .prefetch_related("school_placements", "document_requests", "housing_placements")
+                .prefetch_related("school_placements", "document_requests", "housing_placements", "relative_contacts")
                 .annotate(
                     open_follow_ups=Count(
                         "follow_ups", filter=Q(follow_ups__done_on__isnull=True, follow_ups__cancelled_on__isnull=True)
@@ -125,6 +132,7 @@ def case_overview(*, case_id: int, user, visible_cases) -> CaseOverview | None:
             ]
             overview.stages.append(stage)
     if case.family_id:
+        overview.relatives = list(receiving_relative_visible_to(user).filter(family_id=case.family_id).order_by("id"))
         overview.members = list(
             FamilyMembership.objects.filter(family_id=case.family_id)
             .select_related("person")
@@ -175,6 +183,9 @@ def _home_visit_lines(overview: CaseOverview) -> None:
     from lifecycle.intake import LANGUAGES
 
     for stage in overview.stages:
+        overview.relative_contacts.extend(stage.relative_contacts.all())
+        if stage.stage_type.kind == StageKind.HOUSING and overview.tracing_stage is None and not stage.frozen:
+            overview.tracing_stage = stage
         for placement in stage.school_placements.all():
             if placement.left_on is None:
                 overview.school = placement
@@ -184,6 +195,8 @@ def _home_visit_lines(overview: CaseOverview) -> None:
                 overview.housing = placement
     person = overview.case.person
     overview.languages = [LANGUAGES.get(code, code) for code in person.languages or []]
+    if person.interpreter_needed:
+        overview.interpreter = LANGUAGES.get(person.interpreter_language, person.interpreter_language) or "—"
     overview.other_names = [
         name
         for name in person.names.all()

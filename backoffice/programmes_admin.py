@@ -36,6 +36,7 @@ from programmes.models import (
     EnrolmentStatus,
     FollowUp,
     HousingPlacement,
+    RelativeContact,
     Programme,
     ProgrammeMembership,
     PsychologicalSession,
@@ -376,6 +377,14 @@ class HousingPlacementInline(DetailInline, admin.StackedInline):
     template = admin.StackedInline.template
 
 
+class RelativeContactInline(DetailInline):
+    """Family tracing on the housing stage: each relative approached, how, when and what they answered."""
+
+    model = RelativeContact
+    fields = ["relative_name", "relationship", "method", "contacted_on", "outcome", "reason"]
+    can_delete = False
+
+
 class EmploymentPlacementInline(DetailInline):
     model = EmploymentPlacement
 
@@ -462,7 +471,7 @@ DETAIL_INLINES = {
     "psychological": [PsychologicalSessionInline],
     "schooling": [SchoolPlacementInline],
     "documents": [DocumentRequestInline],
-    "housing": [HousingPlacementInline],
+    "housing": [HousingPlacementInline, RelativeContactInline],
     "employment": [EmploymentPlacementInline],
 }
 
@@ -690,7 +699,7 @@ class FollowUpAdmin(ReturnToCaseMixin, WhoColumns, ExportMixin, ScopedModelAdmin
 
     @admin.display(description=_("stage"), ordering="stage__stage_type__position")
     def stage_name(self, obj):
-        return obj.stage.stage_type.name
+        return obj.stage.stage_type.display_name
 
     def save_model(self, request, obj, form, change):
         # The outcome goes through the workflow, which also schedules the next follow-up.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import re
 import unicodedata
 
 from django.conf import settings
@@ -19,7 +20,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from encrypted_model_fields.fields import EncryptedCharField
+from encrypted_model_fields.fields import EncryptedCharField, EncryptedTextField
 
 from casework.names import name_key
 
@@ -48,6 +49,8 @@ def years_before(day: datetime.date, years: int) -> datetime.date:
 # Indic spellings, so they stay.
 REFUSED_CHARACTER_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 SHAPING_JOINERS = frozenset({"\u200c", "\u200d"})  # ZERO WIDTH NON-JOINER, ZERO WIDTH JOINER
+#: A phone number as typed: digits, spaces and + ( ) . / -.
+PHONE_PATTERN = re.compile(r"\+?[0-9 ()./-]{4,40}")
 
 
 def validate_printable_text(value: str) -> None:
@@ -180,6 +183,18 @@ class Person(models.Model):
         blank=True,
         help_text=_('Languages spoken, as ISO 639-1 codes, e.g. ["kk", "ru", "ar"].'),
     )
+    phone = EncryptedCharField(
+        _("phone"), max_length=40, blank=True, help_text=_("Sensitive, stored encrypted: for home visits.")
+    )
+    interpreter_needed = models.BooleanField(
+        _("interpreter needed"), default=False, help_text=_("Tick when talking with this person needs an interpreter.")
+    )
+    interpreter_language = models.CharField(
+        _("interpreter's language"),
+        max_length=3,
+        blank=True,
+        help_text=_("ISO 639-1 code of the language the interpreter must speak, e.g. ar."),
+    )
     search_key = models.CharField(_("search key"), max_length=500, blank=True, editable=False, db_index=True)
     anonymised_at = models.DateTimeField(
         _("anonymised at"),
@@ -252,6 +267,14 @@ class Person(models.Model):
             raise ValidationError({"date_of_birth": _("The date of birth cannot be in the future.")})
         if self.date_of_birth and self.date_of_birth < datetime.date(1900, 1, 1):
             raise ValidationError({"date_of_birth": _("The date of birth is implausibly early.")})
+        if self.phone and not PHONE_PATTERN.fullmatch(self.phone):
+            raise ValidationError({"phone": _("Give a phone number of digits, spaces and + ( ) - .")})
+        if self.interpreter_language and not (
+            2 <= len(self.interpreter_language) <= 3 and self.interpreter_language.isalpha()
+        ):
+            raise ValidationError({"interpreter_language": _("Give an ISO 639 language code, e.g. ar.")})
+        if self.interpreter_language and not self.interpreter_needed:
+            raise ValidationError({"interpreter_language": _('Tick "interpreter needed" to name a language.')})
         if not isinstance(self.languages, list) or not all(
             isinstance(code, str) and 2 <= len(code) <= 3 and code.isalpha() for code in self.languages
         ):
@@ -447,6 +470,57 @@ class FamilyMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person} — {self.get_relationship_display()}"
+
+
+class ReceivingRelative(models.Model):
+    """A relative who receives a returning family: name, relationship and where to reach
+    them. Name, phone and address are stored encrypted; staff of the family's cases and a
+    partner referred for housing see them (``casework.selectors.receiving_relative_visible_to``).
+    Written by intake (``lifecycle.intake``) and from the case page."""
+
+    family = models.ForeignKey(
+        Family, on_delete=models.CASCADE, related_name="receiving_relatives", verbose_name=_("family")
+    )
+    name = EncryptedCharField(_("name"), max_length=200, validators=[validate_printable_text])
+    relationship = models.CharField(
+        _("relationship"),
+        max_length=20,
+        choices=Relationship.choices,
+        default=Relationship.OTHER_RELATIVE,
+        help_text=_("Relationship to the head of the family."),
+    )
+    phone = EncryptedCharField(_("phone"), max_length=40, blank=True)
+    address = EncryptedTextField(_("address"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("receiving relative")
+        verbose_name_plural = _("receiving relatives")
+        ordering = ["family", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(relationship__in=Relationship.values), name="receiving_relative_relationship_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} — {self.get_relationship_display()}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.phone and not PHONE_PATTERN.fullmatch(self.phone):
+            raise ValidationError({"phone": _("Give a phone number of digits, spaces and + ( ) - .")})
+        for line in (self.address or "").splitlines():
+            validate_printable_text(line)
 
 
 class DistinctPersonPair(models.Model):

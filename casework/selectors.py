@@ -15,8 +15,10 @@ from casework.models import (
     Case,
     CaseNote,
     Consent,
+    ConsentPurpose,
     Family,
     Person,
+    ReceivingRelative,
     Referral,
     ReferralStatus,
 )
@@ -256,6 +258,23 @@ def family_visible_to(user) -> QuerySet[Family]:
     return Family.objects.filter(
         _has_case(staff_cases, through="family_id") | _created_without_case(user, case_field="family")
     )
+
+
+def receiving_relative_visible_to(user) -> QuerySet[ReceivingRelative]:
+    """The relatives receiving a family: staff who see the family; a partner agency only
+    for the families of cases it holds an accepted housing referral for (consent current)."""
+    if is_administrator(user):
+        return ReceivingRelative.objects.all()
+    allowed = Q(pk__in=[])
+    if staff_cases_of(user) is not None:
+        allowed |= Q(family_id__in=family_visible_to(user).values("id"))
+    agency_ids = agency_ids_for(user)
+    if agency_ids:
+        housing = referrals_granting_access(agency_ids=agency_ids).filter(
+            status=ReferralStatus.ACCEPTED, purpose=ConsentPurpose.HOUSING
+        )
+        allowed |= Q(family_id__in=Case.objects.filter(id__in=housing.values("case_id")).values("family_id"))
+    return ReceivingRelative.objects.filter(allowed)
 
 
 def referral_visible_to(user) -> QuerySet[Referral]:

@@ -17,10 +17,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.context import acting_as
-from core.errors import TransitionNotAllowed
+from core.errors import NotVisible, TransitionNotAllowed
 from core.roles import is_administrator
 from casework import referral_emails
-from casework.models import Case, CaseStatus, Consent, Referral, ReferralStatus
+from casework.models import Case, CaseStatus, Consent, ReceivingRelative, Referral, ReferralStatus
 from core.visibility import require_visible
 
 R = ReferralStatus
@@ -197,3 +197,21 @@ def family_membership_save(*, membership, by):
     with transaction.atomic(), acting_as(by):
         membership.save()
     return membership
+
+
+def receiving_relative_save(*, relative, by):
+    """Record a relative receiving a family, or change one: the family must be one the
+    user may see (as staff), and an existing relative one the user may see. Name, phone and
+    address are stored encrypted; the audit trail withholds them."""
+    require_visible(by, relative.family)
+    if relative.pk is not None:
+        stored = ReceivingRelative.objects.filter(pk=relative.pk).first()
+        if stored is None:
+            raise NotVisible()
+        require_visible(by, stored)
+    elif by is not None:
+        relative.created_by = by
+    relative.full_clean()
+    with transaction.atomic(), acting_as(by):
+        relative.save()
+    return relative

@@ -53,6 +53,7 @@ def register() -> None:
         {
             "casework.Person": selectors.person_visible_to,
             "casework.Family": selectors.family_visible_to,
+            "casework.ReceivingRelative": selectors.receiving_relative_visible_to,
             "casework.Case": _case_actable_by,
             "casework.Consent": rows_for_consents,
             "casework.Referral": rows_for_referrals,

@@ -325,6 +325,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StageKindEnum": "programmes.models.StageKind",
         "StageStatusEnum": "programmes.models.StageStatus",
+        "RelationshipEnum": "casework.models.Relationship",
     },
 }
 

@@ -100,6 +100,7 @@ COLUMNS = (
     "age",
     "nationality",
     "languages",
+    "interpreter_language",
     "identifier_kind",
     "identifier_value",
     "camp",
@@ -107,6 +108,7 @@ COLUMNS = (
     "receiving_relative",
     "receiving_phone",
     "receiving_address",
+    "receiving_relationship",
 )
 REQUIRED_COLUMNS = ("household", "relationship", "given_name", "sex")
 #: The file's words for a relationship to the head, and the model's.
@@ -146,15 +148,23 @@ _MEMBER_COLUMN = {
     "relationship": "relationship",
     "nationality": "nationality",
     "languages": "languages",
+    "interpreter_language": "interpreter_language",
 }
 _HOUSEHOLD_COLUMN = {
     "arrival_date": "arrival_date",
     "relative_name": "receiving_relative",
     "relative_phone": "receiving_phone",
     "relative_address": "receiving_address",
+    "relative_relationship": "receiving_relationship",
     "members": "relationship",
 }
-_HOUSEHOLD_FIELDS = ("arrival_date", "receiving_relative", "receiving_phone", "receiving_address")
+_HOUSEHOLD_FIELDS = (
+    "arrival_date",
+    "receiving_relative",
+    "receiving_phone",
+    "receiving_address",
+    "receiving_relationship",
+)
 
 
 class CohortFileError(Exception):
@@ -189,6 +199,7 @@ class CohortRow:
     receiving_relative: str = ""
     receiving_phone: str = ""
     receiving_address: str = ""
+    receiving_relationship: str = ""
     fingerprint: str = ""
     #: People on file with the identifier given (``_find_identifier_holders``).
     identifier_holders: list[int] = field(default_factory=list)
@@ -214,6 +225,7 @@ class HouseholdRows:
             relative_name=first["receiving_relative"] or "",
             relative_phone=first["receiving_phone"] or "",
             relative_address=first["receiving_address"] or "",
+            relative_relationship=first["receiving_relationship"] or Relationship.OTHER_RELATIVE,
         )
 
 
@@ -507,6 +519,9 @@ def _parse_row(number, header, cells, today, programme, by, errors) -> tuple[Coh
     languages = [code.strip().lower() for code in values["languages"].split("|") if code.strip()]
     if any(code not in LANGUAGES for code in languages):
         fail("languages", _("Use ISO 639-1 language codes (kk, ru, ar, ...), separated by |."))
+    interpreter_language = values["interpreter_language"].strip().lower()
+    if interpreter_language and interpreter_language not in LANGUAGES:
+        fail("interpreter_language", _("Use an ISO 639-1 language code (kk, ru, ar, ...)."))
 
     identifier_kind = values["identifier_kind"].lower()
     identifier_value = text("identifier_value", 100)
@@ -532,6 +547,11 @@ def _parse_row(number, header, cells, today, programme, by, errors) -> tuple[Coh
     if phone and not _PHONE.fullmatch(phone):
         fail("receiving_phone", _("Give a phone number of digits, spaces and + ( ) - ."))
     address = values["receiving_address"]
+    receiving_relationship = ""
+    if values["receiving_relationship"]:
+        receiving_relationship = RELATIONSHIPS.get(values["receiving_relationship"].lower(), "")
+        if not receiving_relationship:
+            fail("receiving_relationship", _("Use one of: %(words)s.") % {"words": ", ".join(RELATIONSHIPS)})
     if len(address) > 1000:
         fail("receiving_address", _("The address is too long."))
         address = ""
@@ -553,6 +573,8 @@ def _parse_row(number, header, cells, today, programme, by, errors) -> tuple[Coh
         age=age,
         nationality=nationality,
         languages=list(dict.fromkeys(languages)),
+        interpreter_needed=bool(interpreter_language),
+        interpreter_language=interpreter_language,
     )
     if len(errors) == before:
         _model_errors(member, today, fail)
@@ -577,6 +599,11 @@ def _parse_row(number, header, cells, today, programme, by, errors) -> tuple[Coh
         "receiving_phone": phone,
         "receiving_address": address,
     }
+    # Only when given, so that the rows of files imported before these columns keep their fingerprints.
+    if interpreter_language:
+        data["interpreter_language"] = interpreter_language
+    if receiving_relationship:
+        data["receiving_relationship"] = receiving_relationship
     fingerprint_of = {
         **data,
         "date_of_birth": values["date_of_birth"],
@@ -596,6 +623,7 @@ def _parse_row(number, header, cells, today, programme, by, errors) -> tuple[Coh
         receiving_relative=relative,
         receiving_phone=phone,
         receiving_address=address,
+        receiving_relationship=receiving_relationship,
         fingerprint=row_fingerprint(fingerprint_of),
     )
     return row, household
@@ -1097,6 +1125,8 @@ def _row_of(stored: CohortImportRow) -> CohortRow:
             age=data["age"] if not data["date_of_birth"] else None,
             nationality=data["nationality"],
             languages=list(data["languages"]),
+            interpreter_needed=bool(data.get("interpreter_language")),
+            interpreter_language=data.get("interpreter_language", ""),
         ),
         data=data,
         identifier_kind=data["identifier_kind"],
@@ -1106,6 +1136,7 @@ def _row_of(stored: CohortImportRow) -> CohortRow:
         receiving_relative=data["receiving_relative"],
         receiving_phone=data["receiving_phone"],
         receiving_address=data["receiving_address"],
+        receiving_relationship=data.get("receiving_relationship", ""),
         fingerprint=stored.fingerprint,
     )
 

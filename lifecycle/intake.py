@@ -16,7 +16,8 @@ transaction it writes:
   and ``by`` as caseworker when ``by`` works in the programme;
 - the enrolment of each case (``programmes.services.enrolment_create``: the stage
   plan and its first follow-ups);
-- the receiving relative's contact details as a note on each case.
+- the receiving relative (name, relationship, phone, address, stored encrypted) as a
+  ``ReceivingRelative`` of the family.
 
 Before it writes anything it runs the duplicate check (``casework.duplicates``) for
 every member against the people ``by`` may see and against the other members of the
@@ -30,7 +31,6 @@ used) or "different" (the member is registered, and each pair is recorded as
 from __future__ import annotations
 
 import datetime
-import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,8 +50,8 @@ from casework.duplicates import (
     name_similarity,
 )
 from casework.models import (
+    PHONE_PATTERN,
     Case,
-    CaseNote,
     CaseStatus,
     DistinctPersonPair,
     Family,
@@ -60,6 +60,7 @@ from casework.models import (
     NameKind,
     Person,
     PersonName,
+    ReceivingRelative,
     Relationship,
     RepatriationOperation,
     Script,
@@ -101,6 +102,8 @@ class MemberInput:
     nationality: str = ""
     languages: list[str] = field(default_factory=list)
     place_of_birth: str = ""
+    interpreter_needed: bool = False
+    interpreter_language: str = ""
 
 
 @dataclass
@@ -112,6 +115,7 @@ class Household:
     relative_name: str = ""
     relative_phone: str = ""
     relative_address: str = ""
+    relative_relationship: str = Relationship.OTHER_RELATIVE
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,7 @@ def _prepare(position: int, household: Household, decisions: dict, by) -> _Item:
     today = household.programme.local_today()
     errors: dict[str, list[str]] = {}
     _validate_household(household, today, errors)
-    if by is None and _relative_note(household):
+    if by is None and (household.relative_name or "").strip():
         errors.setdefault("relative_name", []).append(_("The receiving relative is recorded by a member of staff."))
     people = [_person_of(index, member, today, errors) for index, member in enumerate(household.members)]
     same_as, different = _read_decisions(household, decisions, by, errors) if decisions else ({}, set())
@@ -337,7 +341,11 @@ def _validate_household(household: Household, today: datetime.date, errors: dict
         ("relative_phone", household.relative_phone, 40),
     ):
         _check_text(name, value, limit, errors)
-    if household.relative_phone and not re.fullmatch(r"\+?[0-9 ()./-]{4,40}", household.relative_phone):
+    if (household.relative_phone or household.relative_address) and not (household.relative_name or "").strip():
+        errors.setdefault("relative_name", []).append(_("Give the receiving relative's name."))
+    if household.relative_name and household.relative_relationship not in Relationship.values:
+        errors.setdefault("relative_relationship", []).append(_("Choose a relationship from the list."))
+    if household.relative_phone and not PHONE_PATTERN.fullmatch(household.relative_phone):
         errors.setdefault("relative_phone", []).append(_("Give a phone number of digits, spaces and + ( ) - ."))
     if len(household.relative_address or "") > 1000:
         errors.setdefault("relative_address", []).append(_("The address is too long."))
@@ -400,6 +408,8 @@ def _person_of(index: int, member: MemberInput, today: datetime.date, errors: di
         errors.setdefault(prefix + "nationality", []).append(_("Choose a country from the list."))
     if any(code not in LANGUAGES for code in member.languages):
         errors.setdefault(prefix + "languages", []).append(_("Choose languages from the list."))
+    if member.interpreter_language and member.interpreter_language not in LANGUAGES:
+        errors.setdefault(prefix + "interpreter_language", []).append(_("Choose languages from the list."))
     spellings = [spelling.strip() for spelling in member.other_spellings if spelling and spelling.strip()]
     for spelling in spellings:
         _check_text(prefix + "other_spellings", spelling, 300, errors)
@@ -415,6 +425,8 @@ def _person_of(index: int, member: MemberInput, today: datetime.date, errors: di
         place_of_birth=(member.place_of_birth or "").strip(),
         nationality=member.nationality or "",
         languages=list(dict.fromkeys(member.languages)),
+        interpreter_needed=bool(member.interpreter_needed or member.interpreter_language),
+        interpreter_language=member.interpreter_language or "",
     )
     try:
         # Its one constraint (the sex among the choices) is checked with the fields: no query.
@@ -717,21 +729,32 @@ def _write(items: list[_Item], by) -> list[Registration]:
     by_programme: dict[int, list[Case]] = {}
     registrations = []
     position = 0
-    notes = []
+    relatives = []
     for item, persons, family, order in zip(items, persons_of, families, orders):
         mine = cases[position : position + len(order)]
         position += len(order)
         by_programme.setdefault(item.household.programme.pk, []).extend(mine)
-        contact = _relative_note(item.household)
-        if contact:
-            notes += [CaseNote(case=case, author=by, body=contact) for case in mine]
+        household = item.household
+        if (household.relative_name or "").strip():
+            relative = ReceivingRelative(
+                family=family,
+                name=household.relative_name.strip(),
+                relationship=household.relative_relationship or Relationship.OTHER_RELATIVE,
+                phone=(household.relative_phone or "").strip(),
+                address=(household.relative_address or "").strip(),
+                created_by=by,
+            )
+            # Validated with the household (name, relationship, phone, address): no query.
+            relative.full_clean(exclude=["family", "created_by"], validate_unique=False, validate_constraints=False)
+            relatives.append(relative)
         registrations.append(
             Registration(family=family, persons=[persons[i] for i in order], cases=mine, members=order)
         )
     programme_of = {item.household.programme.pk: item.household.programme for item in items}
     for pk, programme_cases in by_programme.items():
         enrolments_write(cases=programme_cases, programme=programme_of[pk], by=by)
-    CaseNote.objects.bulk_create(notes)
+    ReceivingRelative.objects.bulk_create(relatives)
+    log_created(relatives)
     return registrations
 
 
@@ -768,16 +791,6 @@ def _record_distinct_pairs(persons, answered: dict[int, list[Candidate]], by) ->
             if low == high:
                 continue
             DistinctPersonPair.objects.get_or_create(person_a_id=low, person_b_id=high, defaults={"decided_by": by})
-
-
-def _relative_note(household: Household) -> str:
-    parts = [
-        (_("Receiving relative"), household.relative_name),
-        (_("phone"), household.relative_phone),
-        (_("address"), " ".join((household.relative_address or "").split())),
-    ]
-    given = [f"{label}: {value.strip()}" for label, value in parts if value and value.strip()]
-    return "; ".join(given) + "." if given else ""
 
 
 # --- The codes a door offers: ISO 3166-1 countries and ISO 639-1 languages, with names ---

@@ -283,6 +283,7 @@ def cases_anonymise(*, case_ids: list[int], step: _Step | None = None) -> None:
         FollowUp,
         HousingPlacement,
         PsychologicalSession,
+        RelativeContact,
         StageRecord,
         StageTransition,
     )
@@ -310,6 +311,10 @@ def cases_anonymise(*, case_ids: list[int], step: _Step | None = None) -> None:
     _mark(DocumentRequest.objects.filter(stage__in=stages), "note")
     _mark(HousingPlacement.objects.filter(stage__in=stages), "address")
     PsychologicalSession.objects.filter(stage__in=stages).exclude(practitioner="").update(practitioner="")
+    # Encrypted at rest, so never compared with "": written over, encrypted like any value.
+    contacts = RelativeContact.objects.filter(stage__in=stages)
+    contacts.update(relative_name=ANONYMISED)
+    _mark(contacts, "reason")
     step.name = "legal proceedings"
     proceedings = LegalProceeding.objects.filter(case_id__in=case_ids)
     _mark(proceedings, "authority", "detention_place", "representative", "reporting_duty")
@@ -341,6 +346,7 @@ def persons_anonymise(*, person_ids: list[int], step: _Step | None = None) -> No
         person.family_name = ""
         person.patronymic = ""
         person.place_of_birth = ""
+        person.phone = ""
         # The birth year keeps age statistics; the day and month could identify.
         person.date_of_birth = person.date_of_birth.replace(month=1, day=1)
         person.date_of_birth_estimated = True
@@ -354,3 +360,5 @@ def persons_anonymise(*, person_ids: list[int], step: _Step | None = None) -> No
     for family in emptied.distinct():
         family.label = ""
         family.save(update_fields=["label", "updated_at"])
+        # Whom the family went to: nothing of them is kept once no one of the family is.
+        family.receiving_relatives.all().delete()

@@ -30,6 +30,7 @@ from casework.models import (
     Person,
     PersonIdentifier,
     PersonName,
+    ReceivingRelative,
     Referral,
 )
 
@@ -56,6 +57,7 @@ def person_export(*, person: Person) -> dict:
         FollowUp,
         HousingPlacement,
         PsychologicalSession,
+        RelativeContact,
         SchoolPlacement,
         StageRecord,
         StageTransition,
@@ -93,6 +95,7 @@ def person_export(*, person: Person) -> dict:
         "identifiers": _rows(PersonIdentifier.objects.filter(person=person)),
         "family_memberships": _rows(memberships),
         "families": _rows(Family.objects.filter(memberships__in=memberships).distinct()),
+        "receiving_relatives": _rows(ReceivingRelative.objects.filter(family__memberships__in=memberships).distinct()),
         "consents": _rows(Consent.objects.filter(person=person)),
         "cases": _rows(cases),
         "case_notes": _rows(CaseNote.objects.filter(case__in=cases)),
@@ -112,6 +115,7 @@ def person_export(*, person: Person) -> dict:
         "document_requests": _rows(DocumentRequest.objects.filter(stage__in=stages)),
         "housing_placements": _rows(HousingPlacement.objects.filter(stage__in=stages)),
         "employment_placements": _rows(EmploymentPlacement.objects.filter(stage__in=stages)),
+        "relatives_contacted": _rows(RelativeContact.objects.filter(stage__in=stages)),
         "notifications": _rows(notifications),
         "audit_trail": [
             {

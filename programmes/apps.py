@@ -10,7 +10,7 @@ class ProgrammesConfig(AppConfig):
         from casework import selectors as case_selectors
         from core import visibility
         from notifications import delivery
-        from programmes import reminders, reports, selectors
+        from programmes import reminders, reports, selectors, tracing
 
         # Which rows of this app a user may pick, for every door.
         visibility.register(
@@ -26,6 +26,7 @@ class ProgrammesConfig(AppConfig):
                 "programmes.DocumentRequest": selectors.document_request_visible_to,
                 "programmes.HousingPlacement": selectors.housing_placement_visible_to,
                 "programmes.EmploymentPlacement": selectors.employment_placement_visible_to,
+                "programmes.RelativeContact": selectors.relative_contact_visible_to,
             }
         )
         # Staff see the cases enrolled in their programmes: casework asks this app.
@@ -33,4 +34,6 @@ class ProgrammesConfig(AppConfig):
         # The outbox sends the reminders' and reports' e-mails, and asks for due reminders on each sweep.
         reminders.register_emails()
         reports.register_emails()
+        # The stage report's section on family tracing.
+        reports.register_section(tracing.SECTION)
         delivery.register_due_producer(reminders.reminders_materialize)

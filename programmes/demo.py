@@ -44,6 +44,7 @@ from casework.models import (
     Person,
     PersonIdentifier,
     PersonName,
+    ReceivingRelative,
     Referral,
     ReferralStatus,
     RepatriationOperation,
@@ -82,6 +83,9 @@ from programmes.models import (
     StageReport,
     StageStatus,
     StageType,
+    RelativeContact,
+    TracingMethod,
+    TracingOutcome,
 )
 
 # (Latin, Cyrillic, Arabic or None)
@@ -114,6 +118,14 @@ MALE_NAMES = [
     ("Nurlan", "Нурлан", None),
 ]
 # Invented family names ("sample", "fiction", "example", ...): clearly not real people.
+RELATIVE_GIVEN_NAMES = ["Aigul", "Serik", "Gulnara", "Bolat", "Zhanar", "Nurlan"]
+RELATIVE_RELATIONSHIPS = ["parent", "sibling", "aunt_uncle", "grandparent"]
+TRACING_REFUSALS = [
+    "Fears the neighbours' reaction (demo).",
+    "Does not want contact while the case is open (demo).",
+    "Family conflict from before the departure (demo).",
+]
+
 FAMILY_NAMES = [
     ("Samplov", "Сэмплов"),
     ("Fictiyev", "Фиктиев"),
@@ -183,6 +195,7 @@ def demo_data_reset() -> None:
             SchoolPlacement,
             DocumentRequest,
             HousingPlacement,
+            RelativeContact,
             EmploymentPlacement,
             Referral,
             StageRecord,
@@ -360,8 +373,10 @@ class _Builder:
     def person(self, *, sex: str, age_years: int, family_name: tuple[str, str], on: datetime.date, born_abroad: bool):
         rng = self.rng
         given = rng.choice(FEMALE_NAMES if sex == Sex.FEMALE else MALE_NAMES)
-        suffix = "a" if sex == Sex.FEMALE else ""
-        latin_family, cyrillic_family = family_name[0] + suffix, family_name[1] + suffix
+        # Each script its own feminine ending: Latin "a", Cyrillic "а" (U+0430).
+        female = sex == Sex.FEMALE
+        latin_family = family_name[0] + ("a" if female else "")
+        cyrillic_family = family_name[1] + ("\u0430" if female else "")
         birth = on - datetime.timedelta(days=age_years * 365 + rng.randint(0, 364))
         estimated = born_abroad and rng.random() < 0.6
         person = Person(
@@ -377,6 +392,11 @@ class _Builder:
             else ["kk", "ru"],
         )
         index = len(self.persons)
+        # Who speaks Arabic only needs an interpreter; adults have a (fictional) phone.
+        if person.languages == ["ar"]:
+            person.interpreter_needed, person.interpreter_language = True, "ar"
+        if age_years >= ADULT_AGE:
+            person.phone = f"+7 000 {index // 100 % 1000:03d} {index % 100:02d} 00"
         self.persons.append(person)
         self.names.append(
             PersonName(full_name=f"{given[0]} {latin_family}", script=Script.LATIN, kind=NameKind.PRIMARY)
@@ -546,6 +566,21 @@ class _Builder:
         PersonName.objects.bulk_create(self.names, batch_size=1000)
         PersonIdentifier.objects.bulk_create(self.identifiers, batch_size=1000)
         Family.objects.bulk_create(self.families, batch_size=500)
+        # One receiving relative per family, fictional, from the family's own name.
+        ReceivingRelative.objects.bulk_create(
+            [
+                ReceivingRelative(
+                    family=family,
+                    name=f"{RELATIVE_GIVEN_NAMES[number % len(RELATIVE_GIVEN_NAMES)]} "
+                    f"{family.label.split(' ')[0]} (demo relative)",
+                    relationship=RELATIVE_RELATIONSHIPS[number % len(RELATIVE_RELATIONSHIPS)],
+                    phone=f"+7 000 9{number // 100 % 100:02d} {number % 100:02d} 11",
+                    address=f"{number % 90 + 1} Relatives lane, Demo town",
+                )
+                for number, family in enumerate(self.families)
+            ],
+            batch_size=500,
+        )
         FamilyMembership.objects.bulk_create(
             [
                 FamilyMembership(family=self.families[f], person=self.persons[p], relationship=rel, role=role)
@@ -674,6 +709,34 @@ class _Builder:
 
     # --- stage details and follow-ups -------------------------------------------------
 
+    def tracing(self, stage, reunification: str, rng: random.Random) -> list:
+        """The relatives contacted for a housing stage, matching its reunification state."""
+        outcomes = {
+            "pending": [TracingOutcome.PENDING],
+            "reunited": [TracingOutcome.AGREES],
+            "partial": [TracingOutcome.AGREES, rng.choice([TracingOutcome.REFUSES, TracingOutcome.UNREACHABLE])],
+            "refused": [TracingOutcome.REFUSES] * rng.randint(1, 3),
+        }[reunification]
+        contacts = []
+        for number, outcome in enumerate(outcomes):
+            relationship = RELATIVE_RELATIONSHIPS[(stage.pk + number) % len(RELATIVE_RELATIONSHIPS)]
+            contacts.append(
+                RelativeContact(
+                    stage=stage,
+                    relative_name=f"{rng.choice(RELATIVE_GIVEN_NAMES)} (demo relative {number + 1})",
+                    relationship=relationship,
+                    method=rng.choice(TracingMethod.values),
+                    contacted_on=stage.started_on + datetime.timedelta(days=number * 7),
+                    outcome=outcome,
+                    reason=rng.choice(TRACING_REFUSALS)
+                    if outcome == TracingOutcome.REFUSES
+                    else (
+                        "No answer at the last known number (demo)." if outcome == TracingOutcome.UNREACHABLE else ""
+                    ),
+                )
+            )
+        return contacts
+
     def details(self) -> None:
         rng, today = self.rng, self.today
         rows: dict[type, list] = {
@@ -684,10 +747,13 @@ class _Builder:
                 SchoolPlacement,
                 DocumentRequest,
                 HousingPlacement,
+                RelativeContact,
                 EmploymentPlacement,
                 FollowUp,
             )
         }
+        # Its own generator, so that adding tracing rows left the rest of the data as it was.
+        tracing_rng = random.Random(self.seed + 1)
         for stage in self.stages:
             if stage.status == StageStatus.PLANNED:
                 continue
@@ -781,10 +847,10 @@ class _Builder:
                         settlement="Demo town",
                         living_with=rng.choices(HousingPlacementLivingWith.values, weights=[70, 5, 10, 10, 5])[0],
                         reunification=reunification,
-                        relatives_refusing_contact=rng.randint(1, 3) if reunification == "refused" else 0,
                         moved_in_on=stage.started_on,
                     )
                 )
+                rows[RelativeContact].extend(self.tracing(stage, reunification, tracing_rng))
             elif kind == StageKind.EMPLOYMENT and stage.status in (StageStatus.ACTIVE, StageStatus.COMPLETED):
                 job = rng.random() < 0.4
                 rows[EmploymentPlacement].append(

@@ -38,6 +38,7 @@ from programmes.models import (
     EmploymentPlacement,
     HousingPlacement,
     PsychologicalSession,
+    RelativeContact,
     SchoolPlacement,
     StageKind,
     StageRecord,
@@ -54,6 +55,7 @@ DETAIL_MODELS: dict[type[models.Model], tuple[str, str, str | None]] = {
     DocumentRequest: (StageKind.DOCUMENTS, "requested_on", None),
     HousingPlacement: (StageKind.HOUSING, "moved_in_on", "moved_out_on"),
     EmploymentPlacement: (StageKind.EMPLOYMENT, "started_on", "ended_on"),
+    RelativeContact: (StageKind.HOUSING, "contacted_on", None),
 }
 
 # Fields that only the detail's actions change (``document_request_*``, ``school_placement_end``).

@@ -19,11 +19,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from encrypted_model_fields.fields import EncryptedCharField
 
-from casework.models import ConsentPurpose, validate_printable_text
+from casework.models import ConsentPurpose, Relationship, validate_printable_text
 from core import roles
 
 
@@ -198,6 +198,10 @@ class StageTrack(models.TextChoices):
     COMMUNITY = "community", _("After release")
 
 
+#: The languages a stage type's name is translated into (``StageType.name_<code>``).
+TRANSLATED_NAME_LANGUAGES = ("ru", "kk", "ar")
+
+
 class StageType(models.Model):
     """One stage of a programme's catalogue."""
 
@@ -206,6 +210,9 @@ class StageType(models.Model):
     )
     code = models.SlugField(_("code"), max_length=40)
     name = models.CharField(_("name"), max_length=200, validators=[validate_printable_text])
+    name_ru = models.CharField(_("name in Russian"), max_length=200, blank=True, validators=[validate_printable_text])
+    name_kk = models.CharField(_("name in Kazakh"), max_length=200, blank=True, validators=[validate_printable_text])
+    name_ar = models.CharField(_("name in Arabic"), max_length=200, blank=True, validators=[validate_printable_text])
     kind = models.CharField(_("kind"), max_length=20, choices=StageKind.choices)
     position = models.PositiveSmallIntegerField(_("position"), default=0, help_text=_("Order in the stage plan."))
     start_offset_days = models.PositiveSmallIntegerField(
@@ -290,6 +297,14 @@ class StageType(models.Model):
         ]
 
     def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """The name in the active language (``name_<language>``), else the catalogue's name."""
+        language = (translation.get_language() or "").split("-")[0]
+        if language in TRANSLATED_NAME_LANGUAGES:
+            return getattr(self, f"name_{language}") or self.name
         return self.name
 
     def applies_to_age(self, age: int) -> bool:
@@ -718,7 +733,6 @@ class HousingPlacement(models.Model):
     reunification = models.CharField(
         _("reunification"), max_length=15, choices=Reunification.choices, default=Reunification.PENDING
     )
-    relatives_refusing_contact = models.PositiveSmallIntegerField(_("relatives refusing contact"), default=0)
     moved_in_on = models.DateField(_("moved in on"))
     moved_out_on = models.DateField(_("moved out on"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -735,11 +749,6 @@ class HousingPlacement(models.Model):
                 condition=Q(reunification__in=HousingPlacementReunification.values), name="housing_reunification_valid"
             ),
             models.CheckConstraint(
-                condition=~Q(reunification="refused") | Q(relatives_refusing_contact__gte=1),
-                name="housing_refusal_counts_relatives",
-                violation_error_message=_("Say how many relatives refused contact."),
-            ),
-            models.CheckConstraint(
                 condition=Q(moved_out_on__isnull=True) | Q(moved_out_on__gte=F("moved_in_on")),
                 name="housing_moved_out_after_in",
                 violation_error_message=_("The move-out date cannot be before the move-in date."),
@@ -748,6 +757,77 @@ class HousingPlacement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_living_with_display()} from {self.moved_in_on}"
+
+
+class TracingMethod(models.TextChoices):
+    PHONE = "phone", _("Phone")
+    VISIT = "visit", _("Visit")
+    LETTER = "letter", _("Letter")
+    RED_CROSS = "red_cross", _("Through the Red Cross")
+    OTHER = "other", _("Other")
+
+
+class TracingOutcome(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    AGREES = "agrees", _("Agrees to contact")
+    REFUSES = "refuses", _("Refuses contact")
+    UNREACHABLE = "unreachable", _("Unreachable")
+
+
+class RelativeContact(models.Model):
+    """Family tracing and reunification: one relative approached for a returnee, how and
+    when, and what they answered. Recorded on the housing stage (its detail), one row per
+    relative, updated as the answer changes. The relatives refusing contact are counted
+    from these rows (the housing API's ``relatives_refusing_contact``, the stage report)."""
+
+    Method = TracingMethod
+    Outcome = TracingOutcome
+
+    stage = models.ForeignKey(
+        StageRecord, on_delete=models.CASCADE, related_name="relative_contacts", verbose_name=_("stage")
+    )
+    relative_name = EncryptedCharField(
+        _("relative's name"),
+        max_length=200,
+        validators=[validate_printable_text],
+        help_text=_("Sensitive, stored encrypted."),
+    )
+    relationship = models.CharField(
+        _("relationship"), max_length=20, choices=Relationship.choices, help_text=_("Relationship to the returnee.")
+    )
+    method = models.CharField(_("how contacted"), max_length=15, choices=Method.choices)
+    contacted_on = models.DateField(_("contacted on"))
+    outcome = models.CharField(_("outcome"), max_length=15, choices=Outcome.choices, default=Outcome.PENDING)
+    reason = models.CharField(
+        _("reason"), max_length=300, blank=True, help_text=_("Why, as the relative gave it; no sensitive details.")
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("relative contacted")
+        verbose_name_plural = _("relatives contacted")
+        ordering = ["stage", "contacted_on", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(method__in=TracingMethod.values), name="relative_contact_method_valid"),
+            models.CheckConstraint(
+                condition=Q(outcome__in=TracingOutcome.values), name="relative_contact_outcome_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(relationship__in=Relationship.values), name="relative_contact_relationship_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(outcome="refuses") | ~Q(reason=""),
+                name="relative_contact_refusal_has_reason",
+                violation_error_message=_("Say why the relative refuses contact."),
+            ),
+        ]
+        indexes = [
+            # Report: relatives refusing contact, families not yet reunified.
+            models.Index(fields=["outcome"], name="relative_contact_outcome_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_relationship_display()} — {self.get_outcome_display()}"
 
 
 class EmploymentPlacementKind(models.TextChoices):

@@ -178,13 +178,13 @@ def _deadline_context(notification: Notification) -> dict | None:
         )
         if stage is None or stage.status not in OPEN_STAGE_STATUSES:
             return None
-        what, due_date = format_lazy(_("End of stage: {stage}"), stage=stage.stage_type.name), stage.due_date
+        what, due_date = format_lazy(_("End of stage: {stage}"), stage=stage.stage_type.display_name), stage.due_date
         link = reverse("admin:programmes_stagerecord_change", args=[stage.pk])
     programme = stage.enrolment.programme
     today = programme.local_today()
     return {
         "case_reference": stage.enrolment.case.reference,
-        "stage_name": stage.stage_type.name,
+        "stage_name": stage.stage_type.display_name,
         "what": what,
         "due_date": due_date,
         "days_overdue": (today - due_date).days,

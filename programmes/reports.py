@@ -131,6 +131,12 @@ def register_section(section: ReportSection) -> None:
     _SECTIONS[section.key] = section
 
 
+def _site_name(stage_type) -> str:
+    """A stage type's name in the site's language: the report is stored and e-mailed in it."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return stage_type.display_name
+
+
 def _sections(programme: Programme, period: Period, today: datetime.date) -> list[dict]:
     # Stored with the report and e-mailed to every supervisor: in the site's language.
     with translation.override(settings.LANGUAGE_CODE):
@@ -267,7 +273,7 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
     rows = [
         {
             "code": stage_type.code,
-            "name": stage_type.name,
+            "name": _site_name(stage_type),
             **{key: per_type[stage_type.pk].get(key, 0) for key in [*STATUSES, *counted]},
             "overdue_follow_ups": overdue_follow_ups.get(stage_type.pk, 0),
             "median_days_to_complete": _median(per_type[stage_type.pk]["days_to_complete"]),
@@ -285,7 +291,7 @@ def report_numbers(*, programme: Programme, period: Period, today: datetime.date
         return [
             {
                 "case": stage.enrolment.case.reference,
-                "stage": stage.stage_type.name,
+                "stage": _site_name(stage.stage_type),
                 "status": stage.status,
                 "due_date": stage.due_date.isoformat(),
                 "days_overdue": max((today - stage.due_date).days, 0),

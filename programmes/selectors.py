@@ -19,6 +19,7 @@ from programmes.models import (
     HousingPlacement,
     Programme,
     PsychologicalSession,
+    RelativeContact,
     SchoolPlacement,
     StageKind,
     StageRecord,
@@ -186,6 +187,7 @@ school_placement_visible_to = _details_visible_to(SchoolPlacement)
 document_request_visible_to = _details_visible_to(DocumentRequest)
 housing_placement_visible_to = _details_visible_to(HousingPlacement)
 employment_placement_visible_to = _details_visible_to(EmploymentPlacement)
+relative_contact_visible_to = _details_visible_to(RelativeContact)
 
 
 def case_ids_referred_for(user, purpose: str) -> set[int]:

@@ -412,6 +412,93 @@ def test_the_case_page_has_what_a_home_visit_needs(client, caseworker, programme
     assert "Umm Testalias" not in page and "12 Orchard Street" not in page
 
 
+def test_the_case_page_shows_phones_relatives_and_the_interpreter_need(client, caseworker, programme, household):
+    from casework.models import ReceivingRelative
+
+    person = household.person
+    person.phone, person.interpreter_needed, person.interpreter_language = "+7 000 111 22 33", True, "ar"
+    person.save()
+    ReceivingRelative.objects.create(
+        family=household.family,
+        name="Gulnara Receivingova (test)",
+        relationship="sibling",
+        phone="+7 000 444 55 66",
+        address="7 Relatives lane, Demo town (test)",
+    )
+    login(client, caseworker)
+    page = client.get(reverse("admin:casework_case_change", args=[household.pk])).content.decode()
+    assert "Interpreter needed: Arabic" in page[page.index('id="interpreter"') :][:200]
+    family = page[page.index('id="family"') : page.index('id="family-tracing"')]
+    assert "+7 000 111 22 33" in family
+    for value in ("Gulnara Receivingova (test)", "Brother or sister", "+7 000 444 55 66", "7 Relatives lane"):
+        assert value in family, value
+
+    # Editing the relative from the case page goes back to it.
+    relative = ReceivingRelative.objects.get()
+    url = reverse("admin:casework_receivingrelative_change", args=[relative.pk]) + f"?case={household.pk}"
+    assert url.split("?")[0] in page
+    form = {
+        "family": household.family.pk,
+        "name": "Gulnara Receivingova (test)",
+        "relationship": "sibling",
+        "phone": "+7 000 444 55 77",
+        "address": "8 Relatives lane",
+        "_save": "Save",
+    }
+    answer = client.post(url, form)
+    assert answer.status_code == 302 and answer.url == reverse("admin:casework_case_change", args=[household.pk])
+    relative.refresh_from_db()
+    assert relative.phone == "+7 000 444 55 77" and relative.created_by is None
+    refused = client.post(url, {**form, "phone": "call me"})
+    assert refused.status_code == 200 and "digits" in refused.content.decode()
+
+
+def test_a_relative_contacted_is_added_from_the_case_page_and_counted(client, caseworker, programme, household):
+    from programmes.models import RelativeContact
+
+    login(client, caseworker)
+    case_url = reverse("admin:casework_case_change", args=[household.pk])
+    page = client.get(case_url).content.decode()
+    assert 'id="add-relative-contact"' in page and "No relative contacted yet." in page
+    post = reverse("admin:casework_case_relative_contact", args=[household.pk])
+    body = {
+        "tracing-relative_name": "Uncle Tracedov (test)",
+        "tracing-relationship": "aunt_uncle",
+        "tracing-method": "red_cross",
+        "tracing-contacted_on": "2026-11-20",
+        "tracing-outcome": "refuses",
+        "tracing-reason": "",
+    }
+    # A refusal needs its reason: nothing is recorded, the page says why.
+    answer = client.post(post, body, follow=True)
+    assert "Say why the relative refuses contact." in answer.content.decode()
+    assert not RelativeContact.objects.exists()
+    answer = client.post(post, {**body, "tracing-reason": "Afraid of the neighbours (test)"})
+    assert answer.status_code == 302 and answer.url == case_url
+    contact = RelativeContact.objects.get()
+    assert contact.stage.stage_type.kind == "housing" and contact.stage.enrolment.case == household
+    tracing = client.get(case_url).content.decode()
+    tracing = tracing[tracing.index('id="family-tracing"') :][:1500]
+    for value in ("Uncle Tracedov (test)", "Aunt or uncle", "Through the Red Cross", "Refuses contact", "neighbours"):
+        assert value in tracing, value
+
+
+def test_a_caseworker_of_another_programme_cannot_add_a_relative_contacted(client, other_caseworker, household):
+    from programmes.models import RelativeContact
+
+    login(client, other_caseworker)
+    post = reverse("admin:casework_case_relative_contact", args=[household.pk])
+    body = {
+        "tracing-relative_name": "X (test)",
+        "tracing-relationship": "parent",
+        "tracing-method": "phone",
+        "tracing-contacted_on": "2026-11-20",
+        "tracing-outcome": "pending",
+    }
+    assert client.post(post, body).status_code == 404
+    assert not RelativeContact.objects.exists()
+
+
 def test_the_report_preview_links_cases_and_gives_block_reasons(client, caseworker, supervisor, household, programme):
     today = programme.local_today()
     StageRecord.objects.filter(enrolment__case=household, stage_type__code="psychological").update(

@@ -8,10 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from casework.models import CaseNote, Family, FamilyMembership, PersonName
+from casework.models import CaseNote, Family, FamilyMembership, PersonName, ReceivingRelative
 from core.roles import role_groups_sync
 from programmes import workflow
-from programmes.models import FollowUp, StageRecord
+from programmes.models import FollowUp, RelativeContact, StageRecord
 from tests import factories as f
 from tests.conftest import force_login
 
@@ -45,6 +45,18 @@ def grow(case, caseworker, programme, n):
         f.enrol(member_case, programme, by=caseworker)
         CaseNote.objects.create(case=case, author=caseworker, body=f"Note {i} (test).")
         PersonName.objects.create(person=case.person, full_name=f"Spelling {i}", script="latin")
+        ReceivingRelative.objects.create(family=family, name=f"Relative {i} (test)", phone="+7 000 000 00 00")
+    housing = StageRecord.objects.get(enrolment__case=case, stage_type__kind="housing")
+    RelativeContact.objects.bulk_create(
+        RelativeContact(
+            stage=housing,
+            relative_name=f"Contact {i}",
+            relationship="parent",
+            method="phone",
+            contacted_on=datetime.date(2026, 1, 1),
+        )
+        for i in range(n)
+    )
     for stage in StageRecord.objects.filter(enrolment__case=case):
         for i in range(n):
             FollowUp.objects.create(

@@ -21,6 +21,7 @@ from casework.models import (
     Person,
     PersonIdentifier,
     PersonName,
+    ReceivingRelative,
 )
 from core.roles import role_groups_sync
 from lifecycle.cohort_import import COLUMNS, household_decide, pending_rows_visible_to
@@ -67,6 +68,7 @@ def rows(*, arabic: bool = True) -> list[dict]:
             receiving_relative="Aigul Importova (fictional)",
             receiving_phone="+7 700 000 00 01",
             receiving_address="1 Sample street, Demo town",
+            receiving_relationship="sibling",
         ),
         dict(
             household="H1",
@@ -84,6 +86,7 @@ def rows(*, arabic: bool = True) -> list[dict]:
             family_name="Импортова",
             sex="female",
             date_of_birth="2019",
+            interpreter_language="ar",
         ),
         dict(
             household="H2",
@@ -193,8 +196,18 @@ def test_a_valid_file_registers_people_families_cases_and_enrolments(tmp_path, p
     assert PersonIdentifier.objects.get(person=zarina).value == "N 0000001"
     zarina_case = Case.objects.get(person=zarina)
     bodies = list(CaseNote.objects.filter(case=zarina_case).values_list("body", flat=True))
-    assert any("Receiving relative" in body for body in bodies)
     assert any("Sample camp (fictional)" in body for body in bodies)
+    # The receiving relative is a record of the family, not a note.
+    assert not any("Aigul" in body for body in bodies)
+    relative = ReceivingRelative.objects.get(family=zarina_case.family)
+    assert (relative.name, relative.relationship, relative.phone) == (
+        "Aigul Importova (fictional)",
+        "sibling",
+        "+7 700 000 00 01",
+    )
+    assert relative.address == "1 Sample street, Demo town"
+    assert not zarina.interpreter_needed
+    assert Person.objects.get(given_name="Амина").interpreter_language == "ar"
     amina = Person.objects.get(given_name="Амина")
     assert amina.date_of_birth_estimated and amina.date_of_birth.year == 2019
     timur = Person.objects.get(given_name="Timur")

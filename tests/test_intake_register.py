@@ -9,10 +9,11 @@ import json
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.urls import reverse
 
 from casework import selectors
-from casework.models import Case, CaseNote, DistinctPersonPair, Family, Person, PersonName
+from casework.models import Case, CaseNote, DistinctPersonPair, Family, Person, PersonName, ReceivingRelative
 from core.errors import NotVisible
 from core.roles import role_groups_sync
 from lifecycle.intake import Household, MemberInput, PossibleDuplicates, arrivals_register, script_of
@@ -100,7 +101,39 @@ def test_registers_people_family_cases_and_enrolments_in_one_step(programme, ope
         for case in registration.cases
     ]
     assert kinds[0] != kinds[1] != kinds[2]  # adult, preschool, school
-    assert CaseNote.objects.filter(case=head_case, body__contains="Receiving relative").count() == 1
+    # The receiving relative: one record of the family, its contact details encrypted at rest.
+    assert not CaseNote.objects.filter(case=head_case).exists()
+    relative = ReceivingRelative.objects.get(family=family)
+    assert (relative.name, relative.phone, relative.address, relative.relationship) == (
+        "Gulnara Testova (fictional)",
+        "+7 700 000 00 00",
+        "1 Sample street, Demo town",
+        "other_relative",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, phone, address FROM casework_receivingrelative WHERE id = %s", [relative.pk])
+        stored = cursor.fetchone()
+    assert not any("Gulnara" in value or "700" in value or "Sample" in value for value in stored)
+
+
+def test_interpreter_need_is_recorded_on_the_person(programme, operation, caseworker):
+    members = [mother(), child("Amina", 6, languages=["ar"], interpreter_language="ar")]
+    registration = arrivals_register(household=household(programme, operation, members=members), by=caseworker)
+    amina = registration.person_of(1)
+    assert amina.interpreter_needed and amina.interpreter_language == "ar"
+    assert not registration.person_of(0).interpreter_needed
+    with pytest.raises(ValidationError) as refused:
+        arrivals_register(
+            household=household(programme, operation, members=[mother(interpreter_language="xx")]), by=caseworker
+        )
+    assert "members.0.interpreter_language" in refused.value.message_dict
+
+
+def test_a_relative_phone_without_a_name_is_refused(programme, operation, caseworker):
+    with pytest.raises(ValidationError) as refused:
+        arrivals_register(household=household(programme, operation, relative_name=""), by=caseworker)
+    assert "relative_name" in refused.value.message_dict
+    assert not Family.objects.exists()
 
 
 def test_the_creator_sees_everything_at_once_and_another_programme_nothing(

@@ -3,6 +3,7 @@ admin page that shows an English field label to someone reading it in one of tho
 
 import datetime
 import html
+import json
 import re
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from django.utils.text import capfirst
 from accounts.models import UserPreference
 from casework.models import Case
 from programmes.demo import demo_seed
-from programmes.models import FollowUp, StageKind, StageRecord
+from programmes.models import FollowUp, StageKind, StageRecord, StageType
 from tests import factories as f
 from tests.conftest import force_login
 from tests.test_i18n import TRANSLATED, po_entries
@@ -174,3 +175,69 @@ def test_admin_pages_show_no_english_field_label(client, demo, language):
             assert labels & english, page
         else:
             assert not labels & english, f"{language} {page}: {sorted(labels & english)}"
+
+
+CATALOGUE = {
+    entry["code"]: entry
+    for entry in json.loads((Path(settings.BASE_DIR) / "fixtures" / "stage_catalogue.json").read_text("utf-8"))
+}
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_stage_names_are_shown_in_the_active_language(client, demo, language):
+    """The case page, the stage list and the dashboard show each stage type by its name in
+    the user's language (``StageType.name_<code>``), from the demo catalogue."""
+    administrator = f.UserFactory(username="reader", is_superuser=True)
+    UserPreference.objects.create(user=administrator, language=language)
+    force_login(client, administrator)
+    case = demo["case"]
+    stages = list(StageRecord.objects.filter(enrolment__case=case).select_related("stage_type"))
+    page = client.get(reverse("admin:casework_case_change", args=[case.pk])).content.decode()
+    plan = page[page.index('id="stages"') :]
+    for stage in stages:
+        translated = CATALOGUE[stage.stage_type.code][f"name_{language}"]
+        assert translated and translated in plan, (language, stage.stage_type.code)
+        assert f">{stage.stage_type.name}<" not in plan, (language, stage.stage_type.code)
+    listing = client.get(reverse("admin:programmes_stagerecord_changelist")).content.decode()
+    assert CATALOGUE["housing"][f"name_{language}"] in listing
+    assert "Housing and family reunification (" not in listing
+
+
+def test_a_stage_name_without_a_translation_falls_back_to_the_catalogue_name(db):
+    stage_type = StageType(name="Community work", name_ru="Общественная работа")
+    with translation.override("ru"):
+        assert str(stage_type) == "Общественная работа"
+    with translation.override("kk"):
+        assert str(stage_type) == "Community work"
+    with translation.override("en"):
+        assert stage_type.display_name == "Community work"
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_the_audit_trail_shows_its_labels_in_the_language(client, demo, language):
+    from audit.models import AuditEntry
+
+    administrator = f.UserFactory(username="auditor", is_superuser=True)
+    UserPreference.objects.create(user=administrator, language=language)
+    force_login(client, administrator)
+    case = demo["case"]
+    case.risk_level = "high" if case.risk_level != "high" else "low"
+    case.save()
+    entry = AuditEntry.objects.filter(object_pk=str(case.pk), action=AuditEntry.Action.UPDATE).latest("timestamp")
+    body = client.get(reverse("admin:audit_auditentry_change", args=[entry.pk])).content.decode()
+    headers = {html.unescape(TAG.sub("", cell)).strip() for cell in re.findall(r"<th>(.*?)</th>", body, re.S)}
+    assert headers and not headers & {"Field", "From", "To"}, headers
+    with translation.override(language):
+        assert capfirst(str(Case._meta.get_field("risk_level").verbose_name)) in body
+
+
+def test_demo_cyrillic_spellings_are_cyrillic_to_the_last_letter(demo):
+    """A female surname's ending in the Cyrillic spelling is the Cyrillic "а", not a Latin "a"."""
+    from casework.models import PersonName
+
+    spellings = list(PersonName.objects.filter(script="cyrillic").values_list("full_name", "person__sex"))
+    assert spellings
+    for full_name, sex in spellings:
+        assert not re.search(r"[A-Za-z]", full_name), full_name
+        if sex == "female":
+            assert full_name.endswith("\u0430"), full_name

@@ -70,6 +70,16 @@ class ArrivalMemberSerializer(ClosedSerializer):
         help_text="ISO 639-1 codes.",
     )
     place_of_birth = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    interpreter_needed = serializers.BooleanField(
+        required=False, default=False, help_text="Talking with this person needs an interpreter."
+    )
+    interpreter_language = serializers.CharField(
+        max_length=3,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="ISO 639-1 code of the interpreter's language; implies interpreter_needed.",
+    )
 
 
 @extend_schema_field(
@@ -127,6 +137,12 @@ class ArrivalSerializer(ClosedSerializer):
     relative_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     relative_phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     relative_address = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    relative_relationship = serializers.ChoiceField(
+        choices=Relationship.choices,
+        required=False,
+        default=Relationship.OTHER_RELATIVE,
+        help_text="The receiving relative's relationship to the head of the family.",
+    )
     members = ArrivalMemberSerializer(
         many=True, max_length=MAX_MEMBERS, help_text="At most 20 people, exactly one of them the head, in any order."
     )

@@ -148,6 +148,7 @@ class ArrivalViewSet(ApiViewMixin, viewsets.GenericViewSet):
             relative_name=data["relative_name"],
             relative_phone=data["relative_phone"],
             relative_address=data["relative_address"],
+            relative_relationship=data["relative_relationship"],
             members=[MemberInput(**member) for member in data["members"]],
         )
         try:

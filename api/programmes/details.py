@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import django_filters
 from django.db import transaction
-from django.db.models import Q
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.decorators import action
 
@@ -31,7 +32,7 @@ from api.base import (
 from api.casework.filters import BoundedDateFilter, IdFilter, UpdatedSinceFilter
 from api.policies import RoleAwareFilterSet, field_of
 from api.programmes.serializers import StageSerializer
-from casework.models import ConsentPurpose
+from casework.models import ConsentPurpose, ReceivingRelative
 from programmes import details, selectors
 from programmes.models import (
     AccommodationStay,
@@ -44,8 +45,11 @@ from programmes.models import (
     HousingPlacement,
     PsychologicalSession,
     PsychologicalSessionKind,
+    RelativeContact,
     SchoolLevel,
     SchoolPlacement,
+    TracingMethod,
+    TracingOutcome,
 )
 
 # --- Serializers -------------------------------------------------------------------
@@ -156,23 +160,69 @@ HOUSING_WRITABLE = (
     "settlement",
     "living_with",
     "reunification",
-    "relatives_refusing_contact",
     "moved_in_on",
     "moved_out_on",
 )
 
 
+class ReceivingRelativeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReceivingRelative
+        fields = ["id", "name", "relationship", "phone", "address"]
+        read_only_fields = fields
+
+
 class HousingPlacementSerializer(StageDetailSerializer):
-    """The address is printed to staff and to an agency referred for housing (``null``
-    otherwise), and written by them only."""
+    """The address and the family's receiving relatives are printed to staff and to an
+    agency referred for housing (``null`` otherwise); the address is written by them only.
+    ``relatives_refusing_contact`` counts the case's relatives contacted (``relative-contacts``)
+    whose answer is "refuses"."""
 
     address = serializers.CharField(allow_null=True, max_length=2000)
-    sensitive = {"address": ConsentPurpose.HOUSING}
+    relatives_refusing_contact = serializers.IntegerField(
+        read_only=True, help_text="Relatives contacted for this stage who refuse contact (from relative-contacts)."
+    )
+    receiving_relatives = serializers.SerializerMethodField(
+        help_text="The relatives receiving the case's family: name, relationship, phone, address."
+    )
+    sensitive = {"address": ConsentPurpose.HOUSING, "receiving_relatives": ConsentPurpose.HOUSING}
 
     class Meta:
         model = HousingPlacement
-        fields = ["id", "case", *HOUSING_WRITABLE, "updated_at"]
+        fields = ["id", "case", *HOUSING_WRITABLE, "relatives_refusing_contact", "receiving_relatives", "updated_at"]
+        read_only_fields = ["relatives_refusing_contact"]
         access = detail_access(HOUSING_WRITABLE)
+
+    @extend_schema_field(ReceivingRelativeSerializer(many=True, allow_null=True))
+    def get_receiving_relatives(self, instance):
+        family = instance.stage.enrolment.case.family
+        if family is None:
+            return []
+        return ReceivingRelativeSerializer(family.receiving_relatives.all(), many=True).data
+
+    def to_representation(self, instance):
+        if not hasattr(instance, "relatives_refusing_contact"):
+            instance.relatives_refusing_contact = RelativeContact.objects.filter(
+                stage_id=instance.stage_id, outcome=TracingOutcome.REFUSES
+            ).count()
+        return super().to_representation(instance)
+
+
+RELATIVE_CONTACT_WRITABLE = ("stage", "relative_name", "relationship", "method", "contacted_on", "outcome", "reason")
+
+
+class RelativeContactSerializer(StageDetailSerializer):
+    """Family tracing: a relative approached, how, when and what they answered. The
+    relative's name is printed to staff and to an agency referred for housing (``null``
+    to other partners who see the stage), and written by them only."""
+
+    relative_name = serializers.CharField(allow_null=True, max_length=200)
+    sensitive = {"relative_name": ConsentPurpose.HOUSING}
+
+    class Meta:
+        model = RelativeContact
+        fields = ["id", "case", *RELATIVE_CONTACT_WRITABLE, "updated_at"]
+        access = detail_access(RELATIVE_CONTACT_WRITABLE)
 
 
 EMPLOYMENT_WRITABLE = ("stage", "kind", "organisation", "started_on", "ended_on", "outcome")
@@ -251,6 +301,11 @@ DocumentRequestFilterSet = detail_filterset(
     document_type=(django_filters.ChoiceFilter(choices=DocumentType.choices), "document_type"),
 )
 HousingPlacementFilterSet = detail_filterset(HousingPlacement)
+RelativeContactFilterSet = detail_filterset(
+    RelativeContact,
+    outcome=(django_filters.MultipleChoiceFilter(choices=TracingOutcome.choices), "outcome"),
+    method=(django_filters.ChoiceFilter(choices=TracingMethod.choices), "method"),
+)
 EmploymentPlacementFilterSet = detail_filterset(
     EmploymentPlacement,
     kind=(django_filters.ChoiceFilter(choices=EmploymentPlacementKind.choices), "kind"),
@@ -321,13 +376,42 @@ PsychologicalSessionViewSet = _detail_viewset(
     selectors.psychological_session_visible_to,
     "Psychological sessions and assessments. A session held starts its planned psychological stage.",
 )
-HousingPlacementViewSet = _detail_viewset(
-    HousingPlacement,
-    HousingPlacementSerializer,
-    HousingPlacementFilterSet,
-    selectors.housing_placement_visible_to,
-    "Housing placements. A move-in starts the planned housing stage; the address is for staff and the "
-    "agency referred for housing.",
+
+
+class HousingPlacementViewSet(StageDetailViewSet):
+    """Housing placements. A move-in starts the planned housing stage; the address and the
+    receiving relatives are for staff and the agency referred for housing."""
+
+    visible_to = selectors.housing_placement_visible_to
+    serializer_class = HousingPlacementSerializer
+    filterset_class = HousingPlacementFilterSet
+    ordering_fields = ["moved_in_on", "updated_at", "id"]
+
+    def optimise(self, queryset):
+        refusing = (
+            RelativeContact.objects.filter(stage_id=OuterRef("stage_id"), outcome=TracingOutcome.REFUSES)
+            .order_by()
+            .values("stage_id")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return (
+            super()
+            .optimise(queryset)
+            .select_related("stage__enrolment__case__family")
+            .prefetch_related("stage__enrolment__case__family__receiving_relatives")
+            .annotate(relatives_refusing_contact=Coalesce(Subquery(refusing), 0))
+        )
+
+
+RelativeContactViewSet = _detail_viewset(
+    RelativeContact,
+    RelativeContactSerializer,
+    RelativeContactFilterSet,
+    selectors.relative_contact_visible_to,
+    "Family tracing and reunification: each relative contacted for a returnee (who, relationship, how, "
+    "when, outcome and reason), on the housing stage. A contact recorded starts the planned housing stage; "
+    "the relative's name is for staff and the agency referred for housing.",
 )
 EmploymentPlacementViewSet = _detail_viewset(
     EmploymentPlacement,

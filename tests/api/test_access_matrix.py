@@ -24,6 +24,7 @@ from programmes.models import (
     EmploymentPlacement,
     HousingPlacement,
     PsychologicalSession,
+    RelativeContact,
     SchoolPlacement,
 )
 from tests import factories as f
@@ -73,6 +74,7 @@ DETAIL_ROUTES = {
     "document-request": "registry",
     "housing-placement": None,
     "employment-placement": None,
+    "relative-contact": None,
 }
 DEMO_COLUMNS = ("school", "registry", "psychologist")
 
@@ -314,6 +316,13 @@ def stage_details(world) -> dict:
             "employment-placement": EmploymentPlacement.objects.create(
                 stage=stages["employment"], kind="job", organisation="Bakery (test)", started_on=day
             ),
+            "relative-contact": RelativeContact.objects.create(
+                stage=stages["housing"],
+                relative_name="Aunt (test)",
+                relationship="aunt_uncle",
+                method="phone",
+                contacted_on=day,
+            ),
         }
     return world.details
 
@@ -328,6 +337,14 @@ def _detail_bodies(world) -> dict:
         "document-request": {"document_type": "national_id", "requested_on": day},
         "housing-placement": {"address": "2 Test Street", "living_with": "own_home", "moved_in_on": day},
         "employment-placement": {"kind": "training", "organisation": "Course (test)", "started_on": day},
+        "relative-contact": {
+            "relative_name": "Uncle (test)",
+            "relationship": "aunt_uncle",
+            "method": "visit",
+            "contacted_on": day,
+            "outcome": "refuses",
+            "reason": "Not now (test)",
+        },
     }
     bodies = {
         ("document-request-issue", "POST"): {"issued_on": day, "number": "N-1"},
@@ -471,7 +488,15 @@ def _body(world, name: str, method: str) -> dict | None:
             "purpose": "documents",
             "consent": consent.pk,
         }
-    if name.split("-")[0] in {"accommodation", "psychological", "school", "document", "housing", "employment"}:
+    if name.split("-")[0] in {
+        "accommodation",
+        "psychological",
+        "school",
+        "document",
+        "housing",
+        "employment",
+        "relative",
+    }:
         bodies.update(_detail_bodies(world))
     return bodies.get((name, method))
 

@@ -22,6 +22,7 @@ from programmes.models import (
     EmploymentPlacement,
     HousingPlacement,
     PsychologicalSession,
+    RelativeContact,
     SchoolPlacement,
     StageKind,
     StageStatus,
@@ -339,6 +340,7 @@ MODELS = {
     "document-request-list": (DocumentRequest, StageKind.DOCUMENTS, "registry"),
     "housing-placement-list": (HousingPlacement, StageKind.HOUSING, "housing"),
     "employment-placement-list": (EmploymentPlacement, StageKind.EMPLOYMENT, "jobs"),
+    "relative-contact-list": (RelativeContact, StageKind.HOUSING, "housing"),
 }
 
 
@@ -351,6 +353,14 @@ def _rows(model, stage, count: int):
         DocumentRequest: {"document_type": "other", "status": "refused", "requested_on": today},
         HousingPlacement: {"address": ADDRESS, "living_with": "relatives", "moved_in_on": today},
         EmploymentPlacement: {"kind": "job", "organisation": "Bakery (test)", "started_on": today},
+        RelativeContact: {
+            "relative_name": "Aunt (test)",
+            "relationship": "aunt_uncle",
+            "method": "phone",
+            "contacted_on": today,
+            "outcome": "refuses",
+            "reason": "Not now (test)",
+        },
     }[model]
     model.objects.bulk_create([model(stage=stage, **fields) for _ in range(count)])
 

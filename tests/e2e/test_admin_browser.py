@@ -22,10 +22,30 @@ def scene(programme, caseworker, other_caseworker, other_case):
         user.groups.add(Group.objects.get(name="Caseworkers"))
     family = f.cw.Family.objects.create(reference="F-0001", label="Samplov household (test)")
     arrival = programme.local_today() - datetime.timedelta(days=20)
-    mother = f.PersonFactory(given_name="Aisha", family_name="Samplova", date_of_birth=datetime.date(1994, 3, 2))
+    mother = f.PersonFactory(
+        given_name="Aisha",
+        family_name="Samplova",
+        date_of_birth=datetime.date(1994, 3, 2),
+        languages=["kk", "ru"],
+        phone="+7 000 100 00 01",
+    )
     PersonName.objects.create(person=mother, full_name="Айша Сэмплова", script="cyrillic", kind="spelling")
     PersonName.objects.create(person=mother, full_name="عائشة", script="arabic", kind="spelling")
-    child = f.PersonFactory(given_name="Madina", family_name="Samplova", date_of_birth=datetime.date(2017, 6, 1))
+    child = f.PersonFactory(
+        given_name="Madina",
+        family_name="Samplova",
+        date_of_birth=datetime.date(2017, 6, 1),
+        languages=["ar"],
+        interpreter_needed=True,
+        interpreter_language="ar",
+    )
+    f.cw.ReceivingRelative.objects.create(
+        family=family,
+        name="Gulnara Samplova (test)",
+        relationship="parent",
+        phone="+7 000 100 00 02",
+        address="7 Relatives lane, Kosshy (test)",
+    )
     f.cw.FamilyMembership.objects.create(family=family, person=mother, relationship="head")
     f.cw.FamilyMembership.objects.create(family=family, person=child, relationship="child")
     case = f.CaseFactory(reference="N-0100", person=mother, family=family, caseworker=caseworker, arrival_date=arrival)
@@ -58,6 +78,11 @@ def test_a_caseworkers_day(page, live_server, scene, caseworker):
     page.wait_for_selector("#case-overview")
     assert "عائشة" in page.inner_text("#case-overview")
     assert "N-0101" in page.inner_text("#family")  # the child's case, one click away
+    # What a home visit needs: phones, the receiving relative, languages and interpreter need.
+    family = page.inner_text("#family")
+    for value in ("+7 000 100 00 01", "Gulnara Samplova (test)", "+7 000 100 00 02", "7 Relatives lane"):
+        assert value in family, value
+    assert "No interpreter needed" in page.inner_text("#interpreter")
 
     # Start psychological care.
     page.click('input[name="start-psychological"]')

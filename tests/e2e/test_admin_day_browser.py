@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth.models import Group
 
 from accounts.models import UserPreference
-from casework.models import CaseStatus, ClosureRequest, Family, FamilyMembership
+from casework.models import CaseStatus, ClosureRequest, Family, FamilyMembership, ReceivingRelative
 from core.roles import role_groups_sync
-from programmes.models import FollowUp
+from programmes.models import FollowUp, RelativeContact
 from tests import factories as f
 from tests.conftest import totp_code, totp_device
 from tests.e2e.conftest import login, screenshot
@@ -26,8 +26,23 @@ def household(programme, caseworker, supervisor):
     today = programme.local_today()
     arrival = today - datetime.timedelta(days=40)
     family = Family.objects.create(reference="F-0200", label="Samplov household (test)")
-    mother = f.PersonFactory(given_name="Aisha", family_name="Samplova", date_of_birth=datetime.date(1994, 3, 2))
+    mother = f.PersonFactory(
+        given_name="Aisha",
+        family_name="Samplova",
+        date_of_birth=datetime.date(1994, 3, 2),
+        languages=["ar", "kk"],
+        phone="+7 000 200 00 01",
+        interpreter_needed=True,
+        interpreter_language="ar",
+    )
     FamilyMembership.objects.create(family=family, person=mother, relationship="head")
+    ReceivingRelative.objects.create(
+        family=family,
+        name="Gulnara Samplova (test)",
+        relationship="sibling",
+        phone="+7 000 200 00 02",
+        address="7 Relatives lane, Kosshy (test)",
+    )
     case = f.CaseFactory(reference="N-0200", person=mother, family=family, caseworker=caseworker, arrival_date=arrival)
     f.enrol(case, programme, by=caseworker, enrolled_on=arrival)
     return f.housed_with_work(case, caseworker)
@@ -112,6 +127,15 @@ def test_the_case_page_on_a_phone(browser, live_server, household):
             "els => els.map(e => e.getBoundingClientRect().right)"
         ):
             assert box <= width + 1
+        # The family's phones, the receiving relative and the tracing form fit too.
+        page.click("#add-relative-contact summary")
+        for selector in (
+            "#family td",
+            "#receiving-relatives td",
+            "#add-relative-contact input, #add-relative-contact select",
+        ):
+            for right in page.locator(selector).evaluate_all("els => els.map(e => e.getBoundingClientRect().right)"):
+                assert right <= width + 1, selector
         screenshot(page, "admin-case-page-phone.png")
     finally:
         context.close()
@@ -148,6 +172,10 @@ def test_the_case_page_in_arabic(page, live_server, household, caseworker):
     page.wait_for_selector("#case-overview")
     assert page.get_attribute("html", "dir") == "rtl"
     assert "مسؤول الحالة" in page.inner_text("#case-overview")
+    # Stage names in Arabic, from the catalogue.
+    assert "السكن ولمّ شمل الأسرة" in page.inner_text("#stages")
+    assert "Housing and family reunification" not in page.inner_text("#stages")
+    assert "يلزم مترجم" in page.inner_text("#interpreter")
     dates = page.locator("#case-overview .date").evaluate_all(
         "els => els.map(e => [e.innerText, e.getClientRects().length, getComputedStyle(e).direction])"
     )
@@ -156,3 +184,57 @@ def test_the_case_page_in_arabic(page, live_server, household, caseworker):
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2})?", text), text
         assert lines == 1 and direction == "ltr", text
     screenshot(page, "admin-case-page-ar.png")
+
+
+def test_family_tracing_on_the_case_page(page, live_server, household):
+    """A home visit's details and a relative contacted, recorded from the case page in one step."""
+    login(page, live_server, "caseworker")
+    page.goto(f"{live_server.url}/admin/casework/case/{household.pk}/change/")
+    page.wait_for_selector("#case-overview")
+    assert "Interpreter needed: Arabic" in page.inner_text("#interpreter")
+    family = page.inner_text("#family")
+    for value in ("+7 000 200 00 01", "Gulnara Samplova (test)", "+7 000 200 00 02", "7 Relatives lane"):
+        assert value in family, value
+
+    page.click("#add-relative-contact summary")
+    page.fill("#id_tracing-relative_name", "Uncle Tracedov (test)")
+    page.select_option("#id_tracing-relationship", "aunt_uncle")
+    page.select_option("#id_tracing-method", "red_cross")
+    page.fill("#id_tracing-contacted_on", str(household.arrival_date + datetime.timedelta(days=20)))
+    page.select_option("#id_tracing-outcome", "refuses")
+    page.fill("#id_tracing-reason", "Afraid of the neighbours' reaction (test).")
+    page.click("#add-relative-contact input[type=submit]")
+    page.wait_for_selector(".relative-contact")
+    assert page.url.endswith(f"/admin/casework/case/{household.pk}/change/")
+    row = page.inner_text(".relative-contact")
+    assert "Uncle Tracedov (test)" in row and "Refuses contact" in row and "Through the Red Cross" in row
+    assert RelativeContact.objects.get().stage.enrolment.case == household
+    page.locator("#family-tracing").scroll_into_view_if_needed()
+    screenshot(page, "admin-case-page-tracing.png")
+
+
+def test_the_sign_in_header_is_whole_in_every_language(browser, live_server):
+    """The site's name, the language chooser and the theme toggle stay inside the sign-in box,
+    at a desktop's width and a phone's, in every language of the site."""
+    for language in ("en", "ru", "kk", "ar"):
+        for width in (1280, 390):
+            context = browser.new_context(viewport={"width": width, "height": 700}, locale=language)
+            page = context.new_page()
+            try:
+                page.goto(f"{live_server.url}/admin/login/")
+                assert page.get_attribute("html", "lang") == language
+                box = page.locator("#container").bounding_box()
+                for selector in ("#site-name", "#language-chooser select", "#language-chooser button"):
+                    part = page.locator(selector).first.bounding_box()
+                    assert part["x"] >= box["x"] - 1 and part["x"] + part["width"] <= box["x"] + box["width"] + 1, (
+                        language,
+                        width,
+                        selector,
+                    )
+                clipped = page.evaluate(
+                    "() => { const h = document.querySelector('#header');"
+                    " return [h.scrollWidth > h.clientWidth, h.scrollHeight > h.clientHeight]; }"
+                )
+                assert clipped == [False, False], (language, width)
+            finally:
+                context.close()
