@@ -446,5 +446,11 @@ def test_every_row_registered_is_in_the_audit_trail_without_names(programme, ope
         assert created(Enrolment, enrolment.pk).persons == f"|{case.person_id}|"
     for membership in FamilyMembership.objects.filter(family=registration.family):
         assert created(FamilyMembership, membership.pk).actor == caseworker
-    # Four people, two spellings, the family, four memberships, four cases, four enrolments.
-    assert AuditEntry.objects.filter(actor=caseworker, action=AuditEntry.Action.CREATE).count() == 4 + 2 + 1 + 4 * 3
+    # The receiving relative: its name, phone and address withheld, filed under the family's people.
+    relative = ReceivingRelative.objects.get(family=registration.family)
+    relative_entry = created(ReceivingRelative, relative.pk)
+    assert relative_entry.actor == caseworker and relative_entry.persons == family_entry.persons
+    assert "Gulnara" not in str(relative_entry.changes) and "700 000" not in str(relative_entry.changes)
+    # Four people, two spellings, the family, its receiving relative, four memberships, four
+    # cases, four enrolments.
+    assert AuditEntry.objects.filter(actor=caseworker, action=AuditEntry.Action.CREATE).count() == 4 + 2 + 1 + 1 + 4 * 3

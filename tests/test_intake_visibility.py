@@ -86,6 +86,8 @@ def test_caseworker_finds_the_family_they_just_added(client, caseworker, other_c
         "label": "Demoyeva household",
         "memberships-TOTAL_FORMS": "0",
         "memberships-INITIAL_FORMS": "0",
+        "receiving_relatives-TOTAL_FORMS": "0",
+        "receiving_relatives-INITIAL_FORMS": "0",
     }
     response = client.post(reverse("admin:casework_family_add"), data)
     assert response.status_code == 302, response.content.decode()[:3000]
