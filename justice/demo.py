@@ -134,8 +134,10 @@ def demo_justice_seed(*, seed: int = 2026, today: datetime.date | None = None) -
         # Most of the men are convicted; a small demo keeps some on trial and under investigation.
         convicted = men[: min(_scaled(total, CONVICTED_PER_700), math.ceil(len(men) * MOST_MEN))]
         rest = men[len(convicted) :]
-        on_trial = rest[: _scaled(total, ON_TRIAL_PER_700)]
-        investigated = rest[len(on_trial) : len(on_trial) + _scaled(total, UNDER_INVESTIGATION_PER_700)]
+        # A demo with few men keeps one in three of the others under investigation.
+        under_investigation = min(_scaled(total, UNDER_INVESTIGATION_PER_700), len(rest) // 3)
+        on_trial = rest[: min(_scaled(total, ON_TRIAL_PER_700), len(rest) - under_investigation)]
+        investigated = rest[len(on_trial) : len(on_trial) + under_investigation]
         serving = round(len(convicted) * SERVING_SHARE)
         status = {}
         for index, case in enumerate(convicted):
