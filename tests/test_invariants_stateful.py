@@ -475,7 +475,9 @@ class CaseworkMachine(RuleBasedStateMachine):
                 ).select_related("consent", "case", "stage__stage_type")
                 if referral.consent.is_current(today) and referral.case.archived_at is None
             ]
-            assert set(case_visible_to(partner).values_list("pk", flat=True)) == {r.case_id for r in granting}
+            # Only an accepted referral opens its case; a pending one shows the agency the referral alone.
+            accepted = {r.case_id for r in granting if r.status == ReferralStatus.ACCEPTED}
+            assert set(case_visible_to(partner).values_list("pk", flat=True)) == accepted
             kinds = AGENCY_STAGE_KINDS.get(agency.kind)
             expected_stages = set()
             for referral in granting:
