@@ -27,6 +27,8 @@ from django.db import connection
 
 
 def build(follow_ups: int) -> None:
+    from casework.models import Person
+
     stages = max(follow_ups // 10, 1)
     programme, worker = bench_programme()
     stage_type_id = programme.stage_types.get(code="psychological").pk
@@ -35,12 +37,13 @@ def build(follow_ups: int) -> None:
         cursor.execute(
             """INSERT INTO casework_person (given_name, family_name, patronymic, sex, date_of_birth,
                    date_of_birth_estimated, place_of_birth, nationality, languages, search_key,
-                   created_at, updated_at)
+                   phone, interpreter_needed, interpreter_language, created_at, updated_at)
                SELECT 'Benchgiven' || g, 'Benchsample', '', CASE WHEN g %% 2 = 0 THEN 'female' ELSE 'male' END,
                       DATE '2000-01-01' + (g %% 7000), false, '', 'KZ', '[]'::jsonb,
-                      'benchgiven' || g || ' benchsample', now(), now()
+                      'benchgiven' || g || ' benchsample', %s, false, '', now(), now()
                FROM generate_series(1, %s) g""",
-            [stages],
+            # An empty phone as the model stores it (encrypted).
+            [Person._meta.get_field("phone").get_db_prep_save("", connection), stages],
         )
         cursor.execute(
             """INSERT INTO casework_case (reference, person_id, caseworker_id, status, risk_level, legal_status,

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from audit.context import acting_as
 from core.errors import NotVisible, TransitionNotAllowed
-from core.roles import is_administrator
+from core.roles import agency_ids_for, is_administrator
 from casework import referral_emails
 from casework.models import Case, CaseStatus, Consent, ReceivingRelative, Referral, ReferralStatus
 from core.visibility import require_visible
@@ -60,7 +60,7 @@ def _referral_move(*, referral_id: int, action: str, by, on: datetime.date | Non
         raise ValidationError({"reason": _("Say why the agency declines: the caseworker reads it.")})
     with transaction.atomic():
         referral = Referral.objects.select_for_update().get(pk=referral_id)
-        if by is not None and not referral.agency.members.filter(pk=by.pk).exists():
+        if by is not None and referral.agency_id not in agency_ids_for(by):
             require_visible(by, referral)
         if referral.status not in transition.sources:
             raise TransitionNotAllowed(
