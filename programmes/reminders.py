@@ -21,6 +21,7 @@ from django.db import models
 from django.db.models import F, Max
 from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils.functional import lazy
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -156,6 +157,12 @@ def reminders_materialize(*, now: datetime.datetime | None = None) -> int:
     return created
 
 
+def _stage_name(stage: StageRecord):
+    """The stage's name in the language active when the message renders (the recipient's),
+    not the sweep's."""
+    return lazy(lambda: stage.stage_type.display_name, str)()
+
+
 def _deadline_context(notification: Notification) -> dict | None:
     if notification.subject_type == SubjectType.FOLLOW_UP:
         follow_up = (
@@ -178,13 +185,13 @@ def _deadline_context(notification: Notification) -> dict | None:
         )
         if stage is None or stage.status not in OPEN_STAGE_STATUSES:
             return None
-        what, due_date = format_lazy(_("End of stage: {stage}"), stage=stage.stage_type.display_name), stage.due_date
+        what, due_date = format_lazy(_("End of stage: {stage}"), stage=_stage_name(stage)), stage.due_date
         link = reverse("admin:programmes_stagerecord_change", args=[stage.pk])
     programme = stage.enrolment.programme
     today = programme.local_today()
     return {
         "case_reference": stage.enrolment.case.reference,
-        "stage_name": stage.stage_type.display_name,
+        "stage_name": _stage_name(stage),
         "what": what,
         "due_date": due_date,
         "days_overdue": (today - due_date).days,

@@ -338,7 +338,8 @@ def test_the_demo_prints_working_two_factor_keys(settings):
     call_command("seed_demo", "--size", "5", "--seed", "3", stdout=out, verbosity=0)
     printed = out.getvalue()
     keys = dict(re.findall(r"^  (\S+)\s+TOTP key ([A-Z2-7]+)$", printed, flags=re.MULTILINE))
-    assert set(keys) == {"admin", "supervisor"}
+    # Everyone whose role requires a second factor: the administrator, both supervisors, the legal officer.
+    assert set(keys) == {"admin", "supervisor", "supervisor2", "legal_officer"}
     assert "otpauth://totp/" in printed and "demo only" in printed
     for username, key in keys.items():
         client = Client()
