@@ -21,6 +21,7 @@ from typing import Callable
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from casework.models import (
@@ -53,6 +54,7 @@ from casework.models import (
     Sex,
     identifier_digest,
 )
+from audit.models import AuditEntry
 from casework.names import name_key
 from core.roles import ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP, role_groups_sync
 from programmes import reports, services
@@ -214,10 +216,14 @@ def demo_data_reset() -> None:
             StageReport,
             ProgrammeMembership,
             Programme,
-            Agency,
             RepatriationOperation,
         ):
             model.objects.all().delete()
+        # The audit trail is append-only and names the agency a partner acted for: an agency
+        # it names stays (without members) and the next seed takes it up again by its code.
+        Agency.objects.exclude(Exists(AuditEntry.objects.filter(agency_id=OuterRef("pk")))).delete()
+        for agency in Agency.objects.all():
+            agency.members.clear()
 
 
 class _Builder:
@@ -342,7 +348,12 @@ class _Builder:
             ("employment-centre", "Employment centre (demo)", AgencyKind.EMPLOYMENT),
             ("civil-registry", "Civil registry office (demo)", AgencyKind.CIVIL_REGISTRY),
         ]
-        self.agency = {code: Agency.objects.create(code=code, name=name, kind=kind) for code, name, kind in specs}
+        self.agency = {
+            code: Agency.objects.update_or_create(code=code, defaults={"name": name, "kind": kind, "is_active": True})[
+                0
+            ]
+            for code, name, kind in specs
+        }
         self.agency["childrens-fund"].members.add(self.users["partner"])
 
     def operations(self) -> None:
@@ -1045,9 +1056,16 @@ def demo_accounts_ensure(*, seed: int = 2026) -> dict[str, str]:
 
 
 def demo_seed(
-    *, size: int = 700, seed: int = 2026, today: datetime.date | None = None, progress: Callable | None = None
+    *,
+    size: int = 700,
+    seed: int = 2026,
+    today: datetime.date | None = None,
+    progress: Callable | None = None,
+    phase: Callable[[str], None] | None = None,
 ) -> DemoResult:
-    """Create the demo accounts and a caseload of about ``size`` returnees, in one transaction."""
+    """Create the demo accounts and a caseload of about ``size`` returnees, in one transaction.
+    ``progress(n)`` counts the returnees drawn; ``phase(name)`` is told each writing step as
+    it starts (the steps after the drawing, which a large caseload spends minutes in)."""
     from django.utils import timezone
 
     builder = _Builder(size=size, seed=seed, today=today or timezone.localdate(), progress=progress)
@@ -1057,11 +1075,16 @@ def demo_seed(
         builder.agencies()
         builder.operations()
         builder.households()
-        builder.save_people()
-        builder.save_cases()
-        builder.details()
-        builder.closures()
-        builder.sharing()
+        for name, write in (
+            ("people, spellings, identifiers and families", builder.save_people),
+            ("cases, enrolments and stage plans", builder.save_cases),
+            ("stage details and follow-ups", builder.details),
+            ("closures", builder.closures),
+            ("consents and referrals", builder.sharing),
+        ):
+            if phase:
+                phase(name)
+            write()
     counts = {
         "Person": len(builder.persons),
         "Family": len(builder.families),

@@ -183,3 +183,36 @@ def test_the_demo_agencies_log_in_and_see_what_their_referrals_share(settings):
             assert all(6 <= r.case.person.age_on(DAY) < ADULT_AGE for r in referrals)
     # Each agency sees its own cases only.
     assert not set(case_visible_to(get_user("school"))) & set(case_visible_to(get_user("registry")))
+
+
+def test_the_demo_resets_after_partners_have_read_through_the_api(settings):
+    """A partner's reads are in the append-only audit trail with the agency it acted for:
+    `seed_demo --reset` keeps that agency (without members) and takes it up again."""
+    from django.urls import reverse
+    from knox.models import AuthToken
+    from rest_framework.test import APIClient
+
+    from audit.models import AuditEntry
+    from casework.models import Agency
+    from tests import factories as f
+
+    settings.DEBUG = True
+    call_command("seed_demo", "--size", "30", "--seed", "5", stdout=StringIO(), verbosity=0)
+    partner = get_user("partner")
+    agency = Agency.objects.get(members=partner)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(partner)[1]}")
+    case = case_visible_to(partner).first()
+    assert client.get(reverse("case-detail", kwargs={"pk": case.pk})).status_code == 200
+    assert AuditEntry.objects.filter(agency=agency).exists()
+    f.AgencyFactory(code="unnamed-by-the-trail")
+
+    out, err = StringIO(), StringIO()
+    call_command("seed_demo", "--size", "30", "--seed", "5", "--reset", stdout=out, stderr=err, verbosity=1)
+    # The same agency row, its partner a member again; an agency the trail does not name is gone.
+    assert Agency.objects.get(code=agency.code).pk == agency.pk
+    assert set(Agency.objects.get(members=get_user("partner")).members.all()) == {get_user("partner")}
+    assert not Agency.objects.filter(code="unnamed-by-the-trail").exists()
+    assert case_visible_to(get_user("partner")).exists()
+    # Each writing step is told as it ends, with its time.
+    assert "writing cases, enrolments and stage plans:" in err.getvalue()

@@ -2,6 +2,7 @@
 pending cohort import whose rows wait in the review queue."""
 
 import datetime
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -14,6 +15,21 @@ from lifecycle.demo import demo_imports_reset, demo_pending_import
 from lifecycle.demo_partners import demo_partners_seed
 from lifecycle.demo_transfers import demo_transfer_seed, demo_transfers_reset
 from programmes.demo import demo_accounts_ensure, demo_data_reset, demo_seed, demo_totp_devices
+
+
+class _Steps:
+    """Prints each writing step of the seed as it starts, and how long the one before took."""
+
+    def __init__(self, out, *, before):
+        self.out, self.before, self.current, self.started = out, before, None, None
+
+    def start(self, name: str | None) -> None:
+        now = time.monotonic()
+        if self.current is None and name is not None:
+            self.before()  # the drawing's progress bar ends where the writing starts
+        if self.out is not None and self.current is not None:
+            self.out.write(f"  writing {self.current}: {now - self.started:.1f} s")
+        self.current, self.started = name, now
 
 
 class Command(BaseCommand):
@@ -45,10 +61,11 @@ class Command(BaseCommand):
             demo_transfers_reset()
             demo_justice_reset()
             demo_data_reset()
-        with tqdm(
-            total=size, desc="returnees", unit="person", disable=options["verbosity"] < 1, file=self.stderr
-        ) as bar:
-            result = demo_seed(size=size, seed=seed, today=today, progress=bar.update)
+        verbose = options["verbosity"] >= 1
+        with tqdm(total=size, desc="returnees", unit="person", disable=not verbose, file=self.stderr) as bar:
+            steps = _Steps(self.stderr if verbose else None, before=bar.close)
+            result = demo_seed(size=size, seed=seed, today=today, progress=bar.update, phase=steps.start)
+            steps.start(None)
         result.counts.update(demo_justice_seed(seed=seed, today=today))
         result.passwords.update(demo_partners_seed(seed=seed, today=today))
         for model, count in result.counts.items():
