@@ -55,7 +55,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
 #: A list counts its rows exactly up to this many; past it, ``count`` is PostgreSQL's
 #: estimate (never below this), so that a page does not repeat the whole scoped join
 #: over hundreds of thousands of rows only to count them. README, "The partner-agency API".
-EXACT_COUNT_LIMIT = 10_000
+EXACT_COUNT_LIMIT = 1_000
 
 
 class _ProbedPage(Page):

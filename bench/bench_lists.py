@@ -41,7 +41,7 @@ from django.db import close_old_connections, connection
 from django.test.utils import CaptureQueriesContext
 from knox.models import AuthToken
 
-from casework.models import ACTIVE_REFERRAL_STATUSES, Agency
+from casework.models import ACTIVE_REFERRAL_STATUSES, Agency, Family, Person
 from api.policies import EXACT_COUNT_LIMIT
 from core.roles import agency_ids_for, programme_ids_for
 from programmes.models import OPEN_STAGE_STATUSES, Programme, StageType
@@ -56,7 +56,8 @@ def _list(values) -> str:
 
 
 # --- the hand-written scopes ------------------------------------------------------
-# %(user)s, %(programmes)s, %(agencies)s and %(today)s are the caller's, read once.
+# %(user)s, %(programmes)s, %(agencies)s, %(today)s, %(own_people)s and %(own_families)s
+# are the caller's, read once.
 
 STAFF_CASE = """{c}.archived_at IS NULL AND EXISTS (
     SELECT 1 FROM programmes_enrolment x WHERE x.case_id = {c}.id AND x.programme_id = ANY(%(programmes)s))"""
@@ -83,6 +84,17 @@ OVERDUE = f"s.status IN {_list(OPEN_STAGE_STATUSES)} AND e.status = 'active' AND
 NOTHING = "FALSE"
 
 
+def _without_case(model, field: str, user) -> list[int]:
+    with connection.cursor() as cursor:
+        table = model._meta.db_table
+        cursor.execute(
+            f"SELECT r.id FROM {table} r WHERE r.created_by_id = %s"
+            f" AND NOT EXISTS (SELECT 1 FROM casework_case c WHERE c.{field}_id = r.id)",
+            [user.pk],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _scopes(admin="TRUE", staff=NOTHING, partner=NOTHING) -> dict[str, str]:
     return {"administrator": admin, "supervisor": staff, "caseworker": staff, "partner": partner}
 
@@ -100,11 +112,14 @@ LISTS = {
         "casework_person p",
         _scopes(
             admin="p.merged_into_id IS NULL",
+            # One EXISTS over both ways a case shows a person (probed by index row by row),
+            # and the caller's own records without a case, read once, as constants.
             staff=f"""p.merged_into_id IS NULL AND (
-                EXISTS (SELECT 1 FROM casework_case c WHERE c.person_id = p.id AND {STAFF_CASE.format(c="c")})
-                OR EXISTS (SELECT 1 FROM casework_familymembership m JOIN casework_case c ON c.family_id = m.family_id
-                            WHERE m.person_id = p.id AND {STAFF_CASE.format(c="c")})
-                OR p.created_by_id = %(user)s AND NOT EXISTS (SELECT 1 FROM casework_case c WHERE c.person_id = p.id))""",
+                EXISTS (SELECT 1 FROM casework_case c WHERE c.person_id = p.id AND {STAFF_CASE.format(c="c")}
+                        UNION ALL
+                        SELECT 1 FROM casework_familymembership m JOIN casework_case c ON c.family_id = m.family_id
+                         WHERE m.person_id = p.id AND {STAFF_CASE.format(c="c")})
+                OR p.id = ANY(%(own_people)s))""",
             partner=f"""p.merged_into_id IS NULL AND EXISTS (
                 SELECT 1 FROM casework_case c WHERE c.person_id = p.id AND {PARTNER_CASE.format(c="c")})""",
         ),
@@ -115,7 +130,7 @@ LISTS = {
         "casework_family f",
         _scopes(
             staff=f"""EXISTS (SELECT 1 FROM casework_case c WHERE c.family_id = f.id AND {STAFF_CASE.format(c="c")})
-                OR f.created_by_id = %(user)s AND NOT EXISTS (SELECT 1 FROM casework_case c WHERE c.family_id = f.id)""",
+                OR f.id = ANY(%(own_families)s)""",
         ),
         "f.reference",
     ),
@@ -246,6 +261,9 @@ def main() -> None:
             "cover_agencies": cover_agencies,
             "cover_purposes": cover_purposes,
             "cover_types": cover_types,
+            # The people and families the caller recorded that no case refers to yet.
+            "own_people": _without_case(Person, "person", user),
+            "own_families": _without_case(Family, "family", user),
         }
     names = [name for name in LISTS if not args.only or name in args.only]
 

@@ -40,10 +40,11 @@ _enrolled_case_ids = None
 def register_enrolled_cases(rule) -> None:
     global _enrolled_case_ids
     _enrolled_case_ids = rule
-    # Which of a user's cases are enrolled nowhere is read once per request; a case or
-    # an enrolment written within the request (intake creates both) makes it read again.
+    # Which of a user's cases are enrolled nowhere, and which of their records no case
+    # refers to, are read once per request; a case, an enrolment, a person or a family
+    # written within the request (intake creates them all) makes them read again.
     for signal in (post_save, post_delete):
-        for sender in (Case, rule().model):
+        for sender in (Case, rule().model, Person, Family):
             signal.connect(_forget_derived, sender=sender, dispatch_uid=f"roles-derived-{sender.__name__}")
 
 
@@ -169,9 +170,21 @@ def _created_without_case(user, *, case_field: str) -> Q:
     creator sees them at once, before any case exists. Once a case refers to the row,
     the case's scope decides, for the creator as for anyone.
 
-    "No case refers to it" is asked of each of the user's own records (the creator
-    index), by the cases' index on that column, not over every case."""
-    return Q(created_by=user) & ~Exists(Case.objects.filter(**{f"{case_field}_id": OuterRef("pk")}))
+    A short list of ids (the user's own records, by the creator index, that no case
+    refers to, by the cases' index on that column), read once per request, rather than
+    a condition ORed with the other ways a row becomes visible: that OR made PostgreSQL
+    hash every case of the database for a page (README, "Performance")."""
+    model = Person if case_field == "person" else Family
+    ids = roles_of(user).derived(
+        f"created_without_case:{case_field}",
+        lambda: tuple(
+            model.objects.filter(created_by=user)
+            .exclude(Exists(Case.objects.filter(**{f"{case_field}_id": OuterRef("pk")})))
+            .order_by()
+            .values_list("pk", flat=True)
+        ),
+    )
+    return Q(pk__in=ids)
 
 
 def _has_case(cases: QuerySet[Case], *, through: str = "person_id") -> Exists:
@@ -194,12 +207,13 @@ def person_visible_to(user) -> QuerySet[Person]:
     allowed = Q(pk__in=[])
     staff = _staff_case_filter(user)
     if staff is not None:
-        staff_cases = Case.objects.filter(staff)
-        allowed |= (
-            _has_case(staff_cases)
-            | _has_case(staff_cases, through="family__memberships__person_id")
-            | _created_without_case(user, case_field="person")
-        )
+        staff_cases = Case.objects.filter(staff).order_by()
+        # One EXISTS over both ways a case makes a person visible (their own case, or a
+        # case of a family they belong to): PostgreSQL probes it by index row by row for
+        # a page, where two ORed EXISTS were each hashed over every case of the programme.
+        own = staff_cases.filter(person_id=OuterRef("pk")).values("pk")
+        of_family = staff_cases.filter(family__memberships__person_id=OuterRef("pk")).values("pk")
+        allowed |= Q(Exists(own.union(of_family, all=True))) | _created_without_case(user, case_field="person")
     partner = _partner_case_filter(user)
     if partner is not None:
         allowed |= _has_case(Case.objects.filter(partner))
