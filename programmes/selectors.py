@@ -140,13 +140,20 @@ def stage_visible_to(user) -> QuerySet[StageRecord]:
     )
 
 
-def stage_of_visible_case_visible_to(user) -> QuerySet[StageRecord]:
-    """``stage_visible_to`` for stages of cases already known visible to the user (a
+def stage_of_visible_case_visible_to(user, case_ids) -> QuerySet[StageRecord]:
+    """``stage_visible_to`` for the stages of cases already known visible to the user (a
     page of their case list): whoever sees a case as staff sees all its stages, so
-    only a partner's stages are scoped again."""
-    if not partner_agencies_of(user):
-        return StageRecord.objects.all()
-    return stage_visible_to(user)
+    only a partner's stages are scoped again, and then only those of these cases (the
+    partner's stages of every referral, then narrowed to the page, took most of a
+    partner's case list)."""
+    stages = StageRecord.objects.filter(enrolment__case_id__in=case_ids)
+    agencies = partner_agencies_of(user)
+    if not agencies or is_administrator(user):
+        return stages
+    partner_stages = _partner_stages(agencies).filter(enrolment__case_id__in=case_ids)
+    return stages.filter(
+        _either(staff_enrolled_condition(user, case_path="enrolment__case"), Q(id__in=partner_stages.values("id")))
+    )
 
 
 def follow_up_visible_to(user) -> QuerySet[FollowUp]:

@@ -170,7 +170,7 @@ def attach_current_stages(cases, request) -> None:
     stages = {pk: [] for pk in by_id}
     active_enrolments = Enrolment.objects.filter(case_id__in=by_id, status=EnrolmentStatus.ACTIVE).values("id")
     rows = (
-        rules.with_overdue_flag(stage_of_visible_case_visible_to(request.user))
+        rules.with_overdue_flag(stage_of_visible_case_visible_to(request.user, list(by_id)))
         .filter(status__in=OPEN_STAGE_STATUSES, enrolment_id__in=active_enrolments)
         .order_by("-enrolment__enrolled_on", "enrolment_id", "stage_type__position", "id")
         .values_list("enrolment__case_id", *STAGE_SUMMARY_VALUES)
