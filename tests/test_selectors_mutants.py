@@ -60,3 +60,52 @@ def test_an_id_that_is_not_a_record_number_is_answered_as_missing_through_both_d
     response = client.get(f"/admin/casework/person/{bad_id}/change/")
     assert response.status_code == 302  # the admin's "does not exist" message on its index
     assert "/change/" not in response["Location"]
+
+
+# --- found by the selectors' mutation run of this round (README, "Mutation testing") ---------
+
+
+def test_an_old_link_through_more_merges_than_the_limit_is_answered_as_missing(administrator):
+    """A chain of pointers longer than ten merges (``MERGE_CHAIN_LIMIT``: a loop, or data
+    written outside the merge service) is not followed to its end: the old link answers 404."""
+
+    def chain(steps: int) -> tuple[Person, Person]:
+        people = [f.PersonFactory(given_name=f"Link{steps}x{n}") for n in range(steps + 1)]
+        for older, newer in zip(people, people[1:]):
+            merged(older, newer)
+        return people[0], people[-1]
+
+    client = api_client(administrator)
+    first, last = chain(10)
+    response = client.get(f"/api/v1/persons/{first.pk}/")
+    assert response.status_code == 301 and response["Location"].endswith(f"/api/v1/persons/{last.pk}/")
+    first, _last = chain(11)
+    assert client.get(f"/api/v1/persons/{first.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize("status", ["declined", "completed", "withdrawn"])
+def test_a_referral_no_longer_active_leaves_the_partners_list(case, agency, partner, status):
+    """A referral answered "no", completed or withdrawn grants nothing, though its consent is current."""
+    from casework.models import ReferralStatus
+
+    referral = f.ReferralFactory(case=case, agency=agency, status=ReferralStatus.ACCEPTED)
+    client = api_client(partner)
+    assert [item["id"] for item in client.get("/api/v1/referrals/").json()["results"]] == [referral.pk]
+    referral.status = status
+    referral.save()
+    assert client.get("/api/v1/referrals/").json()["results"] == []
+    assert client.get(f"/api/v1/referrals/{referral.pk}/").status_code == 404
+    assert client.get(f"/api/v1/cases/{case.pk}/").status_code == 404
+
+
+def test_a_caseworker_sees_every_stage_and_follow_up_of_their_programmes_cases(case, other_case, caseworker):
+    """Stages and follow-ups are scoped through their own case (not a case that happens to
+    share their id)."""
+    from programmes.models import StageRecord
+
+    mine = set(StageRecord.objects.filter(enrolment__case=case).values_list("pk", flat=True))
+    theirs = set(StageRecord.objects.filter(enrolment__case=other_case).values_list("pk", flat=True))
+    assert len(mine) > 1 and len(theirs) > 1
+    client = api_client(caseworker)
+    listed = {item["id"] for item in client.get("/api/v1/stages/?page_size=200").json()["results"]}
+    assert listed == mine
