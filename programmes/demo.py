@@ -58,7 +58,6 @@ from audit.models import AuditEntry
 from casework.names import name_key
 from core.roles import ADMINISTRATORS_GROUP, CASEWORKERS_GROUP, SUPERVISORS_GROUP, role_groups_sync
 from programmes import reports, services
-from programmes.enrolled import cases_mark_enrolled
 from programmes.workflow import FOLLOW_UP_KIND_BY_STAGE
 from programmes.models import (
     AccommodationStay,
@@ -643,7 +642,6 @@ class _Builder:
             for case, spec in zip(case_rows, self.cases)
         ]
         Enrolment.objects.bulk_create(enrolments, batch_size=500)
-        cases_mark_enrolled(enrolment.case_id for enrolment in enrolments)
         self.enrolments = enrolments
         stages = []
         for enrolment in enrolments:
