@@ -222,8 +222,7 @@ def demo_data_reset() -> None:
         # The audit trail is append-only and names the agency a partner acted for: an agency
         # it names stays (without members) and the next seed takes it up again by its code.
         Agency.objects.exclude(Exists(AuditEntry.objects.filter(agency_id=OuterRef("pk")))).delete()
-        for agency in Agency.objects.all():
-            agency.members.clear()
+        Agency.members.through.objects.all().delete()
 
 
 class _Builder:
@@ -348,12 +347,10 @@ class _Builder:
             ("employment-centre", "Employment centre (demo)", AgencyKind.EMPLOYMENT),
             ("civil-registry", "Civil registry office (demo)", AgencyKind.CIVIL_REGISTRY),
         ]
-        self.agency = {
-            code: Agency.objects.update_or_create(code=code, defaults={"name": name, "kind": kind, "is_active": True})[
-                0
-            ]
-            for code, name, kind in specs
-        }
+        self.agency = {}
+        for code, name, kind in specs:
+            defaults = {"name": name, "kind": kind, "is_active": True}
+            self.agency[code], _created = Agency.objects.update_or_create(code=code, defaults=defaults)
         self.agency["childrens-fund"].members.add(self.users["partner"])
 
     def operations(self) -> None:
