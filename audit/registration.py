@@ -82,8 +82,9 @@ AUDITED: dict[str, tuple[tuple[str, ...], str | None]] = {
     ),
     "justice.CourtHearing": (("notes",), "proceeding__case__person_id"),
 }
-# Bookkeeping that changes on every save says nothing an auditor needs.
-EXCLUDED_FIELDS = ["created_at", "updated_at", "search_key", "recorded_at", "version"]
+# Bookkeeping that changes on every save says nothing an auditor needs, nor does a
+# mark derived from other audited rows (a case's ``enrolled``: its enrolments are audited).
+EXCLUDED_FIELDS = ["created_at", "updated_at", "search_key", "recorded_at", "version", "enrolled"]
 
 
 def register_models() -> None:

@@ -647,6 +647,18 @@ class Case(models.Model):
         editable=False,
         help_text=_("When retention erased the case's personal data."),
     )
+    # Kept by the programmes' enrolment writes (``programmes.signals``): set when the case
+    # gets an enrolment, cleared when its last one is deleted. Only a shortcut: the staff
+    # scope reads it to find, by a small partial index, the cases of a caseworker that are
+    # enrolled nowhere, and still checks the enrolments themselves (a case left unmarked
+    # costs time, never access).
+    enrolled = models.BooleanField(
+        _("enrolled in a programme"),
+        default=False,
+        db_default=False,
+        editable=False,
+        help_text=_("Whether the case has ever been enrolled and still has an enrolment."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -656,6 +668,7 @@ class Case(models.Model):
         ordering = ["reference"]
         indexes = [
             models.Index(fields=["caseworker", "status"], name="case_caseworker_status_idx"),
+            models.Index(fields=["caseworker"], condition=Q(enrolled=False), name="case_unenrolled_idx"),
             models.Index(fields=["updated_at"], name="case_updated_idx"),
         ]
         constraints = [

@@ -10,7 +10,7 @@ class ProgrammesConfig(AppConfig):
         from casework import selectors as case_selectors
         from core import visibility
         from notifications import delivery
-        from programmes import reminders, reports, selectors, tracing
+        from programmes import enrolled, reminders, reports, selectors, tracing
 
         # Which rows of this app a user may pick, for every door.
         visibility.register(
@@ -31,6 +31,8 @@ class ProgrammesConfig(AppConfig):
         )
         # Staff see the cases enrolled in their programmes: casework asks this app.
         case_selectors.register_enrolled_cases(selectors.enrolled_case_ids)
+        # Every enrolment written or deleted keeps its case's "enrolled" mark.
+        enrolled.connect()
         # The outbox sends the reminders' and reports' e-mails, and asks for due reminders on each sweep.
         reminders.register_emails()
         reports.register_emails()

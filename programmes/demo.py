@@ -625,6 +625,8 @@ class _Builder:
                     legal_status=legal,
                     arrival_date=spec["arrival"],
                     opened_on=spec["arrival"],
+                    # Enrolled just below, each one: marked here rather than updated after.
+                    enrolled=True,
                 )
             )
         Case.objects.bulk_create(case_rows, batch_size=500)

@@ -24,6 +24,7 @@ from audit.context import acting_as
 from core.errors import TransitionNotAllowed
 from casework.models import Case, CaseStatus
 from programmes import reports, workflow
+from programmes.enrolled import cases_mark_enrolled
 from programmes.models import (
     OPEN_STAGE_STATUSES,
     AccommodationStay,
@@ -154,6 +155,7 @@ def enrolments_write(
             if Case.objects.select_for_update().filter(pk__in=ids, status=CaseStatus.CLOSED).exists():
                 raise TransitionNotAllowed(_("A closed case is reopened before it is enrolled again."))
             Enrolment.objects.bulk_create(enrolments)
+            cases_mark_enrolled(ids)
             StageRecord.objects.bulk_create(
                 [
                     stage
