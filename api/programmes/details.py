@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -33,6 +33,7 @@ from api.casework.filters import BoundedDateFilter, IdFilter, UpdatedSinceFilter
 from api.policies import RoleAwareFilterSet, field_of
 from api.programmes.serializers import StageSerializer
 from casework.models import ConsentPurpose, ReceivingRelative
+from casework.selectors import receiving_relative_visible_to
 from programmes import details, selectors
 from programmes.models import (
     AccommodationStay,
@@ -198,7 +199,12 @@ class HousingPlacementSerializer(StageDetailSerializer):
         family = instance.stage.enrolment.case.family
         if family is None:
             return []
-        return ReceivingRelativeSerializer(family.receiving_relatives.all(), many=True).data
+        # Which relatives: the one rule of every door (``receiving_relative_visible_to``),
+        # read for the whole page by the list's prefetch, or here for one placement.
+        relatives = getattr(family, "visible_receiving_relatives", None)
+        if relatives is None:
+            relatives = receiving_relative_visible_to(self.context["request"].user).filter(family=family)
+        return ReceivingRelativeSerializer(relatives, many=True).data
 
     def to_representation(self, instance):
         if not hasattr(instance, "relatives_refusing_contact"):
@@ -399,7 +405,13 @@ class HousingPlacementViewSet(StageDetailViewSet):
             super()
             .optimise(queryset)
             .select_related("stage__enrolment__case__family")
-            .prefetch_related("stage__enrolment__case__family__receiving_relatives")
+            .prefetch_related(
+                Prefetch(
+                    "stage__enrolment__case__family__receiving_relatives",
+                    queryset=receiving_relative_visible_to(self.request.user).order_by("pk"),
+                    to_attr="visible_receiving_relatives",
+                )
+            )
             .annotate(relatives_refusing_contact=Coalesce(Subquery(refusing), 0))
         )
 
