@@ -481,3 +481,28 @@ def test_a_resend_waits_a_full_claim_timeout_from_the_moment_the_reaper_started_
     timeout = datetime.timedelta(seconds=settings.NOTIFICATION_CLAIM_TIMEOUT_SECONDS)
     assert delivery.notifications_reap(now=reaped_at + timeout - SECOND) == {"released": 0, "resent": 0}
     assert reload(notice).status == Status.CLAIMED
+
+
+# --- the outbox's bulk producer (``notifications_add``, which the reminders call) ------------------
+
+
+def reminder_key(user, *, subject_id=1, day=None) -> tuple:
+    return ("stage_overdue", "stage", subject_id, user.pk, day or timezone.localdate())
+
+
+def test_a_deactivated_account_is_put_in_no_reminder(caseworker, supervisor):
+    """A caseworker who has left is deactivated: the sweep's reminders skip them, while an
+    active colleague named in the same sweep gets theirs."""
+    caseworker.is_active = False
+    caseworker.save(update_fields=["is_active"])
+    added = delivery.notifications_add({reminder_key(caseworker), reminder_key(supervisor)})
+    assert added == 1
+    assert list(Notification.objects.values_list("recipient_id", flat=True)) == [supervisor.pk]
+
+
+def test_a_reminder_already_in_the_outbox_is_not_added_twice_nor_fails_the_sweep(caseworker, supervisor):
+    """Two sweeps racing (or a sweep after a crash) may name a reminder already added: the
+    outbox keeps one row and the sweep goes on with the others."""
+    delivery.notifications_add({reminder_key(caseworker)})
+    delivery.notifications_add({reminder_key(caseworker), reminder_key(supervisor)})
+    assert sorted(Notification.objects.values_list("recipient_id", flat=True)) == sorted([caseworker.pk, supervisor.pk])
