@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-lock
-PYTEST_ARGS ?=
+# The suite on every core (pytest-xdist; at most six workers, each with its own database and
+# Redis databases: tests/xdist_services.py); PYTEST_ARGS= runs it in one process.
+PYTEST_ARGS ?= -n auto --maxprocesses 6 --dist loadgroup --durations 25
 
 .PHONY: run test smoke setup lock migrate check clean mutation
 

@@ -127,3 +127,15 @@ def force_login(client, user):
         session[DEVICE_ID_SESSION_KEY] = totp_device(user).persistent_id
         session.save()
     return client
+
+
+# Tests that start processes of their own (gunicorn, Celery workers, nginx, wrk, pg_dump) and
+# time what they do: under pytest-xdist (make test) they run one after another in one worker,
+# so two of them never compete for the cores while a timing of theirs is being asserted.
+PROCESS_TESTS = ("tests/integration/", "tests/test_production_", "tests/test_bench_")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(PROCESS_TESTS):
+            item.add_marker(pytest.mark.xdist_group("processes"))
