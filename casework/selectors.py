@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
@@ -230,8 +231,10 @@ MERGE_CHAIN_LIMIT = 10
 def person_kept_for(user, person_id) -> Person | None:
     """For the id of a merged record: the record it was merged into, when ``user`` may
     see it (old links lead there); None for any other id, or a kept record the user
-    may not see (answered as a missing row)."""
-    if not str(person_id).isdigit() or len(str(person_id)) > 18:
+    may not see (answered as a missing row). An id past the range of the records' ids
+    (the database's own for the key's type) is no record number and is not asked."""
+    _lowest, highest = connection.ops.integer_field_range(Person._meta.pk.get_internal_type())
+    if not str(person_id).isdigit() or int(str(person_id)) > highest:
         return None
     current = Person.objects.filter(pk=person_id, merged_into__isnull=False).values_list("merged_into_id", flat=True)
     target = current.first()

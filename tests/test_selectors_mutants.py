@@ -62,6 +62,25 @@ def test_an_id_that_is_not_a_record_number_is_answered_as_missing_through_both_d
     assert "/change/" not in response["Location"]
 
 
+def test_the_highest_record_number_is_followed_and_one_past_it_is_missing_through_both_doors(client, administrator):
+    """Ids run to the top of the key's range (2**63 - 1, nineteen digits): an old link of
+    that number still leads to its kept record; one past it is no record number at all."""
+    highest = 2**63 - 1
+    kept = f.PersonFactory(given_name="Keptatthetop")
+    old = f.PersonFactory(id=highest, given_name="Oldatthetop")
+    merged(old, kept)
+    api = api_client(administrator)
+    response = api.get(f"/api/v1/persons/{highest}/")
+    assert response.status_code == 301 and response["Location"].endswith(f"/api/v1/persons/{kept.pk}/")
+    force_login(client, administrator)
+    response = client.get(f"/admin/casework/person/{highest}/change/")
+    assert response.status_code == 302 and response["Location"] == f"/admin/casework/person/{kept.pk}/change/"
+    for beyond in (highest + 1, 10**19, 10**30):
+        assert api.get(f"/api/v1/persons/{beyond}/").status_code == 404
+        response = client.get(f"/admin/casework/person/{beyond}/change/")
+        assert response.status_code == 302 and "/change/" not in response["Location"]
+
+
 # --- found by the selectors' mutation run of this round (README, "Mutation testing") ---------
 
 
