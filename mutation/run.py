@@ -53,6 +53,8 @@ PACKAGES = [
 ]
 # The tests must use SQLite and the local broker, whatever the calling shell has set.
 TIMEOUT_MULTIPLIER = float(os.environ.get("MUTATION_TIMEOUT_MULTIPLIER", "60"))
+# Mutants checked at once (mutmut's --max-children): one on a shared machine, the cores on a quiet one.
+CHILDREN = os.environ.get("MUTATION_CHILDREN", "1")
 CLEARED_ENV = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "REQUIRE_REAL_SERVICES", "DJANGO_SETTINGS_MODULE")
 
 
@@ -124,7 +126,7 @@ def run_module(name: str, module: dict) -> dict:
     work = prepare(name, module)
     (work / "started").write_text(str(time.time()))
     with open(work / "mutmut.log", "w") as log:
-        mutmut(work, test_env(work), "run", "--max-children", "1", stdout=log, stderr=subprocess.STDOUT)
+        mutmut(work, test_env(work), "run", "--max-children", CHILDREN, stdout=log, stderr=subprocess.STDOUT)
     (work / "wall_seconds").write_text(str(round(time.monotonic() - started)))
     return summarise(name, module)
 
@@ -149,7 +151,7 @@ def resume(name: str, module: dict) -> dict:
     before = int(wall.read_text()) if wall.exists() else round(time.time() - float((work / "started").read_text()))
     started = time.monotonic()
     with open(work / "mutmut.log", "a") as log:
-        mutmut(work, test_env(work), "run", "--max-children", "1", stdout=log, stderr=subprocess.STDOUT)
+        mutmut(work, test_env(work), "run", "--max-children", CHILDREN, stdout=log, stderr=subprocess.STDOUT)
     wall.write_text(str(before + round(time.monotonic() - started)))
     return summarise(name, module)
 
@@ -177,7 +179,7 @@ def recheck(name: str, module: dict) -> dict:
     started = time.monotonic()
     if survivors:
         with open(work / "mutmut-recheck.log", "w") as log:
-            mutmut(work, test_env(work), "run", "--max-children", "1", *survivors, stdout=log, stderr=subprocess.STDOUT)
+            mutmut(work, test_env(work), "run", "--max-children", CHILDREN, *survivors, stdout=log, stderr=subprocess.STDOUT)
     (work / "recheck_seconds").write_text(str(round(time.monotonic() - started)))
     return summarise(name, module)
 
