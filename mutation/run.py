@@ -179,7 +179,16 @@ def recheck(name: str, module: dict) -> dict:
     started = time.monotonic()
     if survivors:
         with open(work / "mutmut-recheck.log", "w") as log:
-            mutmut(work, test_env(work), "run", "--max-children", CHILDREN, *survivors, stdout=log, stderr=subprocess.STDOUT)
+            mutmut(
+                work,
+                test_env(work),
+                "run",
+                "--max-children",
+                CHILDREN,
+                *survivors,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
     (work / "recheck_seconds").write_text(str(round(time.monotonic() - started)))
     return summarise(name, module)
 

@@ -211,15 +211,12 @@ def follow_up_schedule(*, stage: StageRecord, after: datetime.date) -> FollowUp 
     )
 
 
-def follow_ups_cancel(*, stage: StageRecord, on: datetime.date, by) -> int:
+def follow_ups_cancel(*, stage: StageRecord, on: datetime.date, by) -> None:
     """Cancel the stage's open follow-ups on ``on``: one audited save each, not a bulk update."""
-    cancelled = 0
     with acting_as(by):
         for follow_up in stage.follow_ups.select_for_update().filter(done_on__isnull=True, cancelled_on__isnull=True):
             follow_up.cancelled_on = on
             follow_up.save(update_fields=["cancelled_on", "updated_at"])
-            cancelled += 1
-    return cancelled
 
 
 @transaction.atomic

@@ -15,7 +15,7 @@ from casework.models import Case, CaseStatus
 from lifecycle import closure
 from core.errors import NotVisible, TransitionNotAllowed
 from programmes import workflow
-from programmes.models import FollowUp, StageStatus
+from programmes.models import FollowUp, StageRecord, StageStatus
 from tests.test_workflow import bring_to, run, stage_of
 
 pytestmark = pytest.mark.django_db
@@ -333,3 +333,80 @@ def test_a_follow_up_may_be_recorded_up_to_a_year_and_a_leap_day_late(case, case
         assert list(refused.value.message_dict) == ["done_on"]
         held.refresh_from_db()
         assert held.is_open
+
+
+# --- found by the workflow's full run on both cores (README, "Mutation testing") --------------------
+
+
+@pytest.mark.parametrize("action", ["complete", "discontinue"])
+def test_follow_ups_cancelled_by_ending_a_stage_are_audited_under_who_ended_it(case, caseworker, supervisor, action):
+    stage = bring_to(stage_of(case), "active", caseworker)
+    planned = open_follow_ups(stage).get()
+    run(action, stage, supervisor)
+    planned.refresh_from_db()
+    assert planned.cancelled_on == today_of(stage)
+    assert actors_of(planned, changed="cancelled_on") == {supervisor.pk}
+
+
+def test_completing_before_the_day_it_started_says_so_on_the_day_given(case, caseworker):
+    stage = stage_of(case)
+    started_on = today_of(stage) - 5 * DAY
+    run("start", stage, caseworker, on=started_on)
+    with pytest.raises(ValidationError) as refused:
+        run("complete", stage, caseworker, on=started_on - DAY)
+    assert refused.value.message_dict == {"on": ["A stage cannot be completed before it started."]}
+
+
+@pytest.mark.parametrize(
+    "offset, message",
+    [
+        (DAY, "This day is in the future in the programme's calendar; record what has happened."),
+        (-367 * DAY, "This day is more than a year ago; an administrator corrects history that old."),
+    ],
+)
+def test_a_day_outside_the_recording_window_is_refused_in_words_on_the_day_given(case, caseworker, offset, message):
+    stage = stage_of(case)
+    with pytest.raises(ValidationError) as refused:
+        run("start", stage, caseworker, on=today_of(stage) + offset)
+    assert refused.value.message_dict == {"on": [message]}
+    stage.refresh_from_db()
+    assert stage.status == StageStatus.PLANNED
+
+
+def test_a_transition_without_a_note_leaves_none_in_the_history(case, caseworker):
+    """Starting and unblocking take no note: the history shows none (only outcomes and reasons)."""
+    stage = bring_to(stage_of(case), "blocked", caseworker)
+    run("unblock", stage, caseworker)
+    notes = dict(stage.transitions.values_list("action", "note"))
+    assert notes == {"start": "", "block": "Reason (test).", "unblock": ""}
+
+
+def test_follow_ups_go_to_the_stage_s_responsible_person_or_else_to_the_caseworker(case, caseworker, supervisor):
+    unassigned, delegated = stage_of(case), stage_of(case, "documents")
+    StageRecord.objects.filter(pk=unassigned.pk).update(responsible_user=None)
+    StageRecord.objects.filter(pk=delegated.pk).update(responsible_user=supervisor)
+    run("start", unassigned, caseworker)
+    run("start", delegated, caseworker)
+    assert open_follow_ups(unassigned).get().assignee == caseworker
+    assert open_follow_ups(delegated).get().assignee == supervisor
+
+
+def test_a_transition_and_a_follow_up_recorded_take_a_fixed_number_of_queries(
+    case, caseworker, django_assert_num_queries
+):
+    """The stage is read with its type, case and programme in one query, and so is the
+    follow-up with its stage: no query per related row read along the way. (One stage
+    goes first, so that the caches every request shares are warm.)"""
+    first, second = stage_of(case), stage_of(case, "documents")
+    run("start", first, caseworker)
+    with django_assert_num_queries(TRANSITION_QUERIES):
+        run("start", second, caseworker)
+    workflow.follow_up_record(follow_up_id=open_follow_ups(first).get().pk, by=caseworker, outcome="Held (test).")
+    held = open_follow_ups(second).get()
+    with django_assert_num_queries(RECORDING_QUERIES):
+        workflow.follow_up_record(follow_up_id=held.pk, by=caseworker, outcome="Session held (test).")
+
+
+# Counted on SQLite and PostgreSQL alike (the transaction's savepoints included).
+TRANSITION_QUERIES = 36
+RECORDING_QUERIES = 27
