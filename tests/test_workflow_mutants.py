@@ -5,10 +5,13 @@ stage has already moved, and a follow-up recorded or planned through the service
 admin's forms call (``follow_up_save``), not only through the admin."""
 
 import datetime
+import threading
+import time
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.db import connection, connections, transaction
 
 from audit.models import AuditEntry
 from casework.models import Case, CaseStatus
@@ -410,3 +413,46 @@ def test_a_transition_and_a_follow_up_recorded_take_a_fixed_number_of_queries(
 # Counted on SQLite and PostgreSQL alike (the transaction's savepoints included).
 TRANSITION_QUERIES = 36
 RECORDING_QUERIES = 27
+
+
+def test_a_follow_up_cancelled_earlier_keeps_the_day_it_was_cancelled(case, caseworker):
+    stage = stage_of(case)
+    run("start", stage, caseworker, on=today_of(stage) - 10 * DAY)
+    first = open_follow_ups(stage).get()
+    run("complete", stage, caseworker, on=today_of(stage) - 3 * DAY)
+    run("reopen", stage, caseworker)
+    run("discontinue", stage, caseworker)
+    first.refresh_from_db()
+    assert first.cancelled_on == today_of(stage) - 3 * DAY
+    assert not open_follow_ups(stage).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transition_waits_for_whoever_holds_its_case_as_closure_does(case, caseworker):
+    """Closure locks the case row before its stages; a transition locks the same row first,
+    so it waits for a closure under way (and then finds the case closed) rather than
+    changing a stage of a case being closed."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    stage = stage_of(case)
+    holding = threading.Event()
+
+    def hold_the_case():
+        try:
+            with transaction.atomic():
+                list(Case.objects.select_for_update().filter(pk=case.pk).values_list("pk", flat=True))
+                holding.set()
+                time.sleep(1.5)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_case)
+    holder.start()
+    assert holding.wait(10)
+    started = time.monotonic()
+    run("start", stage, caseworker)
+    waited = time.monotonic() - started
+    holder.join()
+    assert waited >= 1.0, waited
+    stage.refresh_from_db()
+    assert stage.status == StageStatus.ACTIVE
