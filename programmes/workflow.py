@@ -61,7 +61,6 @@ S = StageStatus
 
 @dataclass(frozen=True)
 class Transition:
-    name: str
     sources: tuple[str, ...]
     needs_note: bool  # an outcome (complete) or a reason (block, discontinue, reopen)
 
@@ -69,12 +68,12 @@ class Transition:
 # The allowed transitions, in one table. The target of "unblock" depends on
 # whether the stage had started; every other target is fixed.
 TRANSITIONS = {
-    "start": Transition("start", (S.PLANNED,), needs_note=False),
-    "complete": Transition("complete", (S.ACTIVE,), needs_note=True),
-    "block": Transition("block", (S.PLANNED, S.ACTIVE), needs_note=True),
-    "unblock": Transition("unblock", (S.BLOCKED,), needs_note=False),
-    "discontinue": Transition("discontinue", (S.PLANNED, S.ACTIVE, S.BLOCKED), needs_note=True),
-    "reopen": Transition("reopen", (S.COMPLETED, S.DISCONTINUED), needs_note=True),
+    "start": Transition((S.PLANNED,), needs_note=False),
+    "complete": Transition((S.ACTIVE,), needs_note=True),
+    "block": Transition((S.PLANNED, S.ACTIVE), needs_note=True),
+    "unblock": Transition((S.BLOCKED,), needs_note=False),
+    "discontinue": Transition((S.PLANNED, S.ACTIVE, S.BLOCKED), needs_note=True),
+    "reopen": Transition((S.COMPLETED, S.DISCONTINUED), needs_note=True),
 }
 
 FOLLOW_UP_KIND_BY_STAGE = {
