@@ -16,7 +16,7 @@ from django.db import connection, connections, transaction
 from audit.models import AuditEntry
 from casework.models import Case, CaseStatus
 from lifecycle import closure
-from core.errors import NotVisible, TransitionNotAllowed
+from core.errors import NotVisible, StaleVersion, TransitionNotAllowed
 from programmes import workflow
 from programmes.models import FollowUp, StageRecord, StageStatus
 from tests.test_workflow import bring_to, run, stage_of
@@ -456,3 +456,24 @@ def test_a_transition_waits_for_whoever_holds_its_case_as_closure_does(case, cas
     assert waited >= 1.0, waited
     stage.refresh_from_db()
     assert stage.status == StageStatus.ACTIVE
+
+
+def test_a_stale_version_is_refused_in_words_that_say_to_reload(case, caseworker):
+    stage = bring_to(stage_of(case), "active", caseworker)
+    with pytest.raises(StaleVersion) as refused:
+        run("complete", stage, caseworker, expected_version=stage.version - 1)
+    assert str(refused.value) == "The stage has changed since you loaded it; reload and try again."
+
+
+def test_a_stage_of_an_ended_enrolment_is_refused_in_words_that_say_why(case, caseworker):
+    from programmes import services
+    from programmes.models import EnrolmentStatus
+
+    stage = stage_of(case)
+    services.enrolment_end(
+        enrolment_id=stage.enrolment_id, status=EnrolmentStatus.WITHDRAWN, by=caseworker, reason="Moved (test)."
+    )
+    stage.refresh_from_db()
+    with pytest.raises(TransitionNotAllowed) as refused:
+        run("reopen", stage, caseworker)
+    assert str(refused.value) == "The enrolment has ended; its stages no longer change."
