@@ -477,3 +477,20 @@ def test_a_stage_of_an_ended_enrolment_is_refused_in_words_that_say_why(case, ca
     with pytest.raises(TransitionNotAllowed) as refused:
         run("reopen", stage, caseworker)
     assert str(refused.value) == "The enrolment has ended; its stages no longer change."
+
+
+@pytest.mark.parametrize(
+    "status, action, field",
+    [("active", "complete", "outcome"), ("active", "block", "reason"), ("planned", "discontinue", "reason")]
+    + [("completed", "reopen", "reason")],
+)
+@pytest.mark.parametrize("missing", [None, ""])
+def test_a_reason_or_outcome_left_out_is_refused_as_required(case, caseworker, status, action, field, missing):
+    """Left out altogether (None, as a caller that omits it sends) or blank, the same refusal."""
+    stage = bring_to(stage_of(case), status, caseworker)
+    version = stage.version
+    with pytest.raises(ValidationError) as refused:
+        run(action, stage, caseworker, **{field: missing})
+    assert refused.value.message_dict == {field: ["This field is required."]}
+    stage.refresh_from_db()
+    assert (stage.status, stage.version) == (status, version)
