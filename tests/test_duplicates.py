@@ -217,3 +217,99 @@ def test_at_most_the_best_few_candidates():
     found = candidates()
     assert len(found) == MAX_CANDIDATES
     assert found[0][0] == exact.pk
+
+
+# --- found by the matcher's first mutation run (README, "Mutation testing") ----------------------
+
+DAY = datetime.timedelta(days=1)
+
+
+def scored(**overrides):
+    query = {
+        "given_name": "Aisha",
+        "family_name": "Fiktieva",
+        "date_of_birth": datetime.date(1990, 5, 17),
+        "estimated": False,
+        "sex": Sex.FEMALE,
+        "among": Person.objects.all(),
+    }
+    query.update(overrides)
+    return [(person.pk, score, reasons) for person, score, reasons in duplicate_candidates(**query)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("days, found", [(31, True), (32, False)])
+def test_an_exact_date_of_birth_up_to_31_days_away_is_near(days, found):
+    aisha = f.PersonFactory(given_name="Aisha", family_name="Fiktieva", date_of_birth=datetime.date(1990, 5, 17))
+    result = candidates(date_of_birth=datetime.date(1990, 5, 17) + days * DAY)
+    assert result == ([(aisha.pk, ("same name", "date of birth within a month"))] if found else [])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("days, found", [(731, True), (732, False)])
+def test_an_estimated_date_of_birth_up_to_two_years_away_may_be_the_same(days, found):
+    aisha = f.PersonFactory(given_name="Aisha", family_name="Fiktieva", date_of_birth=datetime.date(1990, 5, 17))
+    result = candidates(date_of_birth=datetime.date(1990, 5, 17) + days * DAY, estimated=True)
+    assert result == ([(aisha.pk, ("same name", "estimated date of birth within two years"))] if found else [])
+
+
+@pytest.mark.django_db
+def test_a_date_estimated_on_file_widens_the_check_as_one_estimated_in_the_entry_does():
+    aisha = f.PersonFactory(
+        given_name="Aisha",
+        family_name="Fiktieva",
+        date_of_birth=datetime.date(1990, 1, 1),
+        date_of_birth_estimated=True,
+    )
+    result = candidates(date_of_birth=datetime.date(1991, 3, 17))
+    assert result == [(aisha.pk, ("same name", "estimated date of birth within two years"))]
+
+
+@pytest.mark.django_db
+def test_day_and_month_swapped_up_to_the_twelfth_and_no_further():
+    bella = f.PersonFactory(given_name="Bella", family_name="Samplova", date_of_birth=datetime.date(1992, 12, 3))
+    swapped = candidates(given_name="Bella", family_name="Samplova", date_of_birth=datetime.date(1992, 3, 12))
+    assert swapped == [(bella.pk, ("same name", "date of birth within a month"))]
+    # A thirteenth cannot be a month: checked as a date, without an error.
+    assert candidates(given_name="Bella", family_name="Samplova", date_of_birth=datetime.date(1992, 12, 13)) == [
+        (bella.pk, ("same name", "date of birth within a month"))
+    ]
+
+
+@pytest.mark.django_db
+def test_a_similar_name_is_called_similar_and_scored_below_one_to_three_decimals():
+    aisha = f.PersonFactory(given_name="Aisha", family_name="Fiktieva", date_of_birth=datetime.date(1990, 5, 17))
+    [(pk, score, reasons)] = scored(given_name="Aishat")
+    assert (pk, reasons) == (aisha.pk, ("similar name", "same date of birth"))
+    assert NAME_THRESHOLD <= score < 1 and score == round(score, 3) and score != round(score, 2)
+    [(pk, score, reasons)] = scored(date_of_birth=datetime.date(1990, 6, 1))
+    assert (pk, score, reasons) == (aisha.pk, 0.9, ("same name", "date of birth within a month"))
+
+
+@pytest.mark.django_db
+def test_what_a_caseworker_sees_of_a_candidate_beside_the_entry(case, caseworker, other_case):
+    """Names in every script but never a former name or an alias, the birth year ("~"
+    when estimated), the case and family references; nobody the user may not see."""
+    from casework.duplicates import candidates_seen_by
+    from casework.models import Case, Family, FamilyMembership
+
+    person = case.person
+    Person.objects.filter(pk=person.pk).update(date_of_birth=datetime.date(1990, 5, 17))
+    PersonName.objects.create(person=person, full_name="Айша Фиктиева", script=Script.CYRILLIC, kind=NameKind.SPELLING)
+    PersonName.objects.create(person=person, full_name="Umm Demo", script=Script.LATIN, kind=NameKind.ALIAS)
+    PersonName.objects.create(person=person, full_name="Old Demoname", script=Script.LATIN, kind=NameKind.FORMER)
+    family = Family.objects.create(reference="FAM-SEEN-1")
+    FamilyMembership.objects.create(family=family, person=person, relationship="head")
+    Case.objects.filter(pk=case.pk).update(family=family)
+    seen = candidates_seen_by(caseworker, [person.pk, other_case.person_id, None])
+    assert set(seen) == {person.pk}
+    candidate = seen[person.pk]
+    person.refresh_from_db()
+    assert candidate.names == [person.full_name, "Айша Фиктиева"]
+    assert (candidate.born, candidate.case_reference, candidate.family_reference) == (
+        "born 1990",
+        case.reference,
+        "FAM-SEEN-1",
+    )
+    Person.objects.filter(pk=person.pk).update(date_of_birth_estimated=True)
+    assert candidates_seen_by(caseworker, [person.pk])[person.pk].born == "born ~1990"
