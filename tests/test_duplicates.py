@@ -313,3 +313,40 @@ def test_what_a_caseworker_sees_of_a_candidate_beside_the_entry(case, caseworker
     )
     Person.objects.filter(pk=person.pk).update(date_of_birth_estimated=True)
     assert candidates_seen_by(caseworker, [person.pk])[person.pk].born == "born ~1990"
+
+
+@pytest.mark.django_db
+def test_an_estimated_match_scores_less_than_a_near_one():
+    aisha = f.PersonFactory(given_name="Aisha", family_name="Fiktieva", date_of_birth=datetime.date(1990, 5, 17))
+    assert scored(date_of_birth=datetime.date(1991, 5, 17), estimated=True) == [
+        (aisha.pk, 0.8, ("same name", "estimated date of birth within two years"))
+    ]
+
+
+@pytest.mark.django_db
+def test_a_candidate_shows_the_latest_case_and_only_a_family_the_user_may_see(case, caseworker, other_case, programme):
+    from casework.duplicates import candidates_seen_by
+    from casework.models import Case, Family, FamilyMembership
+
+    person = case.person
+    hidden = Family.objects.create(reference="FAM-OTHER-PROGRAMME")
+    Case.objects.filter(pk=other_case.pk).update(family=hidden)
+    FamilyMembership.objects.create(family=hidden, person=person, relationship="other_relative")
+    candidate = candidates_seen_by(caseworker, [person.pk])[person.pk]
+    assert (candidate.case_reference, candidate.family_reference) == (case.reference, None)
+
+
+@pytest.mark.django_db
+def test_a_person_without_a_case_is_told_apart_by_their_family(administrator):
+    from casework.duplicates import distinguishing_details
+    from casework.models import Family, FamilyMembership
+
+    person = f.PersonFactory(date_of_birth=datetime.date(2015, 11, 30))
+    FamilyMembership.objects.create(
+        family=Family.objects.create(reference="FAM-NO-CASE"), person=person, relationship="child"
+    )
+    alone = f.PersonFactory(date_of_birth=datetime.date(2016, 1, 2))
+    assert distinguishing_details([person, alone], user=administrator) == {
+        person.pk: "born 2015, family FAM-NO-CASE",
+        alone.pk: f"born 2016, record {alone.pk}",
+    }
