@@ -350,3 +350,13 @@ def test_a_person_without_a_case_is_told_apart_by_their_family(administrator):
         person.pk: "born 2015, family FAM-NO-CASE",
         alone.pk: f"born 2016, record {alone.pk}",
     }
+
+
+@pytest.mark.django_db
+def test_only_the_holder_of_the_same_identifier_is_found_by_it_scored_as_certain():
+    aisha = f.PersonFactory(given_name="Aisha", family_name="Fiktieva", date_of_birth=datetime.date(1990, 5, 17))
+    other = f.PersonFactory(given_name="Bella", family_name="Samplova", date_of_birth=datetime.date(1992, 3, 11))
+    PersonIdentifier.objects.create(person=aisha, kind=IdentifierKind.PASSPORT, value="N 0000 0042")
+    PersonIdentifier.objects.create(person=other, kind=IdentifierKind.PASSPORT, value="N 0000 0099")
+    found = scored(given_name="Zeinab", family_name="Demoyeva", identifiers=["n00000042", " ", ""])
+    assert found == [(aisha.pk, 1.0, ("same identifier",))]
