@@ -360,3 +360,28 @@ def test_only_the_holder_of_the_same_identifier_is_found_by_it_scored_as_certain
     PersonIdentifier.objects.create(person=other, kind=IdentifierKind.PASSPORT, value="N 0000 0099")
     found = scored(given_name="Zeinab", family_name="Demoyeva", identifiers=["n00000042", " ", ""])
     assert found == [(aisha.pk, 1.0, ("same identifier",))]
+
+
+@pytest.mark.django_db
+def test_the_candidates_shown_take_as_many_queries_for_three_people_as_for_one(
+    caseworker, programme, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from casework.duplicates import candidates_seen_by
+
+    people = []
+    for number in range(3):
+        case = f.CaseFactory(caseworker=caseworker, reference=f"N-QC-{number}")
+        f.enrol(case, programme, by=caseworker)
+        PersonName.objects.create(
+            person=case.person, full_name=f"Spelling {number}", script=Script.LATIN, kind=NameKind.SPELLING
+        )
+        people.append(case.person_id)
+    candidates_seen_by(caseworker, people[:1])  # the caller's roles, read once
+    with CaptureQueriesContext(connection) as one:
+        candidates_seen_by(caseworker, people[:1])
+    with django_assert_num_queries(len(one)):
+        seen = candidates_seen_by(caseworker, people)
+    assert [len(seen[pk].names) for pk in people] == [2, 2, 2]
