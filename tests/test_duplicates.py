@@ -58,16 +58,8 @@ def test_different_people(given, on_file):
 
 
 def candidates(**overrides):
-    query = {
-        "given_name": "Aisha",
-        "family_name": "Fiktieva",
-        "date_of_birth": datetime.date(1990, 5, 17),
-        "estimated": False,
-        "sex": Sex.FEMALE,
-        "among": Person.objects.all(),
-    }
-    query.update(overrides)
-    return [(person.pk, reasons) for person, _, reasons in duplicate_candidates(**query)]
+    """(person, reasons) of each candidate for Aisha Fiktieva, born 1990-05-17 (``scored`` without the score)."""
+    return [(pk, reasons) for pk, _score, reasons in scored(**overrides)]
 
 
 @pytest.mark.django_db
