@@ -167,3 +167,23 @@ def test_a_caseworker_refers_their_case_without_naming_a_stage_through_the_api(c
     response = client.post(reverse("referral-list"), body, format="json")
     assert response.status_code == 201, response.content
     assert Referral.objects.get(pk=response.json()["id"]).stage is None
+
+
+def test_enrolling_several_cases_refuses_them_all_when_one_is_another_programmes(programme, caseworker, other_case):
+    """An intake hands the enrolment service every case of a family at once: one forged
+    id of a case the user may not see is answered as missing, and none is enrolled."""
+    from core.errors import NotVisible
+    from programmes import services
+
+    fresh = f.CaseFactory(caseworker=caseworker, reference="N-FRESH")
+    with pytest.raises(NotVisible):
+        services.enrolments_create(cases=[fresh, other_case], programme=programme, by=caseworker)
+    assert not Enrolment.objects.filter(case=fresh).exists()
+    assert list(Enrolment.objects.filter(case=other_case).values_list("programme__code", flat=True)) == [
+        other_case.enrolments.get().programme.code
+    ]
+    # The family's own cases alone are enrolled, each with its plan.
+    sister = f.CaseFactory(caseworker=caseworker, reference="N-SISTER")
+    enrolled = services.enrolments_create(cases=[fresh, sister], programme=programme, by=caseworker)
+    assert [e.case_id for e in enrolled] == [fresh.pk, sister.pk]
+    assert all(e.stages.exists() for e in enrolled)
