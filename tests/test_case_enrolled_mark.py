@@ -94,7 +94,7 @@ def test_a_case_written_without_the_mark_reads_as_not_enrolled(caseworker):
             """INSERT INTO casework_case (reference, person_id, caseworker_id, status, risk_level, legal_status,
                    arrival_date, opened_on, created_at, updated_at)
                SELECT reference || '-B', %s, caseworker_id, status, risk_level, legal_status,
-                   arrival_date, opened_on, now(), now() FROM casework_case WHERE id = %s RETURNING id""",
+                   arrival_date, opened_on, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM casework_case WHERE id = %s RETURNING id""",
             [other.pk, case.pk],
         )
         (new_id,) = cursor.fetchone()
