@@ -164,14 +164,7 @@ def test_the_index_finds_exactly_whom_scoring_everyone_finds(on_file, prepared):
         spellings = _spellings(given, family, other)
         for sex, born, estimated in ASKED:
             expected = every_one_scored(people, spellings, born, estimated, sex)
-            found = index.candidates(
-                given_name=given,
-                family_name=family,
-                date_of_birth=born,
-                estimated=estimated,
-                sex=sex,
-                other_spellings=other,
-            )
+            found = ask(index, given, family, other, sex, born, estimated)
             assert found == expected, (given, family, other, sex, born)
             seen += len(found)
     # The table reaches every branch: many candidates in all, some with near names only.

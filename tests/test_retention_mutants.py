@@ -405,13 +405,13 @@ def test_what_is_due_per_programme_overdue_and_within_the_horizon(programme, oth
     other_programme.save()
     today = datetime.date(2026, 6, 1)
     # Its period ended yesterday: a run failed on it, it waits.
-    overdue = closed_case(
+    closed_case(
         caseworker=caseworker, programme=programme, closed_on=today - datetime.timedelta(days=102), reference="N-OVER"
     )
-    ends_today = closed_case(
+    closed_case(
         caseworker=caseworker, programme=programme, closed_on=today - datetime.timedelta(days=100), reference="N-TODAY"
     )
-    in_ten = closed_case(
+    closed_case(
         caseworker=caseworker,
         programme=other_programme,
         closed_on=today - datetime.timedelta(days=90),
@@ -433,4 +433,3 @@ def test_what_is_due_per_programme_overdue_and_within_the_horizon(programme, oth
     assert due[programme.pk].programme_id == programme.pk
     # The horizon is the number of days asked for.
     assert [row.due for row in retention.retention_due(today=today, days=5).values()] == [[("N-TODAY", today)]]
-    assert overdue.pk and ends_today.pk and in_ten.pk
